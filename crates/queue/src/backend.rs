@@ -1,0 +1,88 @@
+//! The operations every queue backend implements — the contract of `docs/queue-contract.md` in
+//! code. Object-safe, so the API, the workers and the scheduler share one `Arc<dyn QueueBackend>`
+//! and never know which backend is behind it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::error::QueueError;
+use crate::model::{
+    Fetched, FetchRequest, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
+    Pushed, QueueCounts, Renewed, Retention,
+};
+use crate::wake::WakeSignal;
+
+/// A shared handle on some backend.
+pub type DynQueue = Arc<dyn QueueBackend>;
+
+/// The queue contract. Every method is atomic on its own; see the contract document for what
+/// each guarantees.
+#[async_trait]
+pub trait QueueBackend: Send + Sync + std::fmt::Debug + 'static {
+    /// A short name for logs and benchmarks (`sqlite`, `redis`).
+    fn name(&self) -> &'static str;
+
+    /// Inserts a job, or returns the existing one for a live dedup key.
+    async fn push(&self, job: NewJob) -> Result<Pushed, QueueError>;
+
+    /// Inserts many jobs at once; answers one [`Pushed`] per job, in order.
+    async fn push_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError>;
+
+    /// Leases up to `limit` due jobs of an unpaused queue, highest priority first, then earliest
+    /// `run_at`, then first pushed; counts the attempt. Promotes due scheduled jobs and rescues
+    /// expired leases first, each bounded per call.
+    async fn fetch(&self, req: FetchRequest) -> Result<Fetched, QueueError>;
+
+    /// Extends leases still held; reports the ones lost and the ones asked to cancel.
+    async fn renew(&self, leases: &[Lease], ttl: Duration) -> Result<Renewed, QueueError>;
+
+    /// Ends an attempt. Fenced: fails with [`QueueError::LeaseLost`] unless `lease` still holds
+    /// the job.
+    async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<JobState, QueueError>;
+
+    /// Gives leased jobs back unstarted or interrupted by shutdown: available again, attempt
+    /// refunded. Leases no longer held are skipped. Answers how many were released.
+    async fn release(&self, leases: &[Lease]) -> Result<usize, QueueError>;
+
+    /// Returns expired leases to `available` (or `dead` on their last attempt), at most `limit`.
+    async fn rescue_expired(&self, limit: usize) -> Result<usize, QueueError>;
+
+    /// One job by id, with errors and result.
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, QueueError>;
+
+    /// Search, newest first, without results.
+    async fn list(&self, filter: JobFilter) -> Result<JobPage, QueueError>;
+
+    /// Counts per queue and state, for every queue that has jobs or a pause flag.
+    async fn counts(&self) -> Result<Vec<QueueCounts>, QueueError>;
+
+    /// Makes a scheduled, dead or cancelled job available now (granting one more attempt when
+    /// it had none left).
+    async fn retry_now(&self, id: &JobId) -> Result<Job, QueueError>;
+
+    /// Moves an unfinished job to `dead`, recording `reason`.
+    async fn discard(&self, id: &JobId, reason: &str) -> Result<Job, QueueError>;
+
+    /// Cancels a queued job at once; for a running one, records the request (the handler sees it
+    /// through lease renewal and should stop).
+    async fn cancel(&self, id: &JobId) -> Result<Job, QueueError>;
+
+    /// Stops fetches from `queue` (running jobs carry on).
+    async fn pause(&self, queue: &str) -> Result<(), QueueError>;
+
+    /// Lets fetches from `queue` go on.
+    async fn resume(&self, queue: &str) -> Result<(), QueueError>;
+
+    /// Deletes finished jobs older than the retention, at most `limit`; answers how many.
+    async fn prune(&self, retention: Retention, limit: usize) -> Result<usize, QueueError>;
+
+    /// A signal that fires when `queue` may have new work (in-process pushes at once; other
+    /// processes by the backend's own means, or the worker's fallback poll).
+    fn wake_signal(&self, queue: &str) -> WakeSignal;
+
+    /// Whether the store answers, for readiness probes.
+    async fn ping(&self) -> Result<(), QueueError>;
+}
+

@@ -1,0 +1,216 @@
+//! Admin operations: get, search, counts, retry now, discard, cancel, pause, retention.
+
+use std::collections::BTreeMap;
+
+use sqlx::{AssertSqlSafe, Row};
+use sqlx::sqlite::SqliteArguments;
+
+use super::SqliteQueue;
+use super::row::{JOB_COLUMNS, job_from_row};
+use crate::clock::duration_ms;
+use crate::error::QueueError;
+use crate::model::{Job, JobFilter, JobId, JobPage, JobState, QueueCounts, Retention};
+
+/// The largest page `list` returns.
+pub const MAX_PAGE: usize = 500;
+
+impl SqliteQueue {
+    pub(super) async fn get_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?")))
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| job_from_row(&r, true)).transpose()
+    }
+
+    pub(super) async fn list_jobs(&self, filter: JobFilter) -> Result<JobPage, QueueError> {
+        let limit = filter.limit.clamp(1, MAX_PAGE);
+        let cursor = match &filter.cursor {
+            None => i64::MAX,
+            Some(c) => c.parse::<i64>().map_err(|_| QueueError::Invalid(format!("bad cursor `{c}`")))?,
+        };
+        let mut sql = format!("SELECT {JOB_COLUMNS} FROM queue_jobs WHERE seq < ?");
+        let mut args = SqliteArguments::default();
+        use sqlx::Arguments;
+        let bind_err = |e: sqlx::error::BoxDynError| QueueError::Storage(e.to_string());
+        args.add(cursor).map_err(bind_err)?;
+        for (column, value) in [
+            ("queue", filter.queue.clone()),
+            ("state", filter.state.map(|s| s.as_str().to_owned())),
+            ("kind", filter.kind.clone()),
+            ("tenant", filter.tenant.clone()),
+        ] {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                args.add(v).map_err(bind_err)?;
+            }
+        }
+        if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
+            sql.push_str(" AND instr(args, ?) > 0");
+            args.add(text.to_owned()).map_err(bind_err)?;
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        args.add(limit as i64 + 1).map_err(bind_err)?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(&self.read).await?;
+        let more = rows.len() > limit;
+        let mut jobs = Vec::with_capacity(limit);
+        let mut last_seq = None;
+        for r in rows.iter().take(limit) {
+            last_seq = Some(r.try_get::<i64, _>("seq")?);
+            jobs.push(job_from_row(r, false)?);
+        }
+        let next_cursor = if more { last_seq.map(|s| s.to_string()) } else { None };
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    pub(super) async fn queue_counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
+        let rows = sqlx::query("SELECT queue, state, count(*) AS n FROM queue_jobs GROUP BY queue, state")
+            .fetch_all(&self.read)
+            .await?;
+        let mut by_queue: BTreeMap<String, QueueCounts> = BTreeMap::new();
+        let entry = |map: &mut BTreeMap<String, QueueCounts>, q: &str| {
+            map.entry(q.to_owned())
+                .or_insert_with(|| QueueCounts {
+                    queue: q.to_owned(),
+                    paused: false,
+                    counts: JobState::ALL.iter().map(|s| (*s, 0)).collect(),
+                })
+                .clone()
+        };
+        for r in rows {
+            let queue: String = r.try_get("queue")?;
+            let state: JobState = r.try_get::<String, _>("state")?.parse().map_err(QueueError::Storage)?;
+            let n = r.try_get::<i64, _>("n")? as u64;
+            entry(&mut by_queue, &queue);
+            if let Some(c) = by_queue.get_mut(&queue).and_then(|q| q.counts.iter_mut().find(|(s, _)| *s == state)) {
+                c.1 = n;
+            }
+        }
+        let paused: Vec<String> = sqlx::query_scalar("SELECT name FROM queue_queues WHERE paused = 1")
+            .fetch_all(&self.read)
+            .await?;
+        for q in paused {
+            entry(&mut by_queue, &q);
+            if let Some(c) = by_queue.get_mut(&q) {
+                c.paused = true;
+            }
+        }
+        Ok(by_queue.into_values().collect())
+    }
+
+    pub(super) async fn retry_job(&self, id: &JobId) -> Result<Job, QueueError> {
+        let now = self.now();
+        let queue: Option<String> = sqlx::query_scalar(
+            "UPDATE queue_jobs
+             SET state = 'available', run_at = ?, finished_at = NULL, cancel_requested = 0,
+                 max_attempts = max(max_attempts, attempt + 1)
+             WHERE id = ? AND state IN ('scheduled', 'dead', 'cancelled')
+             RETURNING queue",
+        )
+        .bind(now)
+        .bind(id.as_str())
+        .fetch_optional(&self.write)
+        .await?;
+        match queue {
+            Some(q) => {
+                self.hub.notify(&q);
+                self.require(id).await
+            }
+            None => Err(self.refusal(id, "only scheduled, dead or cancelled jobs can be retried").await),
+        }
+    }
+
+    pub(super) async fn discard_job(&self, id: &JobId, reason: &str) -> Result<Job, QueueError> {
+        let now = self.now();
+        let done = sqlx::query(
+            "UPDATE queue_jobs
+             SET state = 'dead', finished_at = ?, lease_token = NULL, lease_expires_at = NULL, worker = NULL,
+                 errors = json_insert(errors, '$[#]', json_object('at', ?, 'attempt', attempt,
+                                                                  'class', 'discarded', 'message', ?))
+             WHERE id = ? AND state IN ('scheduled', 'available', 'running')",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(reason)
+        .bind(id.as_str())
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(self.refusal(id, "only unfinished jobs can be discarded").await);
+        }
+        self.require(id).await
+    }
+
+    pub(super) async fn cancel_job(&self, id: &JobId) -> Result<Job, QueueError> {
+        let done = sqlx::query(
+            "UPDATE queue_jobs
+             SET state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
+                 cancel_requested = CASE WHEN state = 'running' THEN 1 ELSE cancel_requested END,
+                 finished_at = CASE WHEN state = 'running' THEN NULL ELSE ? END
+             WHERE id = ? AND state IN ('scheduled', 'available', 'running')",
+        )
+        .bind(self.now())
+        .bind(id.as_str())
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(self.refusal(id, "only unfinished jobs can be cancelled").await);
+        }
+        self.require(id).await
+    }
+
+    pub(super) async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
+        if queue.trim().is_empty() {
+            return Err(QueueError::Invalid("queue must not be empty".into()));
+        }
+        sqlx::query(
+            "INSERT INTO queue_queues (name, paused, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at",
+        )
+        .bind(queue)
+        .bind(paused)
+        .bind(self.now())
+        .execute(&self.write)
+        .await?;
+        if !paused {
+            self.hub.notify(queue);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn prune_finished(&self, retention: Retention, limit: usize) -> Result<usize, QueueError> {
+        let now = self.now();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut deleted = 0;
+        for (states, keep) in [("'succeeded'", retention.succeeded), ("'dead', 'cancelled'", retention.dead)] {
+            let cutoff = now.saturating_sub(duration_ms(keep));
+            let done = sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM queue_jobs WHERE seq IN (
+                     SELECT seq FROM queue_jobs WHERE state IN ({states}) AND finished_at < ? LIMIT ?)"
+            )))
+            .bind(cutoff)
+            .bind(limit - deleted as i64)
+            .execute(&self.write)
+            .await?;
+            deleted += done.rows_affected() as usize;
+        }
+        Ok(deleted)
+    }
+
+    /// The job after an admin change (read from the writer, so the change is visible).
+    async fn require(&self, id: &JobId) -> Result<Job, QueueError> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?")))
+            .bind(id.as_str())
+            .fetch_optional(&self.write)
+            .await?;
+        row.map(|r| job_from_row(&r, true)).transpose()?.ok_or_else(|| QueueError::NotFound(id.0.clone()))
+    }
+
+    /// Why an admin change touched nothing: no such job, or a state it does not apply to.
+    async fn refusal(&self, id: &JobId, reason: &'static str) -> QueueError {
+        match self.require(id).await {
+            Ok(job) => QueueError::InvalidState { id: id.0.clone(), state: job.state.to_string(), reason },
+            Err(e) => e,
+        }
+    }
+}

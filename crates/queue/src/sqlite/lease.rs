@@ -1,0 +1,233 @@
+//! Leases: `fetch` (rescue, promote and lease in one transaction), `renew`, fenced `complete`,
+//! `release`, and the rescue of expired leases.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+
+use super::SqliteQueue;
+use crate::clock::duration_ms;
+use crate::error::QueueError;
+use crate::model::{Fetched, FetchRequest, JobId, JobState, Lease, LeasedJob, Outcome, Renewed};
+
+/// The SQL expression appending one error object to the `errors` column; binds at, class, message.
+const APPEND_ERROR: &str =
+    "json_insert(errors, '$[#]', json_object('at', ?, 'attempt', attempt, 'class', ?, 'message', ?))";
+
+impl SqliteQueue {
+    pub(super) async fn fetch_leases(&self, req: FetchRequest) -> Result<Fetched, QueueError> {
+        let now = self.now();
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        let rescued = rescue(&mut tx, Some(&req.queue), now, self.config.rescue_limit).await?;
+        let promoted = sqlx::query(
+            "UPDATE queue_jobs SET state = 'available'
+             WHERE seq IN (SELECT seq FROM queue_jobs
+                           WHERE queue = ? AND state = 'scheduled' AND run_at <= ?
+                           ORDER BY run_at LIMIT ?)",
+        )
+        .bind(&req.queue)
+        .bind(now)
+        .bind(limit_i64(self.config.promote_limit))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected() as usize;
+        let rows = sqlx::query(
+            "UPDATE queue_jobs
+             SET state = 'running', attempt = attempt + 1, lease_token = random(),
+                 lease_expires_at = ?, worker = ?
+             WHERE seq IN (SELECT seq FROM queue_jobs
+                           WHERE queue = ? AND state = 'available'
+                           ORDER BY priority DESC, run_at, seq LIMIT ?)
+               AND NOT EXISTS (SELECT 1 FROM queue_queues WHERE name = ? AND paused = 1)
+             RETURNING seq, id, kind, args, attempt, max_attempts, tenant, priority, run_at, lease_token",
+        )
+        .bind(now.saturating_add(duration_ms(req.lease_ttl)))
+        .bind(&req.worker)
+        .bind(&req.queue)
+        .bind(limit_i64(req.limit))
+        .bind(&req.queue)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        let mut keyed = Vec::with_capacity(rows.len());
+        for r in rows {
+            let args: String = r.try_get("args")?;
+            let attempt = r.try_get::<i64, _>("attempt")? as u32;
+            let job = LeasedJob {
+                lease: Lease { id: JobId(r.try_get("id")?), token: r.try_get("lease_token")?, attempt },
+                kind: r.try_get("kind")?,
+                queue: req.queue.clone(),
+                args: serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
+                max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
+                tenant: r.try_get("tenant")?,
+                priority: r.try_get::<i64, _>("priority")? as i32,
+            };
+            let key = (-(job.priority as i64), r.try_get::<i64, _>("run_at")?, r.try_get::<i64, _>("seq")?);
+            keyed.push((key, job));
+        }
+        // RETURNING has no order: restore the one the contract promises.
+        keyed.sort_by_key(|(k, _)| *k);
+        Ok(Fetched { jobs: keyed.into_iter().map(|(_, j)| j).collect(), promoted, rescued })
+    }
+
+    pub(super) async fn renew_leases(&self, leases: &[Lease], ttl: Duration) -> Result<Renewed, QueueError> {
+        if leases.is_empty() {
+            return Ok(Renewed::default());
+        }
+        let now = self.now();
+        let rows = sqlx::query(
+            "UPDATE queue_jobs SET lease_expires_at = ?
+             WHERE state = 'running' AND lease_expires_at > ?
+               AND (id, lease_token) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                                         FROM json_each(?))
+             RETURNING id, lease_token, cancel_requested",
+        )
+        .bind(now.saturating_add(duration_ms(ttl)))
+        .bind(now)
+        .bind(lease_pairs(leases))
+        .fetch_all(&self.write)
+        .await?;
+        let mut held: HashMap<(String, i64), bool> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            held.insert((r.try_get("id")?, r.try_get("lease_token")?), r.try_get::<i64, _>("cancel_requested")? != 0);
+        }
+        let mut out = Renewed::default();
+        for lease in leases {
+            match held.get(&(lease.id.0.clone(), lease.token)) {
+                None => out.lost.push(lease.clone()),
+                Some(true) => out.cancel_requested.push(lease.clone()),
+                Some(false) => {}
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn complete_lease(&self, lease: &Lease, outcome: Outcome) -> Result<JobState, QueueError> {
+        let now = self.now();
+        let fence = "WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING state";
+        let clear = "lease_token = NULL, lease_expires_at = NULL, worker = NULL";
+        let query = match &outcome {
+            Outcome::Succeeded(result) => {
+                let result = serde_json::to_string(result).map_err(|e| QueueError::Invalid(e.to_string()))?;
+                sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
+                    "UPDATE queue_jobs SET state = 'succeeded', result = ?, finished_at = ?, {clear} {fence}"
+                )))
+                .bind(result)
+                .bind(now)
+            }
+            Outcome::Retry { error, retry_after } => {
+                let delay = retry_after.unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
+                let run_at = now.saturating_add(duration_ms(delay));
+                sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
+                    "UPDATE queue_jobs SET
+                        state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'scheduled' END,
+                        finished_at = CASE WHEN attempt >= max_attempts THEN ? END,
+                        run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE ? END,
+                        errors = {APPEND_ERROR}, {clear} {fence}"
+                )))
+                .bind(now)
+                .bind(run_at)
+                .bind(now)
+                .bind(error.class.clone())
+                .bind(error.message.clone())
+            }
+            Outcome::Snooze(delay) => sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
+                "UPDATE queue_jobs SET state = 'scheduled', run_at = ?, attempt = attempt - 1,
+                    snoozes = snoozes + 1, {clear} {fence}"
+            )))
+            .bind(now.saturating_add(duration_ms(*delay))),
+            Outcome::Abort(error) => sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
+                "UPDATE queue_jobs SET state = 'dead', finished_at = ?, errors = {APPEND_ERROR}, {clear} {fence}"
+            )))
+            .bind(now)
+            .bind(now)
+            .bind(error.class.clone())
+            .bind(error.message.clone()),
+            Outcome::Cancelled => sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
+                "UPDATE queue_jobs SET state = 'cancelled', finished_at = ?, {clear} {fence}"
+            )))
+            .bind(now),
+        };
+        let state = query
+            .bind(lease.id.as_str())
+            .bind(lease.token)
+            .fetch_optional(&self.write)
+            .await?
+            .ok_or_else(|| QueueError::LeaseLost(lease.id.0.clone()))?;
+        state.parse().map_err(QueueError::Storage)
+    }
+
+    pub(super) async fn release_leases(&self, leases: &[Lease]) -> Result<usize, QueueError> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let queues: Vec<String> = sqlx::query_scalar(
+            "UPDATE queue_jobs
+             SET state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'available' END,
+                 finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
+                 attempt = attempt - 1, lease_token = NULL, lease_expires_at = NULL, worker = NULL
+             WHERE state = 'running'
+               AND (id, lease_token) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                                         FROM json_each(?))
+             RETURNING queue",
+        )
+        .bind(self.now())
+        .bind(lease_pairs(leases))
+        .fetch_all(&self.write)
+        .await?;
+        let mut distinct = queues.clone();
+        distinct.sort();
+        distinct.dedup();
+        for q in &distinct {
+            self.hub.notify(q);
+        }
+        Ok(queues.len())
+    }
+}
+
+/// Returns expired leases (of one queue, or all) to `available`, or to `dead` when that was the
+/// last attempt, or to `cancelled` when cancellation was requested; at most `limit`.
+pub(super) async fn rescue(
+    conn: &mut SqliteConnection,
+    queue: Option<&str>,
+    now: i64,
+    limit: usize,
+) -> Result<usize, QueueError> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE queue_jobs SET
+            state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+                         WHEN attempt >= max_attempts THEN 'dead' ELSE 'available' END,
+            finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ? END,
+            run_at = ?,
+            errors = {APPEND_ERROR},
+            lease_token = NULL, lease_expires_at = NULL, worker = NULL
+         WHERE seq IN (SELECT seq FROM queue_jobs
+                       WHERE state = 'running' AND lease_expires_at <= ? AND (? IS NULL OR queue = ?)
+                       ORDER BY lease_expires_at LIMIT ?)"
+    )))
+    .bind(now)
+    .bind(now)
+    .bind(now)
+    .bind("lease_expired")
+    .bind("the worker stopped renewing its lease (crashed or lost its connection)")
+    .bind(now)
+    .bind(queue)
+    .bind(queue)
+    .bind(limit_i64(limit))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() as usize)
+}
+
+fn lease_pairs(leases: &[Lease]) -> String {
+    serde_json::Value::Array(
+        leases.iter().map(|l| serde_json::json!([l.id.as_str(), l.token])).collect(),
+    )
+    .to_string()
+}
+
+fn limit_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

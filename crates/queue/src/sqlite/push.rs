@@ -1,0 +1,101 @@
+//! `push` and `push_bulk`: validation, dedup look-up and insert in one `BEGIN IMMEDIATE`
+//! transaction, so concurrent pushes of one dedup key (even from other processes) insert once.
+
+use std::collections::BTreeSet;
+
+use sqlx::{Row, SqliteConnection};
+
+use super::SqliteQueue;
+use crate::clock::duration_ms;
+use crate::error::QueueError;
+use crate::model::{JobId, NewJob, Pushed};
+
+/// Checks what a backend must refuse, whichever backend it is.
+pub fn validate(job: &NewJob) -> Result<(), QueueError> {
+    if job.kind.trim().is_empty() {
+        return Err(QueueError::Invalid("kind must not be empty".into()));
+    }
+    if job.queue_name().trim().is_empty() {
+        return Err(QueueError::Invalid("queue must not be empty".into()));
+    }
+    if job.max_attempts == 0 {
+        return Err(QueueError::Invalid("max_attempts must be at least 1".into()));
+    }
+    if job.dedup.as_ref().is_some_and(|d| d.key.is_empty()) {
+        return Err(QueueError::Invalid("dedup key must not be empty".into()));
+    }
+    Ok(())
+}
+
+impl SqliteQueue {
+    pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {
+        jobs.iter().try_for_each(validate)?;
+        let now = self.now();
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut due_queues = BTreeSet::new();
+        for job in &jobs {
+            if let Some(existing) = find_live_duplicate(&mut tx, job, now).await? {
+                out.push(existing);
+                continue;
+            }
+            let id = JobId::generate();
+            let run_at = job.run_at.unwrap_or(now).max(0);
+            let state = if run_at <= now { "available" } else { "scheduled" };
+            if state == "available" {
+                due_queues.insert(job.queue_name().to_owned());
+            }
+            let args = serde_json::to_string(&job.args).map_err(|e| QueueError::Invalid(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, run_at,
+                    max_attempts, dedup_key, dedup_until, dedup_fingerprint, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id.as_str())
+            .bind(job.queue_name())
+            .bind(&job.kind)
+            .bind(args)
+            .bind(job.tenant.as_deref())
+            .bind(job.enqueued_by.as_deref())
+            .bind(state)
+            .bind(job.priority)
+            .bind(run_at)
+            .bind(i64::from(job.max_attempts))
+            .bind(job.dedup.as_ref().map(|d| d.key.as_str()))
+            .bind(job.dedup.as_ref().map(|d| now.saturating_add(duration_ms(d.window))))
+            .bind(job.dedup.as_ref().and_then(|d| d.fingerprint.as_deref()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            out.push(Pushed { id, duplicate: false, existing_fingerprint: None });
+        }
+        tx.commit().await?;
+        for queue in due_queues {
+            self.hub.notify(&queue);
+        }
+        Ok(out)
+    }
+}
+
+/// The job holding `job`'s dedup key, if it is unfinished or still inside its window.
+async fn find_live_duplicate(
+    conn: &mut SqliteConnection,
+    job: &NewJob,
+    now: i64,
+) -> Result<Option<Pushed>, QueueError> {
+    let Some(dedup) = &job.dedup else { return Ok(None) };
+    let row = sqlx::query(
+        "SELECT id, dedup_fingerprint FROM queue_jobs
+         WHERE dedup_key = ? AND (state IN ('scheduled','available','running') OR dedup_until > ?)
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&dedup.key)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| Pushed {
+        id: JobId(r.get("id")),
+        duplicate: true,
+        existing_fingerprint: r.get("dedup_fingerprint"),
+    }))
+}
