@@ -1,1 +1,17 @@
-//! placeholder
+//! Job kinds of Dezky Jobs: what each kind's payload looks like, what its handler does, and the
+//! vocabulary a handler answers with ([`JobError`]: retry, snooze, abort, cancelled).
+//!
+//! The [`Registry`] is the one list of kinds: the HTTP shim validates payloads against it and
+//! the workers run handlers from it, so neither knows a kind by name. Built-in kinds (`noop`,
+//! `echo`, `sleep`) serve smoke tests and benchmarks; test-only kinds (`crash`, `fail`) exist only
+//! when a process is started with them enabled. The Authentik client and the tenant jobs will
+//! live here too.
+
+pub mod context;
+pub mod error;
+pub mod kinds;
+pub mod registry;
+
+pub use context::JobContext;
+pub use error::JobError;
+pub use registry::{JobKind, KindSettings, Registry};

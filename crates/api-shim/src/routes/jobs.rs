@@ -1,0 +1,170 @@
+//! Portal routes: enqueue (with idempotency keys), job status, search.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use dezky_queue::clock::parse_rfc3339_ms;
+use dezky_queue::{Dedup, JobFilter, JobState, NewJob};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::dto::{EnqueueRequest, Enqueued, JobList, JobView, ListQuery};
+use crate::extract::{JsonBody, QueryParams};
+use crate::problem::Problem;
+
+/// How long an `Idempotency-Key` keeps answering with its job.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The header that marks a replayed enqueue.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Enqueue a job.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    request_body = EnqueueRequest,
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "Makes the request safe to repeat: within 24 h, the same key (per caller and kind) with the same body answers the same job; with another body, 422.")),
+    responses(
+        (status = 202, description = "Accepted", body = Enqueued,
+            headers(("Idempotent-Replayed" = String, description = "`true` when an earlier request with this key created the job"))),
+        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown kind, args that do not fit it, a bad field, or a reused idempotency key", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn enqueue(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<EnqueueRequest>,
+) -> Result<Response, Problem> {
+    let idempotency_key = idempotency_key(&headers)?;
+    let mut job = validate(&state, &request)?;
+    job.enqueued_by = Some(caller.name.clone());
+    if let Some(key) = &idempotency_key {
+        job.dedup = Some(Dedup {
+            key: format!("idem:{}:{}:{key}", caller.name, request.kind),
+            window: IDEMPOTENCY_WINDOW,
+            fingerprint: Some(fingerprint(&request)),
+        });
+    }
+    let fingerprint = job.dedup.as_ref().and_then(|d| d.fingerprint.clone());
+    let pushed = state.queue.push(job).await?;
+    if pushed.duplicate && pushed.existing_fingerprint != fingerprint {
+        return Err(Problem::unprocessable(
+            "this Idempotency-Key was already used with a different request body",
+        ));
+    }
+    let status_url = format!("/v1/jobs/{}", pushed.id);
+    let mut response =
+        (StatusCode::ACCEPTED, Json(Enqueued { id: pushed.id.0.clone(), status_url: status_url.clone() })).into_response();
+    if let Ok(location) = HeaderValue::from_str(&status_url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if pushed.duplicate {
+        response.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| Problem::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(key.to_owned()))
+}
+
+fn fingerprint(request: &EnqueueRequest) -> String {
+    // serde_json maps are ordered, so equal bodies serialise equally whatever their key order.
+    let canonical = serde_json::to_vec(request).unwrap_or_default();
+    Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn validate(state: &AppState, request: &EnqueueRequest) -> Result<NewJob, Problem> {
+    let kind = state.registry.get(&request.kind).ok_or_else(|| {
+        Problem::unprocessable(format!(
+            "unknown kind `{}`; known kinds: {}",
+            request.kind,
+            state.registry.names().join(", ")
+        ))
+    })?;
+    kind.validate(&request.args)
+        .map_err(|e| Problem::unprocessable(format!("args do not fit kind `{}`: {e}", request.kind)))?;
+    let mut job = NewJob::new(kind.name(), request.args.clone());
+    job.max_attempts = request.max_attempts.unwrap_or(kind.settings().max_attempts);
+    if !(1..=100).contains(&job.max_attempts) {
+        return Err(Problem::unprocessable("max_attempts must be between 1 and 100"));
+    }
+    job.priority = request.priority.unwrap_or(0);
+    if !(-1000..=1000).contains(&job.priority) {
+        return Err(Problem::unprocessable("priority must be between -1000 and 1000"));
+    }
+    if let Some(run_at) = &request.run_at {
+        job.run_at = Some(
+            parse_rfc3339_ms(run_at)
+                .ok_or_else(|| Problem::unprocessable(format!("run_at `{run_at}` is not an RFC 3339 time")))?,
+        );
+    }
+    if let Some(tenant) = &request.tenant {
+        if tenant.is_empty() || tenant.len() > 128 {
+            return Err(Problem::unprocessable("tenant must be 1 to 128 characters"));
+        }
+        job.tenant = Some(tenant.clone());
+    }
+    Ok(job)
+}
+
+/// A job's status, errors and result.
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The job id (ULID)")),
+    responses(
+        (status = 200, body = JobView),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, Problem> {
+    let id = super::job_id(&id)?;
+    let job = state.queue.get(&id).await?.ok_or_else(|| Problem::not_found(format!("no job with id {id}")))?;
+    Ok(Json(job.into()))
+}
+
+/// Search jobs, newest first (results are not included).
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = JobList),
+        (status = 400, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown state or bad cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(State(state): State<AppState>, QueryParams(query): QueryParams<ListQuery>) -> Result<Json<JobList>, Problem> {
+    let state_filter = query
+        .state
+        .as_deref()
+        .map(str::parse::<JobState>)
+        .transpose()
+        .map_err(Problem::unprocessable)?;
+    let page = state
+        .queue
+        .list(JobFilter {
+            queue: query.queue,
+            state: state_filter,
+            kind: query.kind,
+            tenant: query.tenant,
+            text: query.q,
+            limit: query.limit.unwrap_or(50),
+            cursor: query.cursor,
+        })
+        .await?;
+    Ok(Json(JobList { jobs: page.jobs.into_iter().map(JobView::from).collect(), next_cursor: page.next_cursor }))
+}

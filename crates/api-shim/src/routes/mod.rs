@@ -1,0 +1,56 @@
+//! The routes, grouped by who may call them, assembled into one router whose OpenAPI document
+//! is collected from the same registrations.
+
+pub mod admin;
+pub mod health;
+pub mod jobs;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::{require_caller, require_ops};
+use crate::openapi;
+use crate::problem::Problem;
+
+/// The whole HTTP API, with `/openapi.json` served from what the routes declare.
+pub fn router(state: AppState) -> Router {
+    let (router, api) = api_router(state.clone()).split_for_parts();
+    let api = openapi::finish(api, &state.registry);
+    router
+        .route("/openapi.json", axum::routing::get(move || async move { axum::Json(api.clone()) }))
+        .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", None).into_response()
+        })
+        .layer(DefaultBodyLimit::max(crate::MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The documented routes (everything but `/openapi.json` itself).
+pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
+    let open = OpenApiRouter::new().routes(routes!(health::healthz)).routes(routes!(health::readyz));
+    let portal = OpenApiRouter::new()
+        .routes(routes!(jobs::enqueue, jobs::list))
+        .routes(routes!(jobs::get_job))
+        .route_layer(from_fn_with_state(state.clone(), require_caller));
+    let ops = OpenApiRouter::new()
+        .routes(routes!(admin::retry))
+        .routes(routes!(admin::discard))
+        .routes(routes!(admin::cancel))
+        .routes(routes!(admin::queues))
+        .routes(routes!(admin::pause))
+        .routes(routes!(admin::resume))
+        .route_layer(from_fn_with_state(state, require_ops));
+    OpenApiRouter::with_openapi(openapi::base()).merge(open).merge(portal).merge(ops)
+}
+
+/// Parses a path id; an id that is not a ULID cannot exist.
+pub(crate) fn job_id(raw: &str) -> Result<dezky_queue::JobId, Problem> {
+    dezky_queue::JobId::parse(raw).ok_or_else(|| Problem::not_found(format!("no job with id {raw}")))
+}

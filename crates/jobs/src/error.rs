@@ -1,0 +1,45 @@
+//! What a handler answers when it does not succeed. The worker's ack layer turns each variant
+//! into the queue outcome of the same name.
+
+use std::time::Duration;
+
+/// A handler's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A transient failure: retry after backoff (or after `retry_after`), spending the attempt.
+    #[error("{class}: {message}")]
+    Retry {
+        /// Machine-readable class (`transient`, `rate_limited`, …).
+        class: &'static str,
+        /// For people; never a secret.
+        message: String,
+        /// When the dependency said to come back.
+        retry_after: Option<Duration>,
+    },
+    /// A dependency is down: run again after the delay without spending the attempt.
+    #[error("snoozed for {0:?}")]
+    Snooze(Duration),
+    /// A permanent failure: dead at once.
+    #[error("{class}: {message}")]
+    Abort {
+        /// Machine-readable class (`permanent`, `invalid_args`, …).
+        class: &'static str,
+        /// For people; never a secret.
+        message: String,
+    },
+    /// The handler saw a cancellation request and stopped.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl JobError {
+    /// A transient failure of class `transient`.
+    pub fn retry(message: impl Into<String>) -> Self {
+        JobError::Retry { class: "transient", message: message.into(), retry_after: None }
+    }
+
+    /// A permanent failure of class `permanent`.
+    pub fn abort(message: impl Into<String>) -> Self {
+        JobError::Abort { class: "permanent", message: message.into() }
+    }
+}

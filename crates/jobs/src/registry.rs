@@ -1,0 +1,134 @@
+//! The registry of job kinds: typed handlers behind one type-erased interface, with the settings
+//! the queue and the workers need per kind.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize as _;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema as _;
+
+use crate::context::JobContext;
+use crate::error::JobError;
+
+/// Per-kind settings.
+#[derive(Debug, Clone)]
+pub struct KindSettings {
+    /// How long one attempt may run before it is stopped and retried.
+    pub timeout: Duration,
+    /// Attempts of one kind running at once in one worker process.
+    pub concurrency: usize,
+    /// Attempts a job gets when its push does not say.
+    pub max_attempts: u32,
+}
+
+impl Default for KindSettings {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(300), concurrency: 10, max_attempts: 20 }
+    }
+}
+
+/// A job kind: its name, payload type and handler.
+pub trait JobKind: Send + Sync + 'static {
+    /// The payload. Its schema is published in the OpenAPI document.
+    type Args: DeserializeOwned + utoipa::ToSchema + Send + 'static;
+
+    /// The kind's name, as callers enqueue it.
+    const NAME: &'static str;
+
+    /// The kind's settings.
+    fn settings(&self) -> KindSettings {
+        KindSettings::default()
+    }
+
+    /// Runs one attempt.
+    fn run(&self, ctx: JobContext, args: Self::Args) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send;
+}
+
+/// A kind with its types erased, as the registry holds it.
+pub trait ErasedKind: Send + Sync {
+    /// The name.
+    fn name(&self) -> &'static str;
+    /// The settings.
+    fn settings(&self) -> KindSettings;
+    /// Checks a payload, answering what is wrong with it.
+    fn validate(&self, args: &serde_json::Value) -> Result<(), String>;
+    /// The payload's JSON schema (name and schema), for OpenAPI.
+    fn args_schema(&self) -> (String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>);
+    /// Runs one attempt on a JSON payload.
+    fn run(&self, ctx: JobContext, args: serde_json::Value) -> BoxFuture<'static, Result<serde_json::Value, JobError>>;
+}
+
+struct Erased<K>(Arc<K>);
+
+impl<K: JobKind> ErasedKind for Erased<K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn settings(&self) -> KindSettings {
+        self.0.settings()
+    }
+
+    fn validate(&self, args: &serde_json::Value) -> Result<(), String> {
+        K::Args::deserialize(args).map(drop).map_err(|e| e.to_string())
+    }
+
+    fn args_schema(&self) -> (String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>) {
+        (K::Args::name().into_owned(), <K::Args as utoipa::PartialSchema>::schema())
+    }
+
+    fn run(&self, ctx: JobContext, args: serde_json::Value) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
+        let kind = self.0.clone();
+        Box::pin(async move {
+            let args = K::Args::deserialize(args).map_err(|e| JobError::Abort {
+                class: "invalid_args",
+                message: format!("args do not fit kind `{}`: {e}", K::NAME),
+            })?;
+            kind.run(ctx, args).await
+        })
+    }
+}
+
+/// The kinds a process knows.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<dyn ErasedKind>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.kinds.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a kind (replacing one of the same name).
+    pub fn register<K: JobKind>(mut self, kind: K) -> Self {
+        self.kinds.insert(K::NAME, Arc::new(Erased(Arc::new(kind))));
+        self
+    }
+
+    /// The kind called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn ErasedKind>> {
+        self.kinds.get(name)
+    }
+
+    /// Every kind, by name.
+    pub fn kinds(&self) -> impl Iterator<Item = &Arc<dyn ErasedKind>> {
+        self.kinds.values()
+    }
+
+    /// Every kind's name.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+}

@@ -1,0 +1,41 @@
+//! Worker tuning: leases, heartbeats, polling, batching and the shutdown grace.
+
+use std::time::Duration;
+
+/// How workers lease, renew, poll and stop.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// A lease's life without renewal: the bound on how long a crashed worker's jobs wait.
+    pub lease_ttl: Duration,
+    /// How often held leases are renewed (well under `lease_ttl`).
+    pub heartbeat: Duration,
+    /// The fallback poll of an idle worker, for work pushed by other processes and for
+    /// scheduled jobs coming due.
+    pub poll_interval: Duration,
+    /// How long to wait after a failed fetch before trying again.
+    pub error_backoff: Duration,
+    /// Most jobs leased per fetch (capped by the kind's concurrency).
+    pub batch: usize,
+    /// How long running jobs may go on after a shutdown signal before they are dropped and their
+    /// leases released.
+    pub shutdown_grace: Duration,
+    /// Only these kinds get workers (`None`: every kind in the registry).
+    pub kinds: Option<Vec<String>>,
+    /// Overrides every kind's concurrency when set.
+    pub concurrency: Option<usize>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            lease_ttl: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(3),
+            poll_interval: Duration::from_millis(250),
+            error_backoff: Duration::from_secs(1),
+            batch: 32,
+            shutdown_grace: Duration::from_secs(30),
+            kinds: None,
+            concurrency: None,
+        }
+    }
+}

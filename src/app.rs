@@ -1,0 +1,136 @@
+//! The application: opens the queue, then runs any combination of the API, the workers and the
+//! scheduler until told to stop. `main` and the tests build it the same way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use dezky_api_shim::{AppState, Tokens};
+use dezky_queue::sqlite::SqliteQueue;
+use dezky_queue::DynQueue;
+use dezky_scheduler::MaintenanceConfig;
+use dezky_worker::WorkerConfig;
+use jobs::Registry;
+use tokio::net::TcpListener;
+
+use crate::config::QueueLocation;
+use crate::shutdown::Shutdown;
+
+/// What the API needs.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Where to listen (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Who may call.
+    pub tokens: Tokens,
+}
+
+/// What this process runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the queue lives.
+    pub queue: QueueLocation,
+    /// Whether the test-only kinds exist.
+    pub test_kinds: bool,
+    /// The API, if this process serves it.
+    pub api: Option<ApiSettings>,
+    /// Workers, if this process runs them.
+    pub workers: Option<WorkerConfig>,
+    /// Queue maintenance, if this process runs it.
+    pub scheduler: Option<MaintenanceConfig>,
+}
+
+/// A built application, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    queue: DynQueue,
+    sqlite: SqliteQueue,
+    registry: Registry,
+    listener: Option<(TcpListener, Tokens)>,
+    workers: Option<WorkerConfig>,
+    scheduler: Option<MaintenanceConfig>,
+}
+
+/// Opens the queue at `location` (applying migrations).
+pub async fn open_queue(location: &QueueLocation) -> anyhow::Result<SqliteQueue> {
+    match location {
+        QueueLocation::Sqlite(url) => SqliteQueue::open_default(url)
+            .await
+            .with_context(|| format!("opening the SQLite queue at {url}")),
+    }
+}
+
+impl Application {
+    /// Opens the queue and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let sqlite = open_queue(&settings.queue).await?;
+        let queue: DynQueue = Arc::new(sqlite.clone());
+        let listener = match settings.api {
+            Some(api) => {
+                let listener = TcpListener::bind(api.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", api.listen))?;
+                Some((listener, api.tokens))
+            }
+            None => None,
+        };
+        Ok(Self {
+            queue,
+            sqlite,
+            registry: jobs::kinds::registry(settings.test_kinds),
+            listener,
+            workers: settings.workers,
+            scheduler: settings.scheduler,
+        })
+    }
+
+    /// The API's address, once bound.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> DynQueue {
+        self.queue.clone()
+    }
+
+    /// Runs until `shutdown` is triggered, then stops the API, drains the workers within their
+    /// grace, and closes the queue.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut parts = tokio::task::JoinSet::new();
+        if let Some((listener, tokens)) = self.listener {
+            let state = AppState { queue: self.queue.clone(), registry: Arc::new(self.registry.clone()), tokens: Arc::new(tokens) };
+            let router = dezky_api_shim::router(state);
+            tracing::info!(addr = %listener.local_addr()?, "API listening");
+            let stop = shutdown.wait();
+            parts.spawn(async move {
+                axum::serve(listener, router).with_graceful_shutdown(stop).await.context("API server failed")
+            });
+        }
+        if let Some(config) = self.workers {
+            let (queue, registry, stop) = (self.queue.clone(), self.registry.clone(), shutdown.wait());
+            // Its own task: apalis's monitor runs every handler on the task that awaits it.
+            parts.spawn(async move {
+                dezky_worker::run_workers(queue, registry, config, stop).await.context("workers failed")
+            });
+        }
+        if let Some(config) = self.scheduler {
+            let (queue, stop) = (self.queue.clone(), shutdown.wait());
+            parts.spawn(async move {
+                dezky_scheduler::run_maintenance(queue, config, stop).await;
+                Ok(())
+            });
+        }
+        let mut first_error = None;
+        while let Some(done) = parts.join_next().await {
+            let result = done.context("a part of the application panicked").and_then(|r| r);
+            if let Err(e) = result {
+                tracing::error!(error = %format!("{e:#}"), "stopping: a part of the application failed");
+                shutdown.trigger();
+                first_error.get_or_insert(e);
+            }
+        }
+        self.sqlite.close().await;
+        first_error.map_or(Ok(()), Err)
+    }
+}

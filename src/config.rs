@@ -1,0 +1,215 @@
+//! Configuration by flags and environment (clap), validated at start with messages that say
+//! what to change.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dezky_api_shim::{TokenSet, Tokens};
+use dezky_worker::WorkerConfig;
+
+/// Dezky Jobs: durable background jobs for Dezky.
+#[derive(Debug, Parser)]
+#[command(name = "dezky-jobs", version, about)]
+pub struct Cli {
+    /// Settings every subcommand shares.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// API, workers and scheduler in one process.
+    Run(RunArgs),
+    /// The HTTP API only.
+    Api(ApiArgs),
+    /// Workers only.
+    Worker(WorkerArgs),
+    /// The scheduler (queue maintenance) only.
+    Scheduler,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Measure enqueue and processing rates and pickup latency (one JSON line).
+    Bench(BenchArgs),
+}
+
+/// Settings of every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// The store: `sqlite://FILE` (embedded default) or `postgres://…` (needs DEZKY_REDIS_URL).
+    #[arg(long, global = true, env = "DEZKY_DATABASE_URL", default_value = "sqlite://dezky-jobs.db")]
+    pub database_url: String,
+    /// The queue on Redis. Unset: the queue lives in the SQLite file.
+    #[arg(long, global = true, env = "DEZKY_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, env = "DEZKY_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// Registers the test-only kinds (`crash`, `fail`). Never in production.
+    #[arg(long, global = true, env = "DEZKY_ENABLE_TEST_KINDS", hide = true)]
+    pub enable_test_kinds: bool,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `run`: everything in one process.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// API settings.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Worker settings.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
+/// HTTP API settings.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DEZKY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Callers such as the portal: comma-separated `name=token` pairs.
+    #[arg(long, env = "DEZKY_API_TOKENS", default_value = "", hide_env_values = true)]
+    pub api_tokens: String,
+    /// Operators (admin routes): comma-separated `name=token` pairs.
+    #[arg(long, env = "DEZKY_OPS_TOKENS", default_value = "", hide_env_values = true)]
+    pub ops_tokens: String,
+}
+
+/// Worker settings.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Only these kinds (comma-separated); default every kind.
+    #[arg(long, env = "DEZKY_WORKER_KINDS", value_delimiter = ',')]
+    pub kinds: Option<Vec<String>>,
+    /// Attempts running at once per kind (overrides each kind's default).
+    #[arg(long, env = "DEZKY_WORKER_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Idle poll for work pushed by other processes, in milliseconds.
+    #[arg(long, env = "DEZKY_POLL_INTERVAL_MS", default_value_t = 250)]
+    pub poll_interval_ms: u64,
+    /// Lease length in seconds: a crashed worker's jobs return after at most this long.
+    #[arg(long, env = "DEZKY_LEASE_TTL_SECS", default_value_t = 10)]
+    pub lease_ttl_secs: u64,
+    /// Seconds running jobs may finish in after SIGTERM/SIGINT.
+    #[arg(long, env = "DEZKY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+}
+
+/// `bench` settings.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Backend to measure.
+    #[arg(long, default_value = "sqlite")]
+    pub backend: BenchBackend,
+    /// Jobs in the backlog.
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+    /// Worker concurrency.
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// `plain`: no-op jobs; `retry`: each fails once, then succeeds.
+    #[arg(long, default_value = "plain")]
+    pub mode: BenchMode,
+}
+
+/// Backends `bench` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchBackend {
+    /// A throwaway SQLite file.
+    Sqlite,
+    /// A throwaway key prefix on DEZKY_REDIS_URL.
+    Redis,
+}
+
+/// Benchmark modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchMode {
+    /// No-op jobs.
+    Plain,
+    /// Fail once, succeed on the retry.
+    Retry,
+}
+
+/// Where the queue lives, as validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueLocation {
+    /// In the SQLite file at this URL.
+    Sqlite(String),
+}
+
+impl CommonArgs {
+    /// Validates the store and queue URLs.
+    pub fn queue_location(&self) -> anyhow::Result<QueueLocation> {
+        let url = self.database_url.trim();
+        let is_sqlite = url.starts_with("sqlite:");
+        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !is_sqlite && !is_postgres {
+            bail!("DEZKY_DATABASE_URL must start with sqlite:// or postgres:// (got a URL with another scheme)");
+        }
+        if self.redis_url.is_some() {
+            bail!("DEZKY_REDIS_URL is set, but the Redis queue backend is not available in this build yet; unset it to keep the queue in SQLite");
+        }
+        if is_postgres {
+            bail!("a postgres:// store needs the queue on Redis (DEZKY_REDIS_URL), which this build does not have yet; use a sqlite:// URL");
+        }
+        Ok(QueueLocation::Sqlite(url.to_owned()))
+    }
+}
+
+impl ApiArgs {
+    /// The listen address.
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen
+            .parse()
+            .with_context(|| format!("DEZKY_LISTEN `{}` is not an address like 127.0.0.1:8080", self.listen))
+    }
+
+    /// The parsed tokens; at least one must exist.
+    pub fn tokens(&self) -> anyhow::Result<Tokens> {
+        let api = TokenSet::parse(&self.api_tokens).map_err(|e| anyhow::anyhow!("DEZKY_API_TOKENS: {e}"))?;
+        let ops = TokenSet::parse(&self.ops_tokens).map_err(|e| anyhow::anyhow!("DEZKY_OPS_TOKENS: {e}"))?;
+        if api.is_empty() && ops.is_empty() {
+            bail!("no API tokens: set DEZKY_API_TOKENS (and DEZKY_OPS_TOKENS for admin routes) to name=token pairs, e.g. DEZKY_API_TOKENS=portal=<at least 8 random characters>");
+        }
+        Ok(Tokens { api, ops })
+    }
+}
+
+impl WorkerArgs {
+    /// The worker configuration.
+    pub fn worker_config(&self) -> anyhow::Result<WorkerConfig> {
+        if self.lease_ttl_secs < 2 {
+            bail!("DEZKY_LEASE_TTL_SECS must be at least 2");
+        }
+        if self.poll_interval_ms == 0 {
+            bail!("DEZKY_POLL_INTERVAL_MS must be at least 1");
+        }
+        if self.concurrency == Some(0) {
+            bail!("DEZKY_WORKER_CONCURRENCY must be at least 1");
+        }
+        let lease_ttl = Duration::from_secs(self.lease_ttl_secs);
+        Ok(WorkerConfig {
+            lease_ttl,
+            heartbeat: lease_ttl / 3,
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            kinds: self.kinds.clone(),
+            concurrency: self.concurrency,
+            ..WorkerConfig::default()
+        })
+    }
+}

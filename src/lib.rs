@@ -1,0 +1,11 @@
+//! Dezky Jobs, assembled: configuration ([`config`]), the application that runs the API, the
+//! workers and the scheduler in any combination ([`app`]), logging ([`telemetry`]), shutdown
+//! signals ([`shutdown`]), the benchmark ([`bench`]) and the subcommands ([`cli`]). `main` and the
+//! tests start exactly the same [`app::Application`].
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod shutdown;
+pub mod telemetry;
