@@ -78,6 +78,8 @@ pub struct JobView {
     pub attempt: u32,
     /// Attempts allowed.
     pub max_attempts: u32,
+    /// Times it snoozed (a dependency was down; no attempt spent).
+    pub snoozes: u32,
     /// Priority.
     pub priority: i32,
     /// Tenant.
@@ -109,6 +111,7 @@ impl From<Job> for JobView {
             state: j.state.to_string(),
             attempt: j.attempt,
             max_attempts: j.max_attempts,
+            snoozes: j.snoozes,
             priority: j.priority,
             tenant: j.tenant,
             enqueued_by: j.enqueued_by,

@@ -1,0 +1,134 @@
+//! Crash safety with the real binary: a SIGKILLed process loses no accepted job, and a handler
+//! that kills its process ends `dead` after `max_attempts` instead of looping forever.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{PORTAL_TOKEN, poll_until};
+use dezky_queue::sqlite::SqliteQueue;
+use dezky_queue::{JobId, JobState, QueueBackend};
+use serde_json::{Value, json};
+
+struct Process {
+    child: Child,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(db_url: &str, port: u16) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
+        .arg("run")
+        .env("DEZKY_DATABASE_URL", db_url)
+        .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DEZKY_API_TOKENS", format!("portal={PORTAL_TOKEN}"))
+        .env("DEZKY_LEASE_TTL_SECS", "2")
+        .env("DEZKY_POLL_INTERVAL_MS", "50")
+        .env("DEZKY_ENABLE_TEST_KINDS", "true")
+        .env_remove("DEZKY_REDIS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dezky-jobs");
+    Process { child }
+}
+
+async fn wait_healthy(client: &reqwest::Client, port: u16) {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let up = poll_until(Duration::from_secs(30), || async { client.get(&url).send().await.is_ok_and(|r| r.status() == 200) }).await;
+    assert!(up, "dezky-jobs did not come up");
+}
+
+async fn enqueue(client: &reqwest::Client, port: u16, body: Value) -> JobId {
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/v1/jobs"))
+        .bearer_auth(PORTAL_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    JobId(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn sigkill_mid_run_loses_no_accepted_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let (port, client) = (free_port(), reqwest::Client::new());
+    let mut process = start(&db_url, port);
+    wait_healthy(&client, port).await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(enqueue(&client, port, json!({"kind": "sleep", "args": {"ms": 1500}})).await);
+    }
+    let queue = SqliteQueue::open_default(&db_url).await.unwrap();
+    let running = poll_until(Duration::from_secs(15), || async {
+        let mut n = 0;
+        for id in &ids {
+            n += usize::from(queue.get(id).await.unwrap().unwrap().state == JobState::Running);
+        }
+        n >= 4
+    })
+    .await;
+    assert!(running, "jobs never started");
+    process.child.kill().unwrap(); // SIGKILL
+    process.child.wait().unwrap();
+
+    let _restarted = start(&db_url, port);
+    let all_done = poll_until(Duration::from_secs(60), || async {
+        let mut done = true;
+        for id in &ids {
+            done &= queue.get(id).await.unwrap().unwrap().state == JobState::Succeeded;
+        }
+        done
+    })
+    .await;
+    let mut rerun = 0;
+    for id in &ids {
+        let job = queue.get(id).await.unwrap().unwrap();
+        assert_eq!(job.state, JobState::Succeeded, "every accepted job succeeds (job {id}: {job:?})");
+        rerun += usize::from(job.errors.iter().any(|e| e.class == "lease_expired"));
+    }
+    assert!(all_done);
+    assert!(rerun >= 4, "the killed attempts came back through lease expiry ({rerun} did)");
+}
+
+#[tokio::test]
+async fn a_handler_that_kills_its_process_ends_dead_after_max_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let (port, client) = (free_port(), reqwest::Client::new());
+    let mut process = start(&db_url, port);
+    wait_healthy(&client, port).await;
+    let id = enqueue(&client, port, json!({"kind": "crash", "max_attempts": 2})).await;
+    let queue = SqliteQueue::open_default(&db_url).await.unwrap();
+    let mut starts = 1;
+    let dead = poll_until(Duration::from_secs(90), || {
+        // Restart the process whenever the crash kind has killed it.
+        if process.child.try_wait().unwrap().is_some() {
+            process = start(&db_url, port);
+            starts += 1;
+        }
+        let queue = &queue;
+        let id = &id;
+        async move { queue.get(id).await.unwrap().unwrap().state == JobState::Dead }
+    })
+    .await;
+    let job = queue.get(&id).await.unwrap().unwrap();
+    assert!(dead, "the poison job should be dead: {job:?}");
+    assert_eq!(job.attempt, 2);
+    assert_eq!(job.errors.iter().filter(|e| e.class == "lease_expired").count(), 2, "{:?}", job.errors);
+    assert!(starts >= 3, "each attempt killed its process ({starts} starts)");
+}
