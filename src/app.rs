@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use dezky_api_shim::{AppState, Tokens};
-use dezky_queue::sqlite::SqliteQueue;
 use dezky_queue::DynQueue;
+use dezky_queue::sqlite::SqliteQueue;
 use dezky_scheduler::MaintenanceConfig;
 use dezky_worker::WorkerConfig;
 use jobs::Registry;
@@ -86,7 +86,9 @@ impl Application {
 
     /// The API's address, once bound.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.as_ref().and_then(|(l, _)| l.local_addr().ok())
+        self.listener
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The queue.
@@ -99,19 +101,29 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let mut parts = tokio::task::JoinSet::new();
         if let Some((listener, tokens)) = self.listener {
-            let state = AppState { queue: self.queue.clone(), registry: Arc::new(self.registry.clone()), tokens: Arc::new(tokens) };
+            let state = AppState {
+                queue: self.queue.clone(),
+                registry: Arc::new(self.registry.clone()),
+                tokens: Arc::new(tokens),
+            };
             let router = dezky_api_shim::router(state);
             tracing::info!(addr = %listener.local_addr()?, "API listening");
             let stop = shutdown.wait();
             parts.spawn(async move {
-                axum::serve(listener, router).with_graceful_shutdown(stop).await.context("API server failed")
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .context("API server failed")
             });
         }
         if let Some(config) = self.workers {
-            let (queue, registry, stop) = (self.queue.clone(), self.registry.clone(), shutdown.wait());
+            let (queue, registry, stop) =
+                (self.queue.clone(), self.registry.clone(), shutdown.wait());
             // Its own task: apalis's monitor runs every handler on the task that awaits it.
             parts.spawn(async move {
-                dezky_worker::run_workers(queue, registry, config, stop).await.context("workers failed")
+                dezky_worker::run_workers(queue, registry, config, stop)
+                    .await
+                    .context("workers failed")
             });
         }
         if let Some(config) = self.scheduler {
@@ -123,7 +135,9 @@ impl Application {
         }
         let mut first_error = None;
         while let Some(done) = parts.join_next().await {
-            let result = done.context("a part of the application panicked").and_then(|r| r);
+            let result = done
+                .context("a part of the application panicked")
+                .and_then(|r| r);
             if let Err(e) = result {
                 tracing::error!(error = %format!("{e:#}"), "stopping: a part of the application failed");
                 shutdown.trigger();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use dezky_queue::sqlite::{SqliteQueue, SqliteQueueConfig};
-use dezky_queue::{DynQueue, NewJob, RetryPolicy, SystemClock};
+use dezky_queue::{DynQueue, JobState, NewJob, RetryPolicy, SystemClock};
 use dezky_worker::WorkerConfig;
 use jobs::{JobContext, JobError, JobKind, KindSettings, Registry};
 use serde::{Deserialize, Serialize};
@@ -63,10 +63,17 @@ impl JobKind for BenchKind {
     const NAME: &'static str = "bench";
 
     fn settings(&self) -> KindSettings {
-        KindSettings { max_attempts: 3, ..KindSettings::default() }
+        KindSettings {
+            max_attempts: 3,
+            ..KindSettings::default()
+        }
     }
 
-    async fn run(&self, ctx: JobContext, args: BenchArgsPayload) -> Result<serde_json::Value, JobError> {
+    async fn run(
+        &self,
+        ctx: JobContext,
+        args: BenchArgsPayload,
+    ) -> Result<serde_json::Value, JobError> {
         if let Some(i) = args.pickup {
             let _ = self.pickups.send((i, Instant::now()));
         }
@@ -105,42 +112,79 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     let dir = tempfile::tempdir().context("creating a temp dir for the benchmark database")?;
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     // BullMQ's retry mode backs off 10 ms exponentially; ours: full jitter under the same ceiling.
-    let retry = RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_secs(1) };
-    let sqlite = SqliteQueue::open(&url, Arc::new(SystemClock), SqliteQueueConfig { retry, ..Default::default() }).await?;
+    let retry = RetryPolicy {
+        base: Duration::from_millis(10),
+        cap: Duration::from_secs(1),
+    };
+    let sqlite = SqliteQueue::open(
+        &url,
+        Arc::new(SystemClock),
+        SqliteQueueConfig {
+            retry,
+            ..Default::default()
+        },
+    )
+    .await?;
     let queue: DynQueue = Arc::new(sqlite.clone());
 
     let enqueue_started = Instant::now();
     for start in (0..args.jobs).step_by(BATCH) {
-        let batch = (start..(start + BATCH).min(args.jobs)).map(|_| NewJob::new("bench", serde_json::json!({}))).collect();
+        let batch = (start..(start + BATCH).min(args.jobs))
+            .map(|_| NewJob::new("bench", serde_json::json!({})))
+            .collect();
         queue.push_bulk(batch).await?;
     }
     let enqueue_secs = enqueue_started.elapsed().as_secs_f64();
 
     let (pickup_tx, mut pickup_rx) = mpsc::unbounded_channel();
-    let registry = Registry::new().register(BenchKind { retry_once: args.mode == BenchMode::Retry, pickups: pickup_tx });
+    let registry = Registry::new().register(BenchKind {
+        retry_once: args.mode == BenchMode::Retry,
+        pickups: pickup_tx,
+    });
     let completions = Arc::new(Completions::default());
     let observer = {
         let c = completions.clone();
         Arc::new(move || c.record()) as dezky_worker::SuccessObserver
     };
-    let config = WorkerConfig { concurrency: Some(args.concurrency), batch: args.concurrency.min(64), ..WorkerConfig::default() };
+    let config = WorkerConfig {
+        concurrency: Some(args.concurrency),
+        batch: args.concurrency.min(64),
+        ..WorkerConfig::default()
+    };
     let stop = Shutdown::default();
-    let workers = tokio::spawn(dezky_worker::run_observed_workers(queue.clone(), registry, config, Some(observer), stop.wait()));
+    let workers = tokio::spawn(dezky_worker::run_observed_workers(
+        queue.clone(),
+        registry,
+        config,
+        Some(observer),
+        stop.wait(),
+    ));
 
     let deadline = Instant::now() + Duration::from_secs(3600);
     while completions.count.load(Ordering::SeqCst) < args.jobs {
         if Instant::now() > deadline || workers.is_finished() {
-            bail!("the drain did not finish ({} of {} done)", completions.count.load(Ordering::SeqCst), args.jobs);
+            bail!(
+                "the drain did not finish ({} of {} done)",
+                completions.count.load(Ordering::SeqCst),
+                args.jobs
+            );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let (first, last) = completions.first_last.lock().unwrap_or_else(|p| p.into_inner()).context("no completions")?;
+    verify_drained(&queue, args.jobs).await?;
+    let (first, last) = completions
+        .first_last
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .context("no completions")?;
     let process_secs = (last - first).as_secs_f64().max(f64::EPSILON);
 
     let mut latencies = Vec::with_capacity(PICKUPS);
     for i in 0..PICKUPS {
         let pushed_at = Instant::now();
-        queue.push(NewJob::new("bench", serde_json::json!({ "pickup": i }))).await?;
+        queue
+            .push(NewJob::new("bench", serde_json::json!({ "pickup": i })))
+            .await?;
         loop {
             let (n, started) = tokio::time::timeout(Duration::from_secs(30), pickup_rx.recv())
                 .await
@@ -158,7 +202,11 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     latencies.sort_by(f64::total_cmp);
     Ok(BenchReport {
         backend: "sqlite",
-        mode: if args.mode == BenchMode::Retry { "retry" } else { "plain" },
+        mode: if args.mode == BenchMode::Retry {
+            "retry"
+        } else {
+            "plain"
+        },
         n: args.jobs,
         concurrency: args.concurrency,
         enqueue_per_s: (args.jobs as f64 / enqueue_secs) as u64,
@@ -166,6 +214,28 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         pickup_p50_ms: round2(percentile(&latencies, 0.50)),
         pickup_p99_ms: round2(percentile(&latencies, 0.99)),
     })
+}
+
+/// Checks that the drain ended with every job succeeded and none dead, stuck or waiting.
+async fn verify_drained(queue: &DynQueue, n: usize) -> anyhow::Result<()> {
+    let counts = queue.counts().await?;
+    let bench = counts
+        .iter()
+        .find(|c| c.queue == "bench")
+        .context("the bench queue has no counts")?;
+    let succeeded = bench.get(JobState::Succeeded);
+    let others: u64 = bench
+        .counts
+        .iter()
+        .filter(|(s, _)| *s != JobState::Succeeded)
+        .map(|(_, n)| n)
+        .sum();
+    if succeeded != n as u64 || others != 0 {
+        bail!(
+            "the drain left {succeeded} succeeded of {n} and {others} in other states: {bench:?}"
+        );
+    }
+    Ok(())
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -9,7 +9,10 @@ use crate::shutdown::{self, Shutdown};
 use crate::{bench, telemetry};
 
 fn api_settings(args: &ApiArgs) -> anyhow::Result<ApiSettings> {
-    Ok(ApiSettings { listen: args.listen_addr()?, tokens: args.tokens()? })
+    Ok(ApiSettings {
+        listen: args.listen_addr()?,
+        tokens: args.tokens()?,
+    })
 }
 
 /// Runs the command line.
@@ -17,7 +20,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.common.log_format);
     let queue = cli.common.queue_location()?;
     let test_kinds = cli.common.enable_test_kinds;
-    let settings = |api, workers, scheduler| Settings { queue: queue.clone(), test_kinds, api, workers, scheduler };
+    let settings = |api, workers, scheduler| Settings {
+        queue: queue.clone(),
+        test_kinds,
+        api,
+        workers,
+        scheduler,
+    };
     let settings = match &cli.command {
         Command::Run(args) => settings(
             Some(api_settings(&args.api)?),
@@ -34,7 +43,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(args) => {
             let report = bench::run(args).await.context("benchmark failed")?;
-            #[allow(clippy::print_stdout, reason = "the benchmark's JSON line is its output")]
+            #[allow(
+                clippy::print_stdout,
+                reason = "the benchmark's JSON line is its output"
+            )]
             {
                 println!("{}", serde_json::to_string(&report)?);
             }
@@ -42,7 +54,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     if test_kinds {
-        tracing::warn!("test-only job kinds are enabled (crash, fail): never do this in production");
+        tracing::warn!(
+            "test-only job kinds are enabled (crash, fail): never do this in production"
+        );
     }
     let app = Application::build(settings).await?;
     let stop = Shutdown::default();

@@ -42,7 +42,12 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// The store: `sqlite://FILE` (embedded default) or `postgres://…` (needs DEZKY_REDIS_URL).
-    #[arg(long, global = true, env = "DEZKY_DATABASE_URL", default_value = "sqlite://dezky-jobs.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "DEZKY_DATABASE_URL",
+        default_value = "sqlite://dezky-jobs.db"
+    )]
     pub database_url: String,
     /// The queue on Redis. Unset: the queue lives in the SQLite file.
     #[arg(long, global = true, env = "DEZKY_REDIS_URL")]
@@ -82,10 +87,20 @@ pub struct ApiArgs {
     #[arg(long, env = "DEZKY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Callers such as the portal: comma-separated `name=token` pairs.
-    #[arg(long, env = "DEZKY_API_TOKENS", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DEZKY_API_TOKENS",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub api_tokens: String,
     /// Operators (admin routes): comma-separated `name=token` pairs.
-    #[arg(long, env = "DEZKY_OPS_TOKENS", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DEZKY_OPS_TOKENS",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub ops_tokens: String,
 }
 
@@ -158,13 +173,19 @@ impl CommonArgs {
         let is_sqlite = url.starts_with("sqlite:");
         let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         if !is_sqlite && !is_postgres {
-            bail!("DEZKY_DATABASE_URL must start with sqlite:// or postgres:// (got a URL with another scheme)");
+            bail!(
+                "DEZKY_DATABASE_URL must start with sqlite:// or postgres:// (got a URL with another scheme)"
+            );
         }
         if self.redis_url.is_some() {
-            bail!("DEZKY_REDIS_URL is set, but the Redis queue backend is not available in this build yet; unset it to keep the queue in SQLite");
+            bail!(
+                "DEZKY_REDIS_URL is set, but the Redis queue backend is not available in this build yet; unset it to keep the queue in SQLite"
+            );
         }
         if is_postgres {
-            bail!("a postgres:// store needs the queue on Redis (DEZKY_REDIS_URL), which this build does not have yet; use a sqlite:// URL");
+            bail!(
+                "a postgres:// store needs the queue on Redis (DEZKY_REDIS_URL), which this build does not have yet; use a sqlite:// URL"
+            );
         }
         Ok(QueueLocation::Sqlite(url.to_owned()))
     }
@@ -173,17 +194,24 @@ impl CommonArgs {
 impl ApiArgs {
     /// The listen address.
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.listen
-            .parse()
-            .with_context(|| format!("DEZKY_LISTEN `{}` is not an address like 127.0.0.1:8080", self.listen))
+        self.listen.parse().with_context(|| {
+            format!(
+                "DEZKY_LISTEN `{}` is not an address like 127.0.0.1:8080",
+                self.listen
+            )
+        })
     }
 
     /// The parsed tokens; at least one must exist.
     pub fn tokens(&self) -> anyhow::Result<Tokens> {
-        let api = TokenSet::parse(&self.api_tokens).map_err(|e| anyhow::anyhow!("DEZKY_API_TOKENS: {e}"))?;
-        let ops = TokenSet::parse(&self.ops_tokens).map_err(|e| anyhow::anyhow!("DEZKY_OPS_TOKENS: {e}"))?;
+        let api = TokenSet::parse(&self.api_tokens)
+            .map_err(|e| anyhow::anyhow!("DEZKY_API_TOKENS: {e}"))?;
+        let ops = TokenSet::parse(&self.ops_tokens)
+            .map_err(|e| anyhow::anyhow!("DEZKY_OPS_TOKENS: {e}"))?;
         if api.is_empty() && ops.is_empty() {
-            bail!("no API tokens: set DEZKY_API_TOKENS (and DEZKY_OPS_TOKENS for admin routes) to name=token pairs, e.g. DEZKY_API_TOKENS=portal=<at least 8 random characters>");
+            bail!(
+                "no API tokens: set DEZKY_API_TOKENS (and DEZKY_OPS_TOKENS for admin routes) to name=token pairs, e.g. DEZKY_API_TOKENS=portal=<at least 8 random characters>"
+            );
         }
         Ok(Tokens { api, ops })
     }

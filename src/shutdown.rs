@@ -11,7 +11,9 @@ pub struct Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Self { tx: watch::channel(false).0 }
+        Self {
+            tx: watch::channel(false).0,
+        }
     }
 }
 

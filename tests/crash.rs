@@ -1,6 +1,12 @@
 //! Crash safety with the real binary: a SIGKILLed process loses no accepted job, and a handler
 //! that kills its process ends `dead` after `max_attempts` instead of looping forever.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step panics"
+)]
+
 mod common;
 
 use std::net::TcpListener;
@@ -24,7 +30,11 @@ impl Drop for Process {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(db_url: &str, port: u16) -> Process {
@@ -46,7 +56,14 @@ fn start(db_url: &str, port: u16) -> Process {
 
 async fn wait_healthy(client: &reqwest::Client, port: u16) {
     let url = format!("http://127.0.0.1:{port}/healthz");
-    let up = poll_until(Duration::from_secs(30), || async { client.get(&url).send().await.is_ok_and(|r| r.status() == 200) }).await;
+    let up = poll_until(Duration::from_secs(30), || async {
+        client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
     assert!(up, "dezky-jobs did not come up");
 }
 
@@ -59,7 +76,12 @@ async fn enqueue(client: &reqwest::Client, port: u16, body: Value) -> JobId {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    JobId(r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned())
+    JobId(
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -71,7 +93,14 @@ async fn sigkill_mid_run_loses_no_accepted_job() {
     wait_healthy(&client, port).await;
     let mut ids = Vec::new();
     for _ in 0..8 {
-        ids.push(enqueue(&client, port, json!({"kind": "sleep", "args": {"ms": 1500}})).await);
+        ids.push(
+            enqueue(
+                &client,
+                port,
+                json!({"kind": "sleep", "args": {"ms": 1500}}),
+            )
+            .await,
+        );
     }
     let queue = SqliteQueue::open_default(&db_url).await.unwrap();
     let running = poll_until(Duration::from_secs(15), || async {
@@ -98,11 +127,18 @@ async fn sigkill_mid_run_loses_no_accepted_job() {
     let mut rerun = 0;
     for id in &ids {
         let job = queue.get(id).await.unwrap().unwrap();
-        assert_eq!(job.state, JobState::Succeeded, "every accepted job succeeds (job {id}: {job:?})");
+        assert_eq!(
+            job.state,
+            JobState::Succeeded,
+            "every accepted job succeeds (job {id}: {job:?})"
+        );
         rerun += usize::from(job.errors.iter().any(|e| e.class == "lease_expired"));
     }
     assert!(all_done);
-    assert!(rerun >= 4, "the killed attempts came back through lease expiry ({rerun} did)");
+    assert!(
+        rerun >= 4,
+        "the killed attempts came back through lease expiry ({rerun} did)"
+    );
 }
 
 #[tokio::test]
@@ -129,6 +165,17 @@ async fn a_handler_that_kills_its_process_ends_dead_after_max_attempts() {
     let job = queue.get(&id).await.unwrap().unwrap();
     assert!(dead, "the poison job should be dead: {job:?}");
     assert_eq!(job.attempt, 2);
-    assert_eq!(job.errors.iter().filter(|e| e.class == "lease_expired").count(), 2, "{:?}", job.errors);
-    assert!(starts >= 3, "each attempt killed its process ({starts} starts)");
+    assert_eq!(
+        job.errors
+            .iter()
+            .filter(|e| e.class == "lease_expired")
+            .count(),
+        2,
+        "{:?}",
+        job.errors
+    );
+    assert!(
+        starts >= 3,
+        "each attempt killed its process ({starts} starts)"
+    );
 }

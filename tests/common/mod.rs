@@ -2,7 +2,10 @@
 //! with its own SQLite file, so tests run in parallel and never share rows. Waiting is done by
 //! polling with a deadline, never by sleeping for a guessed time.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,16 +56,30 @@ pub async fn spawn_app_with(workers: Option<WorkerConfig>) -> TestApp {
     let settings = Settings {
         queue: QueueLocation::Sqlite(db_url.clone()),
         test_kinds: true,
-        api: Some(ApiSettings { listen: "127.0.0.1:0".parse().expect("addr"), tokens }),
+        api: Some(ApiSettings {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            tokens,
+        }),
         workers,
-        scheduler: Some(MaintenanceConfig { every: Duration::from_millis(200), ..MaintenanceConfig::default() }),
+        scheduler: Some(MaintenanceConfig {
+            every: Duration::from_millis(200),
+            ..MaintenanceConfig::default()
+        }),
     };
     let app = Application::build(settings).await.expect("build app");
     let addr = app.local_addr().expect("bound");
     let queue = app.queue();
     let shutdown = Shutdown::default();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-    TestApp { addr, client: reqwest::Client::new(), queue, shutdown, handle, db_url, dir }
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        queue,
+        shutdown,
+        handle,
+        db_url,
+        dir,
+    }
 }
 
 /// Starts the app with fast workers.
@@ -96,14 +113,24 @@ impl TestApp {
 
     /// GETs a job's status as JSON.
     pub async fn job(&self, id: &str) -> Value {
-        let response =
-            self.client.get(self.url(&format!("/v1/jobs/{id}"))).bearer_auth(PORTAL_TOKEN).send().await.expect("request");
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/jobs/{id}")))
+            .bearer_auth(PORTAL_TOKEN)
+            .send()
+            .await
+            .expect("request");
         assert_eq!(response.status(), 200);
         response.json().await.expect("json")
     }
 
     /// Polls a job until `done` holds for it, failing after `within`.
-    pub async fn wait_for_job(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for_job(
+        &self,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + within;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         loop {
@@ -112,14 +139,20 @@ impl TestApp {
             if done(&job) {
                 return job;
             }
-            assert!(tokio::time::Instant::now() < deadline, "job {id} did not reach the expected state in {within:?}; last seen: {job}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {id} did not reach the expected state in {within:?}; last seen: {job}"
+            );
         }
     }
 
     /// Stops the app and waits for it.
     pub async fn stop(self) {
         self.shutdown.trigger();
-        self.handle.await.expect("app task").expect("app ran cleanly");
+        self.handle
+            .await
+            .expect("app task")
+            .expect("app ran cleanly");
     }
 }
 

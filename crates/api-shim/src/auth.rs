@@ -21,7 +21,9 @@ pub struct TokenSet {
 
 impl fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.entries.iter().map(|(n, _)| format!("{n}=[redacted]"))).finish()
+        f.debug_list()
+            .entries(self.entries.iter().map(|(n, _)| format!("{n}=[redacted]")))
+            .finish()
     }
 }
 
@@ -34,11 +36,19 @@ impl TokenSet {
                 .split_once('=')
                 .ok_or_else(|| "each entry must be name=token (an entry has no `=`)".to_owned())?;
             let name = name.trim();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-                return Err(format!("token name `{name}` must be letters, digits, `_`, `.` or `-`"));
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+            {
+                return Err(format!(
+                    "token name `{name}` must be letters, digits, `_`, `.` or `-`"
+                ));
             }
             if token.trim().len() < 8 {
-                return Err(format!("the token of `{name}` must be at least 8 characters"));
+                return Err(format!(
+                    "the token of `{name}` must be at least 8 characters"
+                ));
             }
             if entries.iter().any(|(n, _)| n == name) {
                 return Err(format!("token name `{name}` appears twice"));
@@ -92,25 +102,46 @@ pub struct Caller {
 }
 
 fn bearer(request: &Request) -> Option<&str> {
-    let value = request.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn identify(tokens: &Tokens, request: &Request) -> Result<Caller, Problem> {
-    let unauthorized = |detail: &str| Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", Some(detail.to_owned()));
-    let token = bearer(request).ok_or_else(|| unauthorized("send `Authorization: Bearer <token>`"))?;
+    let unauthorized = |detail: &str| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            Some(detail.to_owned()),
+        )
+    };
+    let token =
+        bearer(request).ok_or_else(|| unauthorized("send `Authorization: Bearer <token>`"))?;
     if let Some(name) = tokens.ops.caller(token) {
-        return Ok(Caller { name: name.to_owned(), ops: true });
+        return Ok(Caller {
+            name: name.to_owned(),
+            ops: true,
+        });
     }
     if let Some(name) = tokens.api.caller(token) {
-        return Ok(Caller { name: name.to_owned(), ops: false });
+        return Ok(Caller {
+            name: name.to_owned(),
+            ops: false,
+        });
     }
     Err(unauthorized("the bearer token is not valid"))
 }
 
 /// Admits portal and ops tokens.
-pub async fn require_caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn require_caller(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match identify(&state.tokens, &request) {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
@@ -121,13 +152,22 @@ pub async fn require_caller(State(state): State<AppState>, mut request: Request,
 }
 
 /// Admits ops tokens only; a valid portal token gets 403.
-pub async fn require_ops(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn require_ops(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match identify(&state.tokens, &request) {
         Ok(caller) if caller.ops => {
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Ok(_) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", Some("this route needs an ops token".into())).into_response(),
+        Ok(_) => Problem::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            Some("this route needs an ops token".into()),
+        )
+        .into_response(),
         Err(problem) => problem.into_response(),
     }
 }
@@ -141,7 +181,10 @@ mod tests {
         let set = TokenSet::parse("portal=abcdefgh, other=12345678").unwrap();
         assert_eq!(set.caller("abcdefgh"), Some("portal"));
         assert_eq!(set.caller("abcdefgX"), None);
-        assert!(!format!("{set:?}").contains("abcdefgh"), "Debug redacts tokens");
+        assert!(
+            !format!("{set:?}").contains("abcdefgh"),
+            "Debug redacts tokens"
+        );
         assert!(TokenSet::parse("nopair").is_err());
         assert!(TokenSet::parse("p=short").is_err());
         assert!(TokenSet::parse("a b=12345678").is_err());

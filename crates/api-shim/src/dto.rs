@@ -59,7 +59,12 @@ pub struct AttemptErrorView {
 
 impl From<&RecordedError> for AttemptErrorView {
     fn from(e: &RecordedError) -> Self {
-        Self { at: format_ms(e.at), attempt: e.attempt, class: e.class.clone(), message: e.message.clone() }
+        Self {
+            at: format_ms(e.at),
+            attempt: e.attempt,
+            class: e.class.clone(),
+            message: e.message.clone(),
+        }
     }
 }
 
@@ -179,7 +184,11 @@ impl From<QueueCounts> for QueueView {
         Self {
             queue: c.queue,
             paused: c.paused,
-            counts: c.counts.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+            counts: c
+                .counts
+                .into_iter()
+                .map(|(s, n)| (s.to_string(), n))
+                .collect(),
         }
     }
 }

@@ -19,20 +19,37 @@ pub struct JsonBody<T>(pub T);
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
-    let has_body = req.headers().get(header::CONTENT_LENGTH).is_none_or(|v| v != "0");
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_none_or(|v| v != "0");
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(status, "Payload too large", Some(format!("the body exceeds {} bytes", crate::MAX_BODY_BYTES)))
+            Problem::new(
+                status,
+                "Payload too large",
+                Some(format!("the body exceeds {} bytes", crate::MAX_BODY_BYTES)),
+            )
         } else {
             Problem::bad_request(rejection.body_text())
         }
     })?;
     if has_body && !bytes.is_empty() {
         let json = content_type.as_deref().is_some_and(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
         });
         if !json {
             return Err(Problem::new(
@@ -47,7 +64,9 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Pro
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => Problem::unprocessable(format!("the body does not fit: {e}")),
+        serde_json::error::Category::Data => {
+            Problem::unprocessable(format!("the body does not fit: {e}"))
+        }
         _ => Problem::bad_request(format!("the body is not valid JSON: {e}")),
     })
 }

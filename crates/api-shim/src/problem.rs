@@ -43,7 +43,11 @@ impl Problem {
 
     /// 422: well-formed but not acceptable.
     pub fn unprocessable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Unprocessable request", Some(detail.into()))
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable request",
+            Some(detail.into()),
+        )
     }
 
     /// 404.
@@ -65,9 +69,13 @@ impl IntoResponse for Problem {
         let status = self.status_code();
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -77,11 +85,17 @@ impl From<QueueError> for Problem {
     fn from(e: QueueError) -> Self {
         match e {
             QueueError::NotFound(id) => Problem::not_found(format!("no job with id {id}")),
-            QueueError::InvalidState { .. } => Problem::new(StatusCode::CONFLICT, "Conflict", Some(e.to_string())),
+            QueueError::InvalidState { .. } => {
+                Problem::new(StatusCode::CONFLICT, "Conflict", Some(e.to_string()))
+            }
             QueueError::Invalid(detail) => Problem::unprocessable(detail),
             QueueError::LeaseLost(_) | QueueError::Storage(_) => {
                 tracing::error!(error = %e, "queue unavailable while serving a request");
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Queue unavailable", Some("the job queue did not answer; try again".into()))
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Queue unavailable",
+                    Some("the job queue did not answer; try again".into()),
+                )
             }
         }
     }

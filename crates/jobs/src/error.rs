@@ -35,11 +35,18 @@ pub enum JobError {
 impl JobError {
     /// A transient failure of class `transient`.
     pub fn retry(message: impl Into<String>) -> Self {
-        JobError::Retry { class: "transient", message: message.into(), retry_after: None }
+        JobError::Retry {
+            class: "transient",
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// A permanent failure of class `permanent`.
     pub fn abort(message: impl Into<String>) -> Self {
-        JobError::Abort { class: "permanent", message: message.into() }
+        JobError::Abort {
+            class: "permanent",
+            message: message.into(),
+        }
     }
 }

@@ -27,7 +27,11 @@ pub struct KindSettings {
 
 impl Default for KindSettings {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(300), concurrency: 10, max_attempts: 20 }
+        Self {
+            timeout: Duration::from_secs(300),
+            concurrency: 10,
+            max_attempts: 20,
+        }
     }
 }
 
@@ -45,7 +49,11 @@ pub trait JobKind: Send + Sync + 'static {
     }
 
     /// Runs one attempt.
-    fn run(&self, ctx: JobContext, args: Self::Args) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send;
+    fn run(
+        &self,
+        ctx: JobContext,
+        args: Self::Args,
+    ) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send;
 }
 
 /// A kind with its types erased, as the registry holds it.
@@ -57,9 +65,18 @@ pub trait ErasedKind: Send + Sync {
     /// Checks a payload, answering what is wrong with it.
     fn validate(&self, args: &serde_json::Value) -> Result<(), String>;
     /// The payload's JSON schema (name and schema), for OpenAPI.
-    fn args_schema(&self) -> (String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>);
+    fn args_schema(
+        &self,
+    ) -> (
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    );
     /// Runs one attempt on a JSON payload.
-    fn run(&self, ctx: JobContext, args: serde_json::Value) -> BoxFuture<'static, Result<serde_json::Value, JobError>>;
+    fn run(
+        &self,
+        ctx: JobContext,
+        args: serde_json::Value,
+    ) -> BoxFuture<'static, Result<serde_json::Value, JobError>>;
 }
 
 struct Erased<K>(Arc<K>);
@@ -74,14 +91,28 @@ impl<K: JobKind> ErasedKind for Erased<K> {
     }
 
     fn validate(&self, args: &serde_json::Value) -> Result<(), String> {
-        K::Args::deserialize(args).map(drop).map_err(|e| e.to_string())
+        K::Args::deserialize(args)
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
-    fn args_schema(&self) -> (String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>) {
-        (K::Args::name().into_owned(), <K::Args as utoipa::PartialSchema>::schema())
+    fn args_schema(
+        &self,
+    ) -> (
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    ) {
+        (
+            K::Args::name().into_owned(),
+            <K::Args as utoipa::PartialSchema>::schema(),
+        )
     }
 
-    fn run(&self, ctx: JobContext, args: serde_json::Value) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
+    fn run(
+        &self,
+        ctx: JobContext,
+        args: serde_json::Value,
+    ) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
         let kind = self.0.clone();
         Box::pin(async move {
             let args = K::Args::deserialize(args).map_err(|e| JobError::Abort {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::error::QueueError;
 use crate::model::{
-    Fetched, FetchRequest, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
+    FetchRequest, Fetched, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
     Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::WakeSignal;
@@ -85,4 +85,3 @@ pub trait QueueBackend: Send + Sync + std::fmt::Debug + 'static {
     /// Whether the store answers, for readiness probes.
     async fn ping(&self) -> Result<(), QueueError>;
 }
-

@@ -14,7 +14,10 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { base: Duration::from_secs(1), cap: Duration::from_secs(30 * 60) }
+        Self {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(30 * 60),
+        }
     }
 }
 
@@ -43,7 +46,10 @@ mod tests {
 
     #[test]
     fn ceiling_doubles_then_caps() {
-        let p = RetryPolicy { base: Duration::from_secs(1), cap: Duration::from_secs(10) };
+        let p = RetryPolicy {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(10),
+        };
         let got: Vec<u64> = (1..=6).map(|a| p.ceiling(a).as_secs()).collect();
         assert_eq!(got, vec![1, 2, 4, 8, 10, 10]);
         assert_eq!(p.ceiling(u32::MAX), Duration::from_secs(10));

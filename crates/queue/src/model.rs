@@ -80,7 +80,10 @@ impl JobState {
 
     /// Whether the job can still run (and so still holds its dedup key).
     pub fn is_unfinished(self) -> bool {
-        matches!(self, JobState::Scheduled | JobState::Available | JobState::Running)
+        matches!(
+            self,
+            JobState::Scheduled | JobState::Available | JobState::Running
+        )
     }
 }
 
@@ -258,7 +261,10 @@ pub struct AttemptFailure {
 impl AttemptFailure {
     /// A failure of `class` with `message`.
     pub fn new(class: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { class: class.into(), message: message.into() }
+        Self {
+            class: class.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -358,7 +364,10 @@ pub struct QueueCounts {
 impl QueueCounts {
     /// The count of one state.
     pub fn get(&self, state: JobState) -> u64 {
-        self.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+        self.counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
     }
 }
 
@@ -382,6 +391,9 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Self { succeeded: Duration::from_secs(24 * 3600), dead: Duration::from_secs(30 * 24 * 3600) }
+        Self {
+            succeeded: Duration::from_secs(24 * 3600),
+            dead: Duration::from_secs(30 * 24 * 3600),
+        }
     }
 }

@@ -18,7 +18,9 @@ pub struct WakeHub {
 impl WakeHub {
     fn sender(&self, queue: &str) -> watch::Sender<u64> {
         let mut map = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(queue.to_owned()).or_insert_with(|| watch::channel(0).0).clone()
+        map.entry(queue.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .clone()
     }
 
     /// Tells the queue's idle workers that there may be work.
@@ -28,7 +30,9 @@ impl WakeHub {
 
     /// A signal on `queue`.
     pub fn subscribe(&self, queue: &str) -> WakeSignal {
-        WakeSignal { rx: self.sender(queue).subscribe() }
+        WakeSignal {
+            rx: self.sender(queue).subscribe(),
+        }
     }
 }
 

@@ -19,20 +19,30 @@ pub struct MaintenanceConfig {
 
 impl Default for MaintenanceConfig {
     fn default() -> Self {
-        Self { every: Duration::from_secs(5), batch: 1000, retention: Retention::default() }
+        Self {
+            every: Duration::from_secs(5),
+            batch: 1000,
+            retention: Retention::default(),
+        }
     }
 }
 
 /// One pass: rescue expired leases, then prune finished jobs; answers (rescued, pruned).
 pub async fn maintenance_pass(queue: &DynQueue, config: &MaintenanceConfig) -> (usize, usize) {
-    let rescued = queue.rescue_expired(config.batch).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "lease rescue failed");
-        0
-    });
-    let pruned = queue.prune(config.retention, config.batch).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "retention pass failed");
-        0
-    });
+    let rescued = queue
+        .rescue_expired(config.batch)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "lease rescue failed");
+            0
+        });
+    let pruned = queue
+        .prune(config.retention, config.batch)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "retention pass failed");
+            0
+        });
     if rescued > 0 || pruned > 0 {
         tracing::info!(rescued, pruned, "queue maintenance");
     }
@@ -40,7 +50,11 @@ pub async fn maintenance_pass(queue: &DynQueue, config: &MaintenanceConfig) -> (
 }
 
 /// Runs maintenance passes until `shutdown` resolves.
-pub async fn run_maintenance(queue: DynQueue, config: MaintenanceConfig, shutdown: impl Future<Output = ()>) {
+pub async fn run_maintenance(
+    queue: DynQueue,
+    config: MaintenanceConfig,
+    shutdown: impl Future<Output = ()>,
+) {
     let passes = async {
         let mut tick = tokio::time::interval(config.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

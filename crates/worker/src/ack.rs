@@ -34,7 +34,11 @@ impl AckLayer {
 impl<S> Layer<S> for AckLayer {
     type Service = Ack<S>;
     fn layer(&self, inner: S) -> Ack<S> {
-        Ack { queue: self.queue.clone(), held: self.held.clone(), inner }
+        Ack {
+            queue: self.queue.clone(),
+            held: self.held.clone(),
+            inner,
+        }
     }
 }
 
@@ -54,23 +58,35 @@ pub fn classify(result: &Result<serde_json::Value, BoxDynError>) -> Outcome {
     };
     if let Some(job_error) = error.downcast_ref::<JobError>() {
         return match job_error {
-            JobError::Retry { class, message, retry_after } => Outcome::Retry {
+            JobError::Retry {
+                class,
+                message,
+                retry_after,
+            } => Outcome::Retry {
                 error: AttemptFailure::new(*class, message.clone()),
                 retry_after: *retry_after,
             },
             JobError::Snooze(delay) => Outcome::Snooze(*delay),
-            JobError::Abort { class, message } => Outcome::Abort(AttemptFailure::new(*class, message.clone())),
+            JobError::Abort { class, message } => {
+                Outcome::Abort(AttemptFailure::new(*class, message.clone()))
+            }
             JobError::Cancelled => Outcome::Cancelled,
         };
     }
     if error.is::<tower::timeout::error::Elapsed>() {
-        return Outcome::Retry { error: AttemptFailure::new("timeout", "the attempt ran past its kind's timeout"), retry_after: None };
+        return Outcome::Retry {
+            error: AttemptFailure::new("timeout", "the attempt ran past its kind's timeout"),
+            retry_after: None,
+        };
     }
     if let Some(abort) = error.downcast_ref::<AbortError>() {
         // catch-panic's verdict: a panic is a bug, and retrying a bug only repeats it.
         return Outcome::Abort(AttemptFailure::new("panic", abort.to_string()));
     }
-    Outcome::Retry { error: AttemptFailure::new("error", error.to_string()), retry_after: None }
+    Outcome::Retry {
+        error: AttemptFailure::new("error", error.to_string()),
+        retry_after: None,
+    }
 }
 
 impl<S> Service<Task<JobTask>> for Ack<S>
@@ -90,7 +106,8 @@ where
     fn call(&mut self, task: Task<JobTask>) -> Self::Future {
         let job = &task.args.job;
         let lease = job.lease.clone();
-        let span = tracing::info_span!("job", id = %lease.id, kind = %job.kind, attempt = lease.attempt);
+        let span =
+            tracing::info_span!("job", id = %lease.id, kind = %job.kind, attempt = lease.attempt);
         let (queue, held) = (self.queue.clone(), self.held.clone());
         let attempt = self.inner.call(task);
         async move {
@@ -103,6 +120,9 @@ where
                 .await;
             held.drop_lease(&lease);
             match &completed {
+                Ok(state) if matches!(outcome, Outcome::Succeeded(_)) => {
+                    tracing::debug!(outcome = finished, state = %state, "attempt finished")
+                }
                 Ok(state) => tracing::info!(outcome = finished, state = %state, "attempt finished"),
                 Err(QueueError::LeaseLost(_)) => {
                     tracing::warn!(outcome = finished, "attempt finished after its lease was lost; result discarded")

@@ -9,14 +9,17 @@ use std::time::Duration;
 use dezky_queue::{DynQueue, Lease};
 use tokio::sync::watch;
 
+/// Held leases by token, each with the switch that tells its handler to stop.
+type LeaseMap = HashMap<i64, (Lease, watch::Sender<bool>)>;
+
 /// Leases held by one worker, each with the switch that tells its handler to stop.
 #[derive(Debug, Clone, Default)]
 pub struct HeldLeases {
-    inner: Arc<Mutex<HashMap<i64, (Lease, watch::Sender<bool>)>>>,
+    inner: Arc<Mutex<LeaseMap>>,
 }
 
 impl HeldLeases {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (Lease, watch::Sender<bool>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LeaseMap> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -77,7 +80,9 @@ pub async fn heartbeat(queue: DynQueue, held: HeldLeases, every: Duration, ttl: 
                     held.signal_stop(lease, true);
                 }
             }
-            Err(e) => tracing::warn!(error = %e, held = leases.len(), "lease renewal failed; retrying at the next beat"),
+            Err(e) => {
+                tracing::warn!(error = %e, held = leases.len(), "lease renewal failed; retrying at the next beat")
+            }
         }
     }
 }

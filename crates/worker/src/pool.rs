@@ -73,7 +73,13 @@ pub async fn run_observed_workers(
         monitor = monitor.register(move |_restarts| {
             let kind = kind.clone();
             WorkerBuilder::new(name.as_str())
-                .backend(QueueSource::new(queue.clone(), kind.name(), batch, config.clone(), held.clone()))
+                .backend(QueueSource::new(
+                    queue.clone(),
+                    kind.name(),
+                    batch,
+                    config.clone(),
+                    held.clone(),
+                ))
                 .catch_panic()
                 // Concurrency outside the timeout, so time waiting for a slot is not run time.
                 .concurrency(concurrency)
@@ -97,17 +103,28 @@ pub async fn run_observed_workers(
     Ok(())
 }
 
-fn selected_kinds(registry: &Registry, config: &WorkerConfig) -> Result<Vec<Arc<dyn ErasedKind>>, WorkerError> {
+fn selected_kinds(
+    registry: &Registry,
+    config: &WorkerConfig,
+) -> Result<Vec<Arc<dyn ErasedKind>>, WorkerError> {
     match &config.kinds {
         None => Ok(registry.kinds().cloned().collect()),
         Some(names) => names
             .iter()
-            .map(|n| registry.get(n).cloned().ok_or_else(|| WorkerError::UnknownKind(n.clone())))
+            .map(|n| {
+                registry
+                    .get(n)
+                    .cloned()
+                    .ok_or_else(|| WorkerError::UnknownKind(n.clone()))
+            })
             .collect(),
     }
 }
 
-async fn run_attempt(kind: Arc<dyn ErasedKind>, task: JobTask) -> Result<serde_json::Value, BoxDynError> {
+async fn run_attempt(
+    kind: Arc<dyn ErasedKind>,
+    task: JobTask,
+) -> Result<serde_json::Value, BoxDynError> {
     let job = task.job;
     let ctx = JobContext {
         id: job.lease.id.0.clone(),

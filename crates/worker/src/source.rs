@@ -46,13 +46,22 @@ pub struct QueueSource {
 
 impl std::fmt::Debug for QueueSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueSource").field("queue", &self.name).field("buffered", &self.buffer.len()).finish()
+        f.debug_struct("QueueSource")
+            .field("queue", &self.name)
+            .field("buffered", &self.buffer.len())
+            .finish()
     }
 }
 
 impl QueueSource {
     /// A source for `queue_name`, leasing at most `batch` at a time, recording leases in `held`.
-    pub fn new(queue: DynQueue, queue_name: &str, batch: usize, config: WorkerConfig, held: HeldLeases) -> Self {
+    pub fn new(
+        queue: DynQueue,
+        queue_name: &str,
+        batch: usize,
+        config: WorkerConfig,
+        held: HeldLeases,
+    ) -> Self {
         let signal = queue.wake_signal(queue_name);
         Self {
             queue,
@@ -69,7 +78,10 @@ impl QueueSource {
         }
     }
 
-    fn start_fetch(&mut self, worker: &WorkerContext) -> &mut BoxFuture<'static, Result<Fetched, QueueError>> {
+    fn start_fetch(
+        &mut self,
+        worker: &WorkerContext,
+    ) -> &mut BoxFuture<'static, Result<Fetched, QueueError>> {
         // Mark wake-ups seen *before* fetching: a push that lands during the fetch still wakes us.
         self.signal.mark_seen();
         let queue = self.queue.clone();
@@ -79,17 +91,21 @@ impl QueueSource {
             limit: self.batch,
             lease_ttl: self.config.lease_ttl,
         };
-        self.fetching.insert(async move { queue.fetch(req).await }.boxed())
+        self.fetching
+            .insert(async move { queue.fetch(req).await }.boxed())
     }
 
     fn buffer_jobs(&mut self, jobs: Vec<LeasedJob>) {
         for job in jobs {
             let cancel = self.held.hold(job.lease.clone());
-            let task = TaskBuilder::new(JobTask { cancel, job: job.clone() })
-                .task_id(TaskId::from_string(job.lease.id.as_str()))
-                // apalis adds one when the attempt starts; the queue already counted it.
-                .attempt(job.lease.attempt.saturating_sub(1) as usize)
-                .build();
+            let task = TaskBuilder::new(JobTask {
+                cancel,
+                job: job.clone(),
+            })
+            .task_id(TaskId::from_string(job.lease.id.as_str()))
+            // apalis adds one when the attempt starts; the queue already counted it.
+            .attempt(job.lease.attempt.saturating_sub(1) as usize)
+            .build();
             self.buffer.push_back(task);
         }
     }
@@ -107,7 +123,11 @@ impl Backend for QueueSource {
     type Task = Task<JobTask>;
     type Error = QueueError;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Result<(), QueueError>> {
+    fn poll_ready(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Result<(), QueueError>> {
         if self.beat.is_none() {
             self.beat = Some(tokio::spawn(heartbeat(
                 self.queue.clone(),
@@ -119,7 +139,11 @@ impl Backend for QueueSource {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_next(&mut self, cx: &mut Context<'_>, worker: &WorkerContext) -> Poll<Option<Result<Self::Task, QueueError>>> {
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Option<Result<Self::Task, QueueError>>> {
         loop {
             if let Some(task) = self.buffer.pop_front() {
                 return Poll::Ready(Some(Ok(task)));
@@ -150,7 +174,11 @@ impl Backend for QueueSource {
         }
     }
 
-    fn poll_close(&mut self, cx: &mut Context<'_>, _worker: &WorkerContext) -> Poll<Result<(), QueueError>> {
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Result<(), QueueError>> {
         // A fetch cut short by shutdown may already have leased jobs: finish it and give them back.
         if let Some(fetching) = self.fetching.as_mut() {
             let fetched = futures::ready!(fetching.poll_unpin(cx));
@@ -175,7 +203,11 @@ impl Backend for QueueSource {
                 .boxed(),
             );
         }
-        let done = futures::ready!(self.closing.as_mut().map_or(Poll::Ready(Ok(())), |c| c.poll_unpin(cx)));
+        let done = futures::ready!(
+            self.closing
+                .as_mut()
+                .map_or(Poll::Ready(Ok(())), |c| c.poll_unpin(cx))
+        );
         if let Some(beat) = self.beat.take() {
             beat.abort();
         }

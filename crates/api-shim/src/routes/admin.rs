@@ -20,7 +20,10 @@ use crate::problem::Problem;
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job is available or running", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn retry(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, Problem> {
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, Problem> {
     let id = super::job_id(&id)?;
     Ok(Json(state.queue.retry_now(&id).await?.into()))
 }
@@ -46,7 +49,9 @@ pub async fn discard(
     OptionalJsonBody(body): OptionalJsonBody<DiscardRequest>,
 ) -> Result<Json<JobView>, Problem> {
     let id = super::job_id(&id)?;
-    let why = body.and_then(|b| b.reason).unwrap_or_else(|| "no reason given".into());
+    let why = body
+        .and_then(|b| b.reason)
+        .unwrap_or_else(|| "no reason given".into());
     let reason = format!("discarded by {}: {why}", caller.name);
     Ok(Json(state.queue.discard(&id, &reason).await?.into()))
 }
@@ -61,7 +66,10 @@ pub async fn discard(
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job already finished", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, Problem> {
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, Problem> {
     let id = super::job_id(&id)?;
     Ok(Json(state.queue.cancel(&id).await?.into()))
 }
@@ -75,7 +83,9 @@ pub async fn cancel(State(state): State<AppState>, Path(id): Path<String>) -> Re
     ))]
 pub async fn queues(State(state): State<AppState>) -> Result<Json<QueueList>, Problem> {
     let counts = state.queue.counts().await?;
-    Ok(Json(QueueList { queues: counts.into_iter().map(QueueView::from).collect() }))
+    Ok(Json(QueueList {
+        queues: counts.into_iter().map(QueueView::from).collect(),
+    }))
 }
 
 /// Stop workers fetching from a queue.
@@ -86,7 +96,10 @@ pub async fn queues(State(state): State<AppState>) -> Result<Json<QueueList>, Pr
         (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an ops token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn pause(State(state): State<AppState>, Path(queue): Path<String>) -> Result<Json<QueueView>, Problem> {
+pub async fn pause(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<Json<QueueView>, Problem> {
     set_paused(&state, &queue, true).await
 }
 
@@ -98,11 +111,18 @@ pub async fn pause(State(state): State<AppState>, Path(queue): Path<String>) -> 
         (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an ops token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn resume(State(state): State<AppState>, Path(queue): Path<String>) -> Result<Json<QueueView>, Problem> {
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<Json<QueueView>, Problem> {
     set_paused(&state, &queue, false).await
 }
 
-async fn set_paused(state: &AppState, queue: &str, paused: bool) -> Result<Json<QueueView>, Problem> {
+async fn set_paused(
+    state: &AppState,
+    queue: &str,
+    paused: bool,
+) -> Result<Json<QueueView>, Problem> {
     if paused {
         state.queue.pause(queue).await?;
     } else {
@@ -115,6 +135,10 @@ async fn set_paused(state: &AppState, queue: &str, paused: bool) -> Result<Json<
         .into_iter()
         .find(|c| c.queue == queue)
         .map(QueueView::from)
-        .unwrap_or_else(|| QueueView { queue: queue.to_owned(), paused, counts: Default::default() });
+        .unwrap_or_else(|| QueueView {
+            queue: queue.to_owned(),
+            paused,
+            counts: Default::default(),
+        });
     Ok(Json(view))
 }

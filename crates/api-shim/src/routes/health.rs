@@ -11,7 +11,9 @@ use crate::problem::Problem;
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into() })
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// The queue and store answer.
@@ -22,7 +24,13 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Problem> {
     state.queue.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Not ready", Some("the queue does not answer".into()))
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready",
+            Some("the queue does not answer".into()),
+        )
     })?;
-    Ok(Json(Health { status: "ready".into() }))
+    Ok(Json(Health {
+        status: "ready".into(),
+    }))
 }

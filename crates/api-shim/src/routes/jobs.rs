@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use dezky_queue::clock::parse_rfc3339_ms;
 use dezky_queue::{Dedup, JobFilter, JobState, NewJob};
 use sha2::{Digest, Sha256};
@@ -61,31 +61,46 @@ pub async fn enqueue(
         ));
     }
     let status_url = format!("/v1/jobs/{}", pushed.id);
-    let mut response =
-        (StatusCode::ACCEPTED, Json(Enqueued { id: pushed.id.0.clone(), status_url: status_url.clone() })).into_response();
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(Enqueued {
+            id: pushed.id.0.clone(),
+            status_url: status_url.clone(),
+        }),
+    )
+        .into_response();
     if let Ok(location) = HeaderValue::from_str(&status_url) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     if pushed.duplicate {
-        response.headers_mut().insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
     Ok(response)
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = value
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| Problem::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            Problem::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        })?;
     Ok(Some(key.to_owned()))
 }
 
 fn fingerprint(request: &EnqueueRequest) -> String {
     // serde_json maps are ordered, so equal bodies serialise equally whatever their key order.
     let canonical = serde_json::to_vec(request).unwrap_or_default();
-    Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn validate(state: &AppState, request: &EnqueueRequest) -> Result<NewJob, Problem> {
@@ -96,22 +111,26 @@ fn validate(state: &AppState, request: &EnqueueRequest) -> Result<NewJob, Proble
             state.registry.names().join(", ")
         ))
     })?;
-    kind.validate(&request.args)
-        .map_err(|e| Problem::unprocessable(format!("args do not fit kind `{}`: {e}", request.kind)))?;
+    kind.validate(&request.args).map_err(|e| {
+        Problem::unprocessable(format!("args do not fit kind `{}`: {e}", request.kind))
+    })?;
     let mut job = NewJob::new(kind.name(), request.args.clone());
     job.max_attempts = request.max_attempts.unwrap_or(kind.settings().max_attempts);
     if !(1..=100).contains(&job.max_attempts) {
-        return Err(Problem::unprocessable("max_attempts must be between 1 and 100"));
+        return Err(Problem::unprocessable(
+            "max_attempts must be between 1 and 100",
+        ));
     }
     job.priority = request.priority.unwrap_or(0);
     if !(-1000..=1000).contains(&job.priority) {
-        return Err(Problem::unprocessable("priority must be between -1000 and 1000"));
+        return Err(Problem::unprocessable(
+            "priority must be between -1000 and 1000",
+        ));
     }
     if let Some(run_at) = &request.run_at {
-        job.run_at = Some(
-            parse_rfc3339_ms(run_at)
-                .ok_or_else(|| Problem::unprocessable(format!("run_at `{run_at}` is not an RFC 3339 time")))?,
-        );
+        job.run_at = Some(parse_rfc3339_ms(run_at).ok_or_else(|| {
+            Problem::unprocessable(format!("run_at `{run_at}` is not an RFC 3339 time"))
+        })?);
     }
     if let Some(tenant) = &request.tenant {
         if tenant.is_empty() || tenant.len() > 128 {
@@ -131,9 +150,16 @@ fn validate(state: &AppState, request: &EnqueueRequest) -> Result<NewJob, Proble
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, Problem> {
+pub async fn get_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, Problem> {
     let id = super::job_id(&id)?;
-    let job = state.queue.get(&id).await?.ok_or_else(|| Problem::not_found(format!("no job with id {id}")))?;
+    let job = state
+        .queue
+        .get(&id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no job with id {id}")))?;
     Ok(Json(job.into()))
 }
 
@@ -147,7 +173,10 @@ pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> R
         (status = 422, description = "Unknown state or bad cursor", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list(State(state): State<AppState>, QueryParams(query): QueryParams<ListQuery>) -> Result<Json<JobList>, Problem> {
+pub async fn list(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<ListQuery>,
+) -> Result<Json<JobList>, Problem> {
     let state_filter = query
         .state
         .as_deref()
@@ -166,5 +195,8 @@ pub async fn list(State(state): State<AppState>, QueryParams(query): QueryParams
             cursor: query.cursor,
         })
         .await?;
-    Ok(Json(JobList { jobs: page.jobs.into_iter().map(JobView::from).collect(), next_cursor: page.next_cursor }))
+    Ok(Json(JobList {
+        jobs: page.jobs.into_iter().map(JobView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }

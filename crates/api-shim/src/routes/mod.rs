@@ -23,7 +23,10 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = api_router(state.clone()).split_for_parts();
     let api = openapi::finish(api, &state.registry);
     router
-        .route("/openapi.json", axum::routing::get(move || async move { axum::Json(api.clone()) }))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(api.clone()) }),
+        )
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", None).into_response()
@@ -34,7 +37,9 @@ pub fn router(state: AppState) -> Router {
 
 /// The documented routes (everything but `/openapi.json` itself).
 pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
-    let open = OpenApiRouter::new().routes(routes!(health::healthz)).routes(routes!(health::readyz));
+    let open = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz));
     let portal = OpenApiRouter::new()
         .routes(routes!(jobs::enqueue, jobs::list))
         .routes(routes!(jobs::get_job))
@@ -47,10 +52,14 @@ pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::pause))
         .routes(routes!(admin::resume))
         .route_layer(from_fn_with_state(state, require_ops));
-    OpenApiRouter::with_openapi(openapi::base()).merge(open).merge(portal).merge(ops)
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(open)
+        .merge(portal)
+        .merge(ops)
 }
 
 /// Parses a path id; an id that is not a ULID cannot exist.
 pub(crate) fn job_id(raw: &str) -> Result<dezky_queue::JobId, Problem> {
-    dezky_queue::JobId::parse(raw).ok_or_else(|| Problem::not_found(format!("no job with id {raw}")))
+    dezky_queue::JobId::parse(raw)
+        .ok_or_else(|| Problem::not_found(format!("no job with id {raw}")))
 }

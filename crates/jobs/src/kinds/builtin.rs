@@ -22,7 +22,10 @@ impl JobKind for Noop {
     const NAME: &'static str = "noop";
 
     fn settings(&self) -> KindSettings {
-        KindSettings { concurrency: 50, ..KindSettings::default() }
+        KindSettings {
+            concurrency: 50,
+            ..KindSettings::default()
+        }
     }
 
     async fn run(&self, _ctx: JobContext, _args: NoopArgs) -> Result<serde_json::Value, JobError> {
@@ -66,7 +69,9 @@ pub struct SleepArgs {
 fn at_most_an_hour<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let ms = u64::deserialize(d)?;
     if ms > MAX_SLEEP_MS {
-        return Err(serde::de::Error::custom(format!("ms must be at most {MAX_SLEEP_MS}")));
+        return Err(serde::de::Error::custom(format!(
+            "ms must be at most {MAX_SLEEP_MS}"
+        )));
     }
     Ok(ms)
 }
@@ -76,7 +81,10 @@ impl JobKind for Sleep {
     const NAME: &'static str = "sleep";
 
     fn settings(&self) -> KindSettings {
-        KindSettings { timeout: Duration::from_millis(MAX_SLEEP_MS + 60_000), ..KindSettings::default() }
+        KindSettings {
+            timeout: Duration::from_millis(MAX_SLEEP_MS + 60_000),
+            ..KindSettings::default()
+        }
     }
 
     async fn run(&self, ctx: JobContext, args: SleepArgs) -> Result<serde_json::Value, JobError> {

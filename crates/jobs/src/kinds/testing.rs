@@ -62,7 +62,10 @@ impl JobKind for Fail {
             return Ok(serde_json::json!({ "succeeded_on_attempt": ctx.attempt }));
         }
         match args.mode {
-            FailMode::Retry => Err(JobError::retry(format!("failing on purpose, attempt {}", ctx.attempt))),
+            FailMode::Retry => Err(JobError::retry(format!(
+                "failing on purpose, attempt {}",
+                ctx.attempt
+            ))),
             FailMode::Abort => Err(JobError::abort("failing for good on purpose")),
             FailMode::Snooze => Err(JobError::Snooze(std::time::Duration::from_secs(1))),
             FailMode::Panic => panic!("fail kind: panicking on purpose"),

@@ -11,16 +11,31 @@ use crate::model::{AttemptFailure, JobFilter, JobState, Outcome, Retention};
 pub async fn cancel_queued_and_running(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     let queued = h.queue.push(job("q", 1)).await.unwrap().id;
-    assert_eq!(h.queue.cancel(&queued).await.unwrap().state, JobState::Cancelled);
+    assert_eq!(
+        h.queue.cancel(&queued).await.unwrap().state,
+        JobState::Cancelled
+    );
     assert!(fetch(&h, "q", 1).await.jobs.is_empty());
-    assert!(matches!(h.queue.cancel(&queued).await, Err(QueueError::InvalidState { .. })));
+    assert!(matches!(
+        h.queue.cancel(&queued).await,
+        Err(QueueError::InvalidState { .. })
+    ));
 
     let running = h.queue.push(job("q", 2)).await.unwrap().id;
     let leased = fetch_one(&h, "q").await;
     let job = h.queue.cancel(&running).await.unwrap();
     assert_eq!((job.state, job.cancel_requested), (JobState::Running, true));
-    assert_eq!(h.queue.complete(&leased.lease, Outcome::Cancelled).await.unwrap(), JobState::Cancelled);
-    assert!(matches!(h.queue.cancel(&crate::model::JobId::generate()).await, Err(QueueError::NotFound(_))));
+    assert_eq!(
+        h.queue
+            .complete(&leased.lease, Outcome::Cancelled)
+            .await
+            .unwrap(),
+        JobState::Cancelled
+    );
+    assert!(matches!(
+        h.queue.cancel(&crate::model::JobId::generate()).await,
+        Err(QueueError::NotFound(_))
+    ));
 }
 
 /// Discard kills an unfinished job and records why.
@@ -29,8 +44,16 @@ pub async fn discard_records_the_reason(f: &Factory) {
     let id = h.queue.push(job("q", 1)).await.unwrap().id;
     let job = h.queue.discard(&id, "tenant deleted").await.unwrap();
     assert_eq!(job.state, JobState::Dead);
-    assert_eq!(job.errors.last().map(|e| (e.class.as_str(), e.message.as_str())), Some(("discarded", "tenant deleted")));
-    assert!(matches!(h.queue.discard(&id, "again").await, Err(QueueError::InvalidState { .. })));
+    assert_eq!(
+        job.errors
+            .last()
+            .map(|e| (e.class.as_str(), e.message.as_str())),
+        Some(("discarded", "tenant deleted"))
+    );
+    assert!(matches!(
+        h.queue.discard(&id, "again").await,
+        Err(QueueError::InvalidState { .. })
+    ));
 }
 
 /// Retry now makes a dead job available at once, with one more attempt when it had none left.
@@ -40,13 +63,25 @@ pub async fn retry_now_revives_a_dead_job(f: &Factory) {
     j.max_attempts = 1;
     let id = h.queue.push(j).await.unwrap().id;
     let leased = fetch_one(&h, "q").await;
-    h.queue.complete(&leased.lease, Outcome::Abort(AttemptFailure::new("permanent", "no"))).await.unwrap();
+    h.queue
+        .complete(
+            &leased.lease,
+            Outcome::Abort(AttemptFailure::new("permanent", "no")),
+        )
+        .await
+        .unwrap();
     let revived = h.queue.retry_now(&id).await.unwrap();
     assert_eq!(revived.state, JobState::Available);
     assert!(revived.max_attempts > revived.attempt);
     let again = fetch_one(&h, "q").await;
     assert_eq!(again.lease.attempt, 2);
-    assert!(matches!(h.queue.retry_now(&id).await, Err(QueueError::InvalidState { .. })), "running jobs are not retried");
+    assert!(
+        matches!(
+            h.queue.retry_now(&id).await,
+            Err(QueueError::InvalidState { .. })
+        ),
+        "running jobs are not retried"
+    );
 }
 
 /// Search filters by queue, state, kind, tenant and text in args; pages newest first; lists
@@ -60,25 +95,89 @@ pub async fn list_filters_and_pages(f: &Factory) {
         h.queue.push(j).await.unwrap();
     }
     let leased = fetch_one(&h, "even").await;
-    h.queue.complete(&leased.lease, Outcome::Succeeded(serde_json::json!("secret-result"))).await.unwrap();
+    h.queue
+        .complete(
+            &leased.lease,
+            Outcome::Succeeded(serde_json::json!("secret-result")),
+        )
+        .await
+        .unwrap();
 
     let all = |filter: JobFilter| async { h.queue.list(filter).await.unwrap() };
-    let base = JobFilter { limit: 100, ..Default::default() };
+    let base = JobFilter {
+        limit: 100,
+        ..Default::default()
+    };
     let every = all(base.clone()).await;
-    let ns: Vec<i64> = every.jobs.iter().map(|j| j.args["n"].as_i64().unwrap()).collect();
+    let ns: Vec<i64> = every
+        .jobs
+        .iter()
+        .map(|j| j.args["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(ns, vec![6, 5, 4, 3, 2, 1, 0]);
     assert!(every.jobs.iter().all(|j| j.result.is_none()) && every.next_cursor.is_none());
-    assert_eq!(all(JobFilter { kind: Some("odd".into()), ..base.clone() }).await.jobs.len(), 3);
-    assert_eq!(all(JobFilter { queue: Some("even".into()), ..base.clone() }).await.jobs.len(), 4);
-    assert_eq!(all(JobFilter { tenant: Some("acme".into()), ..base.clone() }).await.jobs.len(), 3);
-    assert_eq!(all(JobFilter { state: Some(JobState::Succeeded), ..base.clone() }).await.jobs.len(), 1);
-    let text = all(JobFilter { text: Some("user5@".into()), ..base.clone() }).await;
-    assert_eq!(text.jobs.iter().map(|j| j.args["n"].as_i64().unwrap()).collect::<Vec<_>>(), vec![5]);
+    assert_eq!(
+        all(JobFilter {
+            kind: Some("odd".into()),
+            ..base.clone()
+        })
+        .await
+        .jobs
+        .len(),
+        3
+    );
+    assert_eq!(
+        all(JobFilter {
+            queue: Some("even".into()),
+            ..base.clone()
+        })
+        .await
+        .jobs
+        .len(),
+        4
+    );
+    assert_eq!(
+        all(JobFilter {
+            tenant: Some("acme".into()),
+            ..base.clone()
+        })
+        .await
+        .jobs
+        .len(),
+        3
+    );
+    assert_eq!(
+        all(JobFilter {
+            state: Some(JobState::Succeeded),
+            ..base.clone()
+        })
+        .await
+        .jobs
+        .len(),
+        1
+    );
+    let text = all(JobFilter {
+        text: Some("user5@".into()),
+        ..base.clone()
+    })
+    .await;
+    assert_eq!(
+        text.jobs
+            .iter()
+            .map(|j| j.args["n"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![5]
+    );
 
     let mut pages = Vec::new();
     let mut cursor = None;
     loop {
-        let page = all(JobFilter { limit: 3, cursor: cursor.clone(), ..Default::default() }).await;
+        let page = all(JobFilter {
+            limit: 3,
+            cursor: cursor.clone(),
+            ..Default::default()
+        })
+        .await;
         pages.push(page.jobs.len());
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -86,13 +185,24 @@ pub async fn list_filters_and_pages(f: &Factory) {
         }
     }
     assert_eq!(pages, vec![3, 3, 1]);
-    assert!(matches!(h.queue.list(JobFilter { cursor: Some("garbage".into()), ..base }).await, Err(QueueError::Invalid(_))));
+    assert!(matches!(
+        h.queue
+            .list(JobFilter {
+                cursor: Some("garbage".into()),
+                ..base
+            })
+            .await,
+        Err(QueueError::Invalid(_))
+    ));
 }
 
 /// Counts report every state of every queue.
 pub async fn counts_per_queue_and_state(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
-    h.queue.push_bulk((0..3).map(|n| job("a", n)).collect()).await.unwrap();
+    h.queue
+        .push_bulk((0..3).map(|n| job("a", n)).collect())
+        .await
+        .unwrap();
     let mut later = job("b", 1);
     later.run_at = Some(i64::MAX / 2);
     h.queue.push(later).await.unwrap();
@@ -100,7 +210,14 @@ pub async fn counts_per_queue_and_state(f: &Factory) {
     let counts = h.queue.counts().await.unwrap();
     let a = counts.iter().find(|c| c.queue == "a").expect("queue a");
     let b = counts.iter().find(|c| c.queue == "b").expect("queue b");
-    assert_eq!((a.get(JobState::Available), a.get(JobState::Running), a.get(JobState::Dead)), (2, 1, 0));
+    assert_eq!(
+        (
+            a.get(JobState::Available),
+            a.get(JobState::Running),
+            a.get(JobState::Dead)
+        ),
+        (2, 1, 0)
+    );
     assert_eq!(b.get(JobState::Scheduled), 1);
     assert_eq!(a.counts.len(), JobState::ALL.len());
 }
@@ -113,10 +230,23 @@ pub async fn retention_prunes_finished_jobs(f: &Factory) {
     let bad = h.queue.push(job("q", 2)).await.unwrap().id;
     let waiting = h.queue.push(job("later", 3)).await.unwrap().id;
     let leased = fetch(&h, "q", 2).await.jobs;
-    h.queue.complete(&leased[0].lease, Outcome::Succeeded(serde_json::Value::Null)).await.unwrap();
-    h.queue.complete(&leased[1].lease, Outcome::Abort(AttemptFailure::new("permanent", "x"))).await.unwrap();
+    h.queue
+        .complete(
+            &leased[0].lease,
+            Outcome::Succeeded(serde_json::Value::Null),
+        )
+        .await
+        .unwrap();
+    h.queue
+        .complete(
+            &leased[1].lease,
+            Outcome::Abort(AttemptFailure::new("permanent", "x")),
+        )
+        .await
+        .unwrap();
     assert_eq!(h.queue.prune(retention, 1000).await.unwrap(), 0);
-    h.clock.advance(retention.succeeded + Duration::from_secs(1));
+    h.clock
+        .advance(retention.succeeded + Duration::from_secs(1));
     assert_eq!(h.queue.prune(retention, 1000).await.unwrap(), 1);
     assert!(h.queue.get(&ok).await.unwrap().is_none());
     assert!(h.queue.get(&bad).await.unwrap().is_some());

@@ -7,7 +7,11 @@ use crate::model::{Dedup, NewJob, Outcome};
 
 fn keyed(n: i64, key: &str, window: Duration) -> NewJob {
     let mut j = job("q", n);
-    j.dedup = Some(Dedup { key: key.into(), window, fingerprint: Some(format!("fp-{n}")) });
+    j.dedup = Some(Dedup {
+        key: key.into(),
+        window,
+        fingerprint: Some(format!("fp-{n}")),
+    });
     j
 }
 
@@ -19,14 +23,28 @@ pub async fn dedup_returns_the_existing_job(f: &Factory) {
     assert!(!first.duplicate && again.duplicate);
     assert_eq!(again.id, first.id);
     assert_eq!(again.existing_fingerprint.as_deref(), Some("fp-1"));
-    let other = h.queue.push(keyed(3, "other", Duration::ZERO)).await.unwrap();
+    let other = h
+        .queue
+        .push(keyed(3, "other", Duration::ZERO))
+        .await
+        .unwrap();
     assert_ne!(other.id, first.id);
-    let bulk = h.queue.push_bulk(vec![keyed(4, "k", Duration::ZERO), keyed(5, "new", Duration::ZERO)]).await.unwrap();
+    let bulk = h
+        .queue
+        .push_bulk(vec![
+            keyed(4, "k", Duration::ZERO),
+            keyed(5, "new", Duration::ZERO),
+        ])
+        .await
+        .unwrap();
     assert!(bulk[0].duplicate && !bulk[1].duplicate);
     // Finished and outside its (zero) window: the key is free again.
     let leased = fetch_one(&h, "q").await;
     assert_eq!(leased.lease.id, first.id);
-    h.queue.complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null)).await.unwrap();
+    h.queue
+        .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
+        .await
+        .unwrap();
     let fresh = h.queue.push(keyed(6, "k", Duration::ZERO)).await.unwrap();
     assert!(!fresh.duplicate);
     assert_ne!(fresh.id, first.id);
@@ -38,9 +56,15 @@ pub async fn dedup_window_outlives_the_job(f: &Factory) {
     let window = Duration::from_secs(3600);
     let first = h.queue.push(keyed(1, "k", window)).await.unwrap();
     let leased = fetch_one(&h, "q").await;
-    h.queue.complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null)).await.unwrap();
+    h.queue
+        .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
+        .await
+        .unwrap();
     h.clock.advance(window - Duration::from_secs(1));
-    assert_eq!(h.queue.push(keyed(2, "k", window)).await.unwrap().id, first.id);
+    assert_eq!(
+        h.queue.push(keyed(2, "k", window)).await.unwrap().id,
+        first.id
+    );
     h.clock.advance(Duration::from_secs(1));
     let later = h.queue.push(keyed(3, "k", window)).await.unwrap();
     assert!(!later.duplicate);
@@ -52,7 +76,12 @@ pub async fn concurrent_dedup_pushes_make_one_job(f: &Factory) {
     let tasks: Vec<_> = (0..24)
         .map(|n| {
             let queue = h.queue.clone();
-            tokio::spawn(async move { queue.push(keyed(n, "race", Duration::from_secs(60))).await.expect("push") })
+            tokio::spawn(async move {
+                queue
+                    .push(keyed(n, "race", Duration::from_secs(60)))
+                    .await
+                    .expect("push")
+            })
         })
         .collect();
     let mut ids = Vec::new();

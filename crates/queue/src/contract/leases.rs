@@ -19,13 +19,28 @@ pub async fn expired_lease_returns_the_job_and_fences_the_old_worker(f: &Factory
     assert_eq!(h.queue.rescue_expired(100).await.unwrap(), 1);
     let job = h.queue.get(&id).await.unwrap().unwrap();
     assert_eq!((job.state, job.attempt), (JobState::Available, 1));
-    assert_eq!(job.errors.last().map(|e| e.class.as_str()), Some("lease_expired"));
+    assert_eq!(
+        job.errors.last().map(|e| e.class.as_str()),
+        Some("lease_expired")
+    );
     let fresh = fetch_one(&h, "q").await;
     assert_eq!(fresh.lease.attempt, 2);
     assert_ne!(fresh.lease.token, stale.lease.token);
-    let refused = h.queue.complete(&stale.lease, Outcome::Succeeded(serde_json::Value::Null)).await;
-    assert!(matches!(refused, Err(QueueError::LeaseLost(_))), "{refused:?}");
-    assert_eq!(h.queue.complete(&fresh.lease, Outcome::Succeeded(serde_json::Value::Null)).await.unwrap(), JobState::Succeeded);
+    let refused = h
+        .queue
+        .complete(&stale.lease, Outcome::Succeeded(serde_json::Value::Null))
+        .await;
+    assert!(
+        matches!(refused, Err(QueueError::LeaseLost(_))),
+        "{refused:?}"
+    );
+    assert_eq!(
+        h.queue
+            .complete(&fresh.lease, Outcome::Succeeded(serde_json::Value::Null))
+            .await
+            .unwrap(),
+        JobState::Succeeded
+    );
 }
 
 /// A lease that expires on the last attempt makes the job dead (a poison job cannot loop), and
@@ -44,7 +59,13 @@ pub async fn expired_lease_on_last_attempt_is_dead(f: &Factory) {
     assert_eq!(after.rescued, 1);
     let job = h.queue.get(&id).await.unwrap().unwrap();
     assert_eq!((job.state, job.attempt), (JobState::Dead, 2));
-    assert_eq!(job.errors.iter().filter(|e| e.class == "lease_expired").count(), 2);
+    assert_eq!(
+        job.errors
+            .iter()
+            .filter(|e| e.class == "lease_expired")
+            .count(),
+        2
+    );
 }
 
 /// Renewing before expiry keeps the job leased past its first deadline.
@@ -54,22 +75,46 @@ pub async fn renewal_keeps_the_lease(f: &Factory) {
     let leased = fetch_one(&h, "q").await;
     for _ in 0..4 {
         h.clock.advance(TTL / 2);
-        let renewed = h.queue.renew(std::slice::from_ref(&leased.lease), TTL).await.unwrap();
+        let renewed = h
+            .queue
+            .renew(std::slice::from_ref(&leased.lease), TTL)
+            .await
+            .unwrap();
         assert!(renewed.lost.is_empty() && renewed.cancel_requested.is_empty());
         assert!(fetch(&h, "q", 1).await.jobs.is_empty(), "still leased");
     }
-    assert_eq!(h.queue.complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null)).await.unwrap(), JobState::Succeeded);
+    assert_eq!(
+        h.queue
+            .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
+            .await
+            .unwrap(),
+        JobState::Succeeded
+    );
 }
 
 /// Renewal tells the worker which leases it lost and which jobs were asked to cancel.
 pub async fn renew_reports_lost_and_cancel_requested(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
-    h.queue.push_bulk(vec![job("q", 1), job("q", 2), job("q", 3)]).await.unwrap();
+    h.queue
+        .push_bulk(vec![job("q", 1), job("q", 2), job("q", 3)])
+        .await
+        .unwrap();
     let leased = fetch(&h, "q", 3).await.jobs;
-    let (a, b, c) = (leased[0].lease.clone(), leased[1].lease.clone(), leased[2].lease.clone());
-    h.queue.complete(&a, Outcome::Succeeded(serde_json::Value::Null)).await.unwrap();
+    let (a, b, c) = (
+        leased[0].lease.clone(),
+        leased[1].lease.clone(),
+        leased[2].lease.clone(),
+    );
+    h.queue
+        .complete(&a, Outcome::Succeeded(serde_json::Value::Null))
+        .await
+        .unwrap();
     h.queue.cancel(&b.id).await.unwrap();
-    let renewed = h.queue.renew(&[a.clone(), b.clone(), c], TTL).await.unwrap();
+    let renewed = h
+        .queue
+        .renew(&[a.clone(), b.clone(), c], TTL)
+        .await
+        .unwrap();
     assert_eq!(renewed.lost, vec![a]);
     assert_eq!(renewed.cancel_requested, vec![b]);
 }
@@ -79,8 +124,20 @@ pub async fn release_refunds_the_attempt(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     let id = h.queue.push(job("q", 1)).await.unwrap().id;
     let leased = fetch_one(&h, "q").await;
-    assert_eq!(h.queue.release(std::slice::from_ref(&leased.lease)).await.unwrap(), 1);
-    assert_eq!(h.queue.release(std::slice::from_ref(&leased.lease)).await.unwrap(), 0);
+    assert_eq!(
+        h.queue
+            .release(std::slice::from_ref(&leased.lease))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        h.queue
+            .release(std::slice::from_ref(&leased.lease))
+            .await
+            .unwrap(),
+        0
+    );
     let job = h.queue.get(&id).await.unwrap().unwrap();
     assert_eq!((job.state, job.attempt), (JobState::Available, 0));
     assert_eq!(fetch_one(&h, "q").await.lease.attempt, 1);
@@ -90,7 +147,10 @@ pub async fn release_refunds_the_attempt(f: &Factory) {
 pub async fn racing_workers_get_one_lease_each_job(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     let total = 40;
-    h.queue.push_bulk((0..total).map(|n| job("q", n)).collect()).await.unwrap();
+    h.queue
+        .push_bulk((0..total).map(|n| job("q", n)).collect())
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let queue = h.queue.clone();

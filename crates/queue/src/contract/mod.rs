@@ -3,6 +3,12 @@
 //! [`queue_contract_tests!`](crate::queue_contract_tests), which makes one `#[tokio::test]` per case.
 //! Time is a [`ManualClock`]: expiry and backoff are tested by moving it, never by waiting.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test suite: a failed step panics"
+)]
+
 mod admin;
 mod dedup;
 mod leases;
@@ -21,10 +27,10 @@ pub use ordering::*;
 pub use outcomes::*;
 pub use scale::*;
 
+use crate::DynQueue;
 use crate::backoff::RetryPolicy;
 use crate::clock::ManualClock;
 use crate::model::{FetchRequest, Fetched, LeasedJob, NewJob};
-use crate::DynQueue;
 
 /// What a case may ask of the backend it runs on.
 #[derive(Debug, Clone)]
@@ -38,7 +44,10 @@ pub struct HarnessConfig {
 impl Default for HarnessConfig {
     fn default() -> Self {
         Self {
-            retry: RetryPolicy { base: Duration::from_secs(10), cap: Duration::from_secs(60) },
+            retry: RetryPolicy {
+                base: Duration::from_secs(10),
+                cap: Duration::from_secs(60),
+            },
             promote_limit: 500,
         }
     }
@@ -63,7 +72,12 @@ pub const TTL: Duration = Duration::from_secs(30);
 
 /// A fetch request for `queue`.
 pub fn req(queue: &str, limit: usize) -> FetchRequest {
-    FetchRequest { queue: queue.into(), worker: "contract-worker".into(), limit, lease_ttl: TTL }
+    FetchRequest {
+        queue: queue.into(),
+        worker: "contract-worker".into(),
+        limit,
+        lease_ttl: TTL,
+    }
 }
 
 /// Fetches from `queue`, panicking on a storage error.

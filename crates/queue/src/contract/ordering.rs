@@ -41,9 +41,18 @@ pub async fn invalid_pushes_are_refused(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     let mut zero = job("echo", 1);
     zero.max_attempts = 0;
-    assert!(matches!(h.queue.push(zero.clone()).await, Err(QueueError::Invalid(_))));
-    assert!(matches!(h.queue.push(job("", 1)).await, Err(QueueError::Invalid(_))));
-    assert!(matches!(h.queue.push_bulk(vec![job("echo", 1), zero]).await, Err(QueueError::Invalid(_))));
+    assert!(matches!(
+        h.queue.push(zero.clone()).await,
+        Err(QueueError::Invalid(_))
+    ));
+    assert!(matches!(
+        h.queue.push(job("", 1)).await,
+        Err(QueueError::Invalid(_))
+    ));
+    assert!(matches!(
+        h.queue.push_bulk(vec![job("echo", 1), zero]).await,
+        Err(QueueError::Invalid(_))
+    ));
     assert!(fetch(&h, "echo", 10).await.jobs.is_empty());
 }
 
@@ -51,7 +60,14 @@ pub async fn invalid_pushes_are_refused(f: &Factory) {
 pub async fn fetch_orders_by_priority_then_run_at_then_fifo(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     let now = h.clock.now_ms();
-    let mut specs = vec![(0, now, 1), (0, now, 2), (5, now, 3), (0, now - 1000, 4), (5, now - 10, 5), (-1, now - 5000, 6)];
+    let mut specs = vec![
+        (0, now, 1),
+        (0, now, 2),
+        (5, now, 3),
+        (0, now - 1000, 4),
+        (5, now - 10, 5),
+        (-1, now - 5000, 6),
+    ];
     let mut ids = Vec::new();
     for (priority, run_at, n) in specs.drain(..) {
         let mut j = job("q", n);
@@ -59,14 +75,22 @@ pub async fn fetch_orders_by_priority_then_run_at_then_fifo(f: &Factory) {
         j.run_at = Some(run_at);
         ids.push(h.queue.push(j).await.unwrap().id);
     }
-    let got: Vec<i64> = fetch(&h, "q", 10).await.jobs.iter().map(|j| j.args["n"].as_i64().unwrap()).collect();
+    let got: Vec<i64> = fetch(&h, "q", 10)
+        .await
+        .jobs
+        .iter()
+        .map(|j| j.args["n"].as_i64().unwrap())
+        .collect();
     assert_eq!(got, vec![5, 3, 4, 1, 2, 6]);
 }
 
 /// Each fetch counts one attempt, leases at most `limit`, and never hands a job out twice.
 pub async fn fetch_counts_the_attempt_and_respects_the_limit(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
-    h.queue.push_bulk((0..5).map(|n| job("q", n)).collect()).await.unwrap();
+    h.queue
+        .push_bulk((0..5).map(|n| job("q", n)).collect())
+        .await
+        .unwrap();
     let first = fetch(&h, "q", 3).await.jobs;
     assert_eq!(first.len(), 3);
     assert!(first.iter().all(|j| j.lease.attempt == 1));
@@ -76,7 +100,10 @@ pub async fn fetch_counts_the_attempt_and_respects_the_limit(f: &Factory) {
     let running = h.queue.get(&first[0].lease.id).await.unwrap().unwrap();
     assert_eq!((running.state, running.attempt), (JobState::Running, 1));
     assert_eq!(running.worker.as_deref(), Some("contract-worker"));
-    assert!(fetch(&h, "other", 10).await.jobs.is_empty(), "queues are separate");
+    assert!(
+        fetch(&h, "other", 10).await.jobs.is_empty(),
+        "queues are separate"
+    );
 }
 
 /// A job with a future run_at is scheduled, and becomes fetchable when the clock reaches it.
@@ -85,7 +112,10 @@ pub async fn future_jobs_wait_until_due(f: &Factory) {
     let mut j = job("q", 1);
     j.run_at = Some(h.clock.now_ms() + duration_ms(Duration::from_secs(60)));
     let id = h.queue.push(j).await.unwrap().id;
-    assert_eq!(h.queue.get(&id).await.unwrap().unwrap().state, JobState::Scheduled);
+    assert_eq!(
+        h.queue.get(&id).await.unwrap().unwrap().state,
+        JobState::Scheduled
+    );
     assert!(fetch(&h, "q", 1).await.jobs.is_empty());
     h.clock.advance(Duration::from_secs(59));
     assert!(fetch(&h, "q", 1).await.jobs.is_empty());

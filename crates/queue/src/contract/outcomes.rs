@@ -7,7 +7,10 @@ use crate::clock::{Clock, duration_ms};
 use crate::model::{AttemptFailure, JobState, Outcome};
 
 fn transient(msg: &str) -> Outcome {
-    Outcome::Retry { error: AttemptFailure::new("transient", msg), retry_after: None }
+    Outcome::Retry {
+        error: AttemptFailure::new("transient", msg),
+        retry_after: None,
+    }
 }
 
 /// Success stores the result and ends the job.
@@ -15,13 +18,26 @@ pub async fn success_records_the_result(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     let id = h.queue.push(job("q", 1)).await.unwrap().id;
     let leased = fetch_one(&h, "q").await;
-    let state = h.queue.complete(&leased.lease, Outcome::Succeeded(serde_json::json!({"ok": true}))).await.unwrap();
+    let state = h
+        .queue
+        .complete(
+            &leased.lease,
+            Outcome::Succeeded(serde_json::json!({"ok": true})),
+        )
+        .await
+        .unwrap();
     assert_eq!(state, JobState::Succeeded);
     let done = h.queue.get(&id).await.unwrap().unwrap();
     assert_eq!(done.state, JobState::Succeeded);
     assert_eq!(done.result, Some(serde_json::json!({"ok": true})));
     assert!(done.finished_at.is_some());
-    assert!(h.queue.complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null)).await.is_err(), "acked once");
+    assert!(
+        h.queue
+            .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
+            .await
+            .is_err(),
+        "acked once"
+    );
 }
 
 /// A retry spends the attempt, waits out a jittered exponential backoff (within its ceiling),
@@ -37,24 +53,50 @@ pub async fn retry_backs_off_then_goes_dead_at_max_attempts(f: &Factory) {
         let leased = fetch_one(&h, "q").await;
         assert_eq!(leased.lease.attempt, attempt);
         let before = h.clock.now_ms();
-        let state = h.queue.complete(&leased.lease, transient(&format!("boom {attempt}"))).await.unwrap();
+        let state = h
+            .queue
+            .complete(&leased.lease, transient(&format!("boom {attempt}")))
+            .await
+            .unwrap();
         assert_eq!(state, JobState::Scheduled);
         let job = h.queue.get(&id).await.unwrap().unwrap();
         let ceiling = duration_ms(policy.ceiling(attempt));
-        assert!(job.run_at >= before && job.run_at <= before + ceiling, "backoff within [0, {ceiling}] ms");
+        assert!(
+            job.run_at >= before && job.run_at <= before + ceiling,
+            "backoff within [0, {ceiling}] ms"
+        );
         if job.run_at > h.clock.now_ms() {
-            assert!(fetch(&h, "q", 1).await.jobs.is_empty(), "not before its backoff");
+            assert!(
+                fetch(&h, "q", 1).await.jobs.is_empty(),
+                "not before its backoff"
+            );
         }
         h.clock.advance(policy.ceiling(attempt));
     }
     let last = fetch_one(&h, "q").await;
     assert_eq!(last.lease.attempt, 3);
-    assert_eq!(h.queue.complete(&last.lease, transient("boom 3")).await.unwrap(), JobState::Dead);
+    assert_eq!(
+        h.queue
+            .complete(&last.lease, transient("boom 3"))
+            .await
+            .unwrap(),
+        JobState::Dead
+    );
     let dead = h.queue.get(&id).await.unwrap().unwrap();
     assert_eq!(dead.state, JobState::Dead);
-    let errors: Vec<(u32, &str, &str)> =
-        dead.errors.iter().map(|e| (e.attempt, e.class.as_str(), e.message.as_str())).collect();
-    assert_eq!(errors, vec![(1, "transient", "boom 1"), (2, "transient", "boom 2"), (3, "transient", "boom 3")]);
+    let errors: Vec<(u32, &str, &str)> = dead
+        .errors
+        .iter()
+        .map(|e| (e.attempt, e.class.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            (1, "transient", "boom 1"),
+            (2, "transient", "boom 2"),
+            (3, "transient", "boom 3")
+        ]
+    );
     assert!(dead.errors.iter().all(|e| e.at > 0));
 }
 
@@ -69,7 +111,10 @@ pub async fn retry_after_replaces_backoff(f: &Factory) {
         retry_after: Some(Duration::from_secs(120)),
     };
     h.queue.complete(&leased.lease, outcome).await.unwrap();
-    assert_eq!(h.queue.get(&id).await.unwrap().unwrap().run_at, before + 120_000);
+    assert_eq!(
+        h.queue.get(&id).await.unwrap().unwrap().run_at,
+        before + 120_000
+    );
 }
 
 /// A snooze reschedules without spending the attempt and records no error.
@@ -80,8 +125,15 @@ pub async fn snooze_does_not_spend_the_attempt(f: &Factory) {
     let id = h.queue.push(j).await.unwrap().id;
     for _ in 0..3 {
         let leased = fetch_one(&h, "q").await;
-        assert_eq!(leased.lease.attempt, 1, "snoozes never spend the only attempt");
-        let state = h.queue.complete(&leased.lease, Outcome::Snooze(Duration::from_secs(30))).await.unwrap();
+        assert_eq!(
+            leased.lease.attempt, 1,
+            "snoozes never spend the only attempt"
+        );
+        let state = h
+            .queue
+            .complete(&leased.lease, Outcome::Snooze(Duration::from_secs(30)))
+            .await
+            .unwrap();
         assert_eq!(state, JobState::Scheduled);
         assert!(fetch(&h, "q", 1).await.jobs.is_empty());
         h.clock.advance(Duration::from_secs(30));
@@ -90,7 +142,13 @@ pub async fn snooze_does_not_spend_the_attempt(f: &Factory) {
     assert_eq!((job.attempt, job.snoozes), (0, 3));
     assert!(job.errors.is_empty());
     let leased = fetch_one(&h, "q").await;
-    assert_eq!(h.queue.complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null)).await.unwrap(), JobState::Succeeded);
+    assert_eq!(
+        h.queue
+            .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
+            .await
+            .unwrap(),
+        JobState::Succeeded
+    );
 }
 
 /// A permanent failure is dead on the first attempt, whatever attempts remain.
@@ -98,9 +156,19 @@ pub async fn abort_is_dead_at_once(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     let id = h.queue.push(job("q", 1)).await.unwrap().id;
     let leased = fetch_one(&h, "q").await;
-    let state = h.queue.complete(&leased.lease, Outcome::Abort(AttemptFailure::new("permanent", "404"))).await.unwrap();
+    let state = h
+        .queue
+        .complete(
+            &leased.lease,
+            Outcome::Abort(AttemptFailure::new("permanent", "404")),
+        )
+        .await
+        .unwrap();
     assert_eq!(state, JobState::Dead);
     let job = h.queue.get(&id).await.unwrap().unwrap();
-    assert_eq!((job.state, job.attempt, job.errors.len()), (JobState::Dead, 1, 1));
+    assert_eq!(
+        (job.state, job.attempt, job.errors.len()),
+        (JobState::Dead, 1, 1)
+    );
     assert_eq!(job.errors[0].class, "permanent");
 }

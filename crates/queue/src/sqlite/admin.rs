@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::SqliteQueue;
 use super::row::{JOB_COLUMNS, job_from_row};
@@ -16,10 +16,12 @@ pub const MAX_PAGE: usize = 500;
 
 impl SqliteQueue {
     pub(super) async fn get_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?")))
-            .bind(id.as_str())
-            .fetch_optional(&self.read)
-            .await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await?;
         row.map(|r| job_from_row(&r, true)).transpose()
     }
 
@@ -27,7 +29,9 @@ impl SqliteQueue {
         let limit = filter.limit.clamp(1, MAX_PAGE);
         let cursor = match &filter.cursor {
             None => i64::MAX,
-            Some(c) => c.parse::<i64>().map_err(|_| QueueError::Invalid(format!("bad cursor `{c}`")))?,
+            Some(c) => c
+                .parse::<i64>()
+                .map_err(|_| QueueError::Invalid(format!("bad cursor `{c}`")))?,
         };
         let mut sql = format!("SELECT {JOB_COLUMNS} FROM queue_jobs WHERE seq < ?");
         let mut args = SqliteArguments::default();
@@ -51,7 +55,9 @@ impl SqliteQueue {
         }
         sql.push_str(" ORDER BY seq DESC LIMIT ?");
         args.add(limit as i64 + 1).map_err(bind_err)?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(&self.read).await?;
+        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
+            .fetch_all(&self.read)
+            .await?;
         let more = rows.len() > limit;
         let mut jobs = Vec::with_capacity(limit);
         let mut last_seq = None;
@@ -59,14 +65,19 @@ impl SqliteQueue {
             last_seq = Some(r.try_get::<i64, _>("seq")?);
             jobs.push(job_from_row(r, false)?);
         }
-        let next_cursor = if more { last_seq.map(|s| s.to_string()) } else { None };
+        let next_cursor = if more {
+            last_seq.map(|s| s.to_string())
+        } else {
+            None
+        };
         Ok(JobPage { jobs, next_cursor })
     }
 
     pub(super) async fn queue_counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
-        let rows = sqlx::query("SELECT queue, state, count(*) AS n FROM queue_jobs GROUP BY queue, state")
-            .fetch_all(&self.read)
-            .await?;
+        let rows =
+            sqlx::query("SELECT queue, state, count(*) AS n FROM queue_jobs GROUP BY queue, state")
+                .fetch_all(&self.read)
+                .await?;
         let mut by_queue: BTreeMap<String, QueueCounts> = BTreeMap::new();
         let entry = |map: &mut BTreeMap<String, QueueCounts>, q: &str| {
             map.entry(q.to_owned())
@@ -79,16 +90,23 @@ impl SqliteQueue {
         };
         for r in rows {
             let queue: String = r.try_get("queue")?;
-            let state: JobState = r.try_get::<String, _>("state")?.parse().map_err(QueueError::Storage)?;
+            let state: JobState = r
+                .try_get::<String, _>("state")?
+                .parse()
+                .map_err(QueueError::Storage)?;
             let n = r.try_get::<i64, _>("n")? as u64;
             entry(&mut by_queue, &queue);
-            if let Some(c) = by_queue.get_mut(&queue).and_then(|q| q.counts.iter_mut().find(|(s, _)| *s == state)) {
+            if let Some(c) = by_queue
+                .get_mut(&queue)
+                .and_then(|q| q.counts.iter_mut().find(|(s, _)| *s == state))
+            {
                 c.1 = n;
             }
         }
-        let paused: Vec<String> = sqlx::query_scalar("SELECT name FROM queue_queues WHERE paused = 1")
-            .fetch_all(&self.read)
-            .await?;
+        let paused: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM queue_queues WHERE paused = 1")
+                .fetch_all(&self.read)
+                .await?;
         for q in paused {
             entry(&mut by_queue, &q);
             if let Some(c) = by_queue.get_mut(&q) {
@@ -116,7 +134,9 @@ impl SqliteQueue {
                 self.hub.notify(&q);
                 self.require(id).await
             }
-            None => Err(self.refusal(id, "only scheduled, dead or cancelled jobs can be retried").await),
+            None => Err(self
+                .refusal(id, "only scheduled, dead or cancelled jobs can be retried")
+                .await),
         }
     }
 
@@ -136,7 +156,9 @@ impl SqliteQueue {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(self.refusal(id, "only unfinished jobs can be discarded").await);
+            return Err(self
+                .refusal(id, "only unfinished jobs can be discarded")
+                .await);
         }
         self.require(id).await
     }
@@ -154,7 +176,9 @@ impl SqliteQueue {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(self.refusal(id, "only unfinished jobs can be cancelled").await);
+            return Err(self
+                .refusal(id, "only unfinished jobs can be cancelled")
+                .await);
         }
         self.require(id).await
     }
@@ -178,11 +202,18 @@ impl SqliteQueue {
         Ok(())
     }
 
-    pub(super) async fn prune_finished(&self, retention: Retention, limit: usize) -> Result<usize, QueueError> {
+    pub(super) async fn prune_finished(
+        &self,
+        retention: Retention,
+        limit: usize,
+    ) -> Result<usize, QueueError> {
         let now = self.now();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut deleted = 0;
-        for (states, keep) in [("'succeeded'", retention.succeeded), ("'dead', 'cancelled'", retention.dead)] {
+        for (states, keep) in [
+            ("'succeeded'", retention.succeeded),
+            ("'dead', 'cancelled'", retention.dead),
+        ] {
             let cutoff = now.saturating_sub(duration_ms(keep));
             let done = sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM queue_jobs WHERE seq IN (
@@ -199,17 +230,25 @@ impl SqliteQueue {
 
     /// The job after an admin change (read from the writer, so the change is visible).
     async fn require(&self, id: &JobId) -> Result<Job, QueueError> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?")))
-            .bind(id.as_str())
-            .fetch_optional(&self.write)
-            .await?;
-        row.map(|r| job_from_row(&r, true)).transpose()?.ok_or_else(|| QueueError::NotFound(id.0.clone()))
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?"
+        )))
+        .bind(id.as_str())
+        .fetch_optional(&self.write)
+        .await?;
+        row.map(|r| job_from_row(&r, true))
+            .transpose()?
+            .ok_or_else(|| QueueError::NotFound(id.0.clone()))
     }
 
     /// Why an admin change touched nothing: no such job, or a state it does not apply to.
     async fn refusal(&self, id: &JobId, reason: &'static str) -> QueueError {
         match self.require(id).await {
-            Ok(job) => QueueError::InvalidState { id: id.0.clone(), state: job.state.to_string(), reason },
+            Ok(job) => QueueError::InvalidState {
+                id: id.0.clone(),
+                state: job.state.to_string(),
+                reason,
+            },
             Err(e) => e,
         }
     }

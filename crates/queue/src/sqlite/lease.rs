@@ -9,11 +9,10 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use super::SqliteQueue;
 use crate::clock::duration_ms;
 use crate::error::QueueError;
-use crate::model::{Fetched, FetchRequest, JobId, JobState, Lease, LeasedJob, Outcome, Renewed};
+use crate::model::{FetchRequest, Fetched, JobId, JobState, Lease, LeasedJob, Outcome, Renewed};
 
 /// The SQL expression appending one error object to the `errors` column; binds at, class, message.
-const APPEND_ERROR: &str =
-    "json_insert(errors, '$[#]', json_object('at', ?, 'attempt', attempt, 'class', ?, 'message', ?))";
+const APPEND_ERROR: &str = "json_insert(errors, '$[#]', json_object('at', ?, 'attempt', attempt, 'class', ?, 'message', ?))";
 
 impl SqliteQueue {
     pub(super) async fn fetch_leases(&self, req: FetchRequest) -> Result<Fetched, QueueError> {
@@ -56,7 +55,11 @@ impl SqliteQueue {
             let args: String = r.try_get("args")?;
             let attempt = r.try_get::<i64, _>("attempt")? as u32;
             let job = LeasedJob {
-                lease: Lease { id: JobId(r.try_get("id")?), token: r.try_get("lease_token")?, attempt },
+                lease: Lease {
+                    id: JobId(r.try_get("id")?),
+                    token: r.try_get("lease_token")?,
+                    attempt,
+                },
                 kind: r.try_get("kind")?,
                 queue: req.queue.clone(),
                 args: serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
@@ -64,15 +67,27 @@ impl SqliteQueue {
                 tenant: r.try_get("tenant")?,
                 priority: r.try_get::<i64, _>("priority")? as i32,
             };
-            let key = (-(job.priority as i64), r.try_get::<i64, _>("run_at")?, r.try_get::<i64, _>("seq")?);
+            let key = (
+                -(job.priority as i64),
+                r.try_get::<i64, _>("run_at")?,
+                r.try_get::<i64, _>("seq")?,
+            );
             keyed.push((key, job));
         }
         // RETURNING has no order: restore the one the contract promises.
         keyed.sort_by_key(|(k, _)| *k);
-        Ok(Fetched { jobs: keyed.into_iter().map(|(_, j)| j).collect(), promoted, rescued })
+        Ok(Fetched {
+            jobs: keyed.into_iter().map(|(_, j)| j).collect(),
+            promoted,
+            rescued,
+        })
     }
 
-    pub(super) async fn renew_leases(&self, leases: &[Lease], ttl: Duration) -> Result<Renewed, QueueError> {
+    pub(super) async fn renew_leases(
+        &self,
+        leases: &[Lease],
+        ttl: Duration,
+    ) -> Result<Renewed, QueueError> {
         if leases.is_empty() {
             return Ok(Renewed::default());
         }
@@ -91,7 +106,10 @@ impl SqliteQueue {
         .await?;
         let mut held: HashMap<(String, i64), bool> = HashMap::with_capacity(rows.len());
         for r in rows {
-            held.insert((r.try_get("id")?, r.try_get("lease_token")?), r.try_get::<i64, _>("cancel_requested")? != 0);
+            held.insert(
+                (r.try_get("id")?, r.try_get("lease_token")?),
+                r.try_get::<i64, _>("cancel_requested")? != 0,
+            );
         }
         let mut out = Renewed::default();
         for lease in leases {
@@ -104,7 +122,11 @@ impl SqliteQueue {
         Ok(out)
     }
 
-    pub(super) async fn complete_lease(&self, lease: &Lease, outcome: Outcome) -> Result<JobState, QueueError> {
+    pub(super) async fn complete_lease(
+        &self,
+        lease: &Lease,
+        outcome: Outcome,
+    ) -> Result<JobState, QueueError> {
         let now = self.now();
         let fence = "WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING state";
         let clear = "lease_token = NULL, lease_expires_at = NULL, worker = NULL";
@@ -223,7 +245,10 @@ pub(super) async fn rescue(
 
 fn lease_pairs(leases: &[Lease]) -> String {
     serde_json::Value::Array(
-        leases.iter().map(|l| serde_json::json!([l.id.as_str(), l.token])).collect(),
+        leases
+            .iter()
+            .map(|l| serde_json::json!([l.id.as_str(), l.token]))
+            .collect(),
     )
     .to_string()
 }

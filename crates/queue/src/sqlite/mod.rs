@@ -15,15 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::backend::QueueBackend;
 use crate::backoff::RetryPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::error::QueueError;
 use crate::model::{
-    Fetched, FetchRequest, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
+    FetchRequest, Fetched, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
     Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
@@ -71,7 +71,11 @@ pub struct SqliteQueue {
 impl SqliteQueue {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or `sqlite::memory:`
     /// is not supported: the queue needs a file shared by two pools) and applies migrations.
-    pub async fn open(url: &str, clock: Arc<dyn Clock>, config: SqliteQueueConfig) -> Result<Self, QueueError> {
+    pub async fn open(
+        url: &str,
+        clock: Arc<dyn Clock>,
+        config: SqliteQueueConfig,
+    ) -> Result<Self, QueueError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| QueueError::Invalid(format!("bad SQLite URL `{url}`: {e}")))?
             .create_if_missing(true)
@@ -89,7 +93,13 @@ impl SqliteQueue {
             .max_connections(config.read_connections.max(1))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { write, read, clock, hub: WakeHub::default(), config })
+        Ok(Self {
+            write,
+            read,
+            clock,
+            hub: WakeHub::default(),
+            config,
+        })
     }
 
     /// Opens with the system clock and default tuning.
@@ -123,7 +133,9 @@ impl QueueBackend for SqliteQueue {
 
     async fn push(&self, job: NewJob) -> Result<Pushed, QueueError> {
         let mut pushed = self.push_many(vec![job]).await?;
-        pushed.pop().ok_or_else(|| QueueError::Storage("push returned nothing".into()))
+        pushed
+            .pop()
+            .ok_or_else(|| QueueError::Storage("push returned nothing".into()))
     }
 
     async fn push_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {

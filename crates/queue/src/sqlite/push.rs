@@ -19,7 +19,9 @@ pub fn validate(job: &NewJob) -> Result<(), QueueError> {
         return Err(QueueError::Invalid("queue must not be empty".into()));
     }
     if job.max_attempts == 0 {
-        return Err(QueueError::Invalid("max_attempts must be at least 1".into()));
+        return Err(QueueError::Invalid(
+            "max_attempts must be at least 1".into(),
+        ));
     }
     if job.dedup.as_ref().is_some_and(|d| d.key.is_empty()) {
         return Err(QueueError::Invalid("dedup key must not be empty".into()));
@@ -41,11 +43,16 @@ impl SqliteQueue {
             }
             let id = JobId::generate();
             let run_at = job.run_at.unwrap_or(now).max(0);
-            let state = if run_at <= now { "available" } else { "scheduled" };
+            let state = if run_at <= now {
+                "available"
+            } else {
+                "scheduled"
+            };
             if state == "available" {
                 due_queues.insert(job.queue_name().to_owned());
             }
-            let args = serde_json::to_string(&job.args).map_err(|e| QueueError::Invalid(e.to_string()))?;
+            let args =
+                serde_json::to_string(&job.args).map_err(|e| QueueError::Invalid(e.to_string()))?;
             sqlx::query(
                 "INSERT INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, run_at,
                     max_attempts, dedup_key, dedup_until, dedup_fingerprint, created_at)
@@ -67,7 +74,11 @@ impl SqliteQueue {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            out.push(Pushed { id, duplicate: false, existing_fingerprint: None });
+            out.push(Pushed {
+                id,
+                duplicate: false,
+                existing_fingerprint: None,
+            });
         }
         tx.commit().await?;
         for queue in due_queues {
@@ -83,7 +94,9 @@ async fn find_live_duplicate(
     job: &NewJob,
     now: i64,
 ) -> Result<Option<Pushed>, QueueError> {
-    let Some(dedup) = &job.dedup else { return Ok(None) };
+    let Some(dedup) = &job.dedup else {
+        return Ok(None);
+    };
     let row = sqlx::query(
         "SELECT id, dedup_fingerprint FROM queue_jobs
          WHERE dedup_key = ? AND (state IN ('scheduled','available','running') OR dedup_until > ?)

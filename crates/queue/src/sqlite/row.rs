@@ -1,7 +1,7 @@
 //! Turning `queue_jobs` rows into [`Job`]s.
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use crate::error::QueueError;
 use crate::model::{Job, JobId, RecordedError};

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The test command: sets up what the tests need on a fresh machine, then runs them all.
+#
+# - Redis and PostgreSQL: uses the ones it finds (DEZKY_TEST_REDIS_URL / DEZKY_TEST_DATABASE_URL,
+#   default 127.0.0.1:6379 and postgres://postgres@127.0.0.1:5432/test); else starts them in Docker
+#   when a Docker engine answers `docker info`; else installs the Debian packages when missing and
+#   starts them locally (trust auth, a `test` database).
+# - Then cargo fmt --check, clippy with -D warnings, and every test of the workspace (nextest when
+#   installed, cargo test otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEZKY_TEST_REDIS_URL="${DEZKY_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+export DEZKY_TEST_DATABASE_URL="${DEZKY_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+
+say() { printf '[test.sh] %s\n' "$*" >&2; }
+
+# host and port of a URL like scheme://[user@]host:port[/db]
+host_of() { local rest="${1#*://}"; rest="${rest#*@}"; rest="${rest%%/*}"; printf '%s' "${rest%%:*}"; }
+port_of() { local rest="${1#*://}"; rest="${rest#*@}"; rest="${rest%%/*}"; printf '%s' "${rest##*:}"; }
+
+redis_up() ( # a subshell: the probe's redirections must not outlive it
+  host=$(host_of "$DEZKY_TEST_REDIS_URL"); port=$(port_of "$DEZKY_TEST_REDIS_URL")
+  exec 2>/dev/null 3<>"/dev/tcp/$host/$port" || exit 1
+  printf 'PING\r\n' >&3
+  read -r -t 2 reply <&3 || true
+  [[ "$reply" == +PONG* ]]
+)
+
+postgres_up() {
+  command -v psql >/dev/null 2>&1 && psql "$DEZKY_TEST_DATABASE_URL" -qtAc 'select 1' >/dev/null 2>&1
+}
+
+wait_for() { # wait_for NAME CHECK
+  for _ in $(seq 1 60); do "$2" && return 0; sleep 0.5; done
+  say "$1 did not come up"; return 1
+}
+
+docker_engine() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_redis() {
+  redis_up && return 0
+  if docker_engine; then
+    say "starting Redis in Docker"
+    docker run -d --rm --name dezky-test-redis -p "$(port_of "$DEZKY_TEST_REDIS_URL"):6379" redis:7 >/dev/null
+  else
+    command -v redis-server >/dev/null 2>&1 || { say "installing redis-server"; apt_install redis-server; }
+    say "starting redis-server"
+    redis-server --daemonize yes --port "$(port_of "$DEZKY_TEST_REDIS_URL")" --save "" --appendonly no >/dev/null
+  fi
+  wait_for Redis redis_up
+}
+
+ensure_postgres() {
+  postgres_up && return 0
+  if docker_engine; then
+    say "starting PostgreSQL in Docker"
+    docker run -d --rm --name dezky-test-postgres -e POSTGRES_HOST_AUTH_METHOD=trust -e POSTGRES_DB=test \
+      -p "$(port_of "$DEZKY_TEST_DATABASE_URL"):5432" postgres:16 >/dev/null
+    command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+    wait_for PostgreSQL postgres_up
+    return 0
+  fi
+  [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql 2>/dev/null)" ] || { say "installing postgresql"; apt_install postgresql; }
+  local version; version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  local hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    say "trust auth for local TCP connections (test machine only)"
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  say "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+  for _ in $(seq 1 60); do su postgres -c "psql -qtAc 'select 1'" >/dev/null 2>&1 && break; sleep 0.5; done
+  su postgres -c "psql -qtAc \"select 1 from pg_database where datname = 'test'\"" | grep -q 1 \
+    || su postgres -c "createdb test"
+  wait_for PostgreSQL postgres_up
+}
+
+ensure_redis
+ensure_postgres
+say "Redis at $DEZKY_TEST_REDIS_URL, PostgreSQL at $DEZKY_TEST_DATABASE_URL"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
