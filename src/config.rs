@@ -80,8 +80,8 @@ pub struct RunArgs {
     pub worker: WorkerArgs,
 }
 
-/// HTTP API settings.
-#[derive(Debug, Clone, Args)]
+/// HTTP API settings. `Debug` redacts the tokens.
+#[derive(Clone, Args)]
 pub struct ApiArgs {
     /// Address to listen on.
     #[arg(long, env = "DEZKY_LISTEN", default_value = "127.0.0.1:8080")]
@@ -102,6 +102,16 @@ pub struct ApiArgs {
         hide_env_values = true
     )]
     pub ops_tokens: String,
+}
+
+impl std::fmt::Debug for ApiArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiArgs")
+            .field("listen", &self.listen)
+            .field("api_tokens", &"[redacted]")
+            .field("ops_tokens", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Worker settings.
@@ -239,5 +249,72 @@ impl WorkerArgs {
             concurrency: self.concurrency,
             ..WorkerConfig::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("dezky-jobs").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn debug_output_never_shows_tokens() {
+        let cli = parse(&[
+            "run",
+            "--api-tokens",
+            "portal=supersecret1",
+            "--ops-tokens",
+            "ops=supersecret2",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("supersecret"), "{shown}");
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_with_a_message() {
+        let no_tokens = parse(&["api"]);
+        let Command::Api(api) = &no_tokens.command else {
+            panic!("api")
+        };
+        assert!(
+            api.tokens()
+                .unwrap_err()
+                .to_string()
+                .contains("DEZKY_API_TOKENS")
+        );
+        let bad_listen = parse(&["api", "--listen", "localhost"]);
+        let Command::Api(api) = &bad_listen.command else {
+            panic!("api")
+        };
+        assert!(api.listen_addr().is_err());
+        assert!(
+            parse(&["migrate", "--database-url", "mysql://x"])
+                .common
+                .queue_location()
+                .is_err()
+        );
+        assert!(
+            parse(&["migrate", "--database-url", "postgres://x/y"])
+                .common
+                .queue_location()
+                .is_err()
+        );
+        assert_eq!(
+            parse(&["migrate", "--database-url", "sqlite://a.db"])
+                .common
+                .queue_location()
+                .unwrap(),
+            QueueLocation::Sqlite("sqlite://a.db".into())
+        );
+        let zero = parse(&["worker", "--concurrency", "0"]);
+        let Command::Worker(w) = &zero.command else {
+            panic!("worker")
+        };
+        assert!(w.worker_config().is_err());
     }
 }

@@ -179,3 +179,45 @@ async fn a_handler_that_kills_its_process_ends_dead_after_max_attempts() {
         "each attempt killed its process ({starts} starts)"
     );
 }
+
+#[tokio::test]
+async fn sigterm_lets_running_jobs_finish_then_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let (port, client) = (free_port(), reqwest::Client::new());
+    let mut process = start(&db_url, port);
+    wait_healthy(&client, port).await;
+    let id = enqueue(
+        &client,
+        port,
+        json!({"kind": "sleep", "args": {"ms": 1000}}),
+    )
+    .await;
+    let queue = SqliteQueue::open_default(&db_url).await.unwrap();
+    let running = poll_until(Duration::from_secs(15), || async {
+        queue.get(&id).await.unwrap().unwrap().state == JobState::Running
+    })
+    .await;
+    assert!(running);
+    let term = Command::new("kill")
+        .args(["-TERM", &process.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let exited = poll_until(Duration::from_secs(30), || {
+        let done = process.child.try_wait().unwrap();
+        async move { done.is_some() }
+    })
+    .await;
+    assert!(exited, "the process did not stop after SIGTERM");
+    assert!(
+        process.child.wait().unwrap().success(),
+        "a graceful stop exits 0"
+    );
+    let job = queue.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.attempt),
+        (JobState::Succeeded, 1),
+        "the running job finished in the grace period"
+    );
+}

@@ -4,6 +4,7 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
 
+use super::responses::{JsonBodyErrors, NeedsOpsToken, NeedsQueue, StateChange};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::dto::{DiscardRequest, JobView, QueueList, QueueView};
@@ -13,13 +14,7 @@ use crate::problem::Problem;
 /// Make a scheduled, dead or cancelled job available now.
 #[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The job id")),
-    responses(
-        (status = 200, body = JobView),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an ops token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The job is available or running", body = Problem, content_type = "application/problem+json"),
-    ))]
+    responses((status = 200, body = JobView), StateChange, NeedsOpsToken, NeedsQueue))]
 pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -32,16 +27,7 @@ pub async fn retry(
 #[utoipa::path(post, path = "/v1/jobs/{id}/discard", tag = "admin", security(("bearer" = [])),
     params(("id" = String, Path, description = "The job id")),
     request_body(content = Option<DiscardRequest>, description = "Optional reason"),
-    responses(
-        (status = 200, body = JobView),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an ops token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The job already finished", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Body does not fit", body = Problem, content_type = "application/problem+json"),
-    ))]
+    responses((status = 200, body = JobView), StateChange, JsonBodyErrors, NeedsOpsToken, NeedsQueue))]
 pub async fn discard(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -61,10 +47,7 @@ pub async fn discard(
     params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 200, description = "Cancelled, or cancellation requested (`cancel_requested`)", body = JobView),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an ops token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The job already finished", body = Problem, content_type = "application/problem+json"),
+        StateChange, NeedsOpsToken, NeedsQueue,
     ))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -76,11 +59,7 @@ pub async fn cancel(
 
 /// Counts per queue and state.
 #[utoipa::path(get, path = "/v1/queues", tag = "admin", security(("bearer" = [])),
-    responses(
-        (status = 200, body = QueueList),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an ops token", body = Problem, content_type = "application/problem+json"),
-    ))]
+    responses((status = 200, body = QueueList), NeedsOpsToken, NeedsQueue))]
 pub async fn queues(State(state): State<AppState>) -> Result<Json<QueueList>, Problem> {
     let counts = state.queue.counts().await?;
     Ok(Json(QueueList {
@@ -91,11 +70,7 @@ pub async fn queues(State(state): State<AppState>) -> Result<Json<QueueList>, Pr
 /// Stop workers fetching from a queue.
 #[utoipa::path(post, path = "/v1/queues/{queue}/pause", tag = "admin", security(("bearer" = [])),
     params(("queue" = String, Path, description = "The queue")),
-    responses(
-        (status = 200, body = QueueView),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an ops token", body = Problem, content_type = "application/problem+json"),
-    ))]
+    responses((status = 200, body = QueueView), NeedsOpsToken, NeedsQueue))]
 pub async fn pause(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -106,11 +81,7 @@ pub async fn pause(
 /// Let workers fetch from a queue again.
 #[utoipa::path(post, path = "/v1/queues/{queue}/resume", tag = "admin", security(("bearer" = [])),
     params(("queue" = String, Path, description = "The queue")),
-    responses(
-        (status = 200, body = QueueView),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an ops token", body = Problem, content_type = "application/problem+json"),
-    ))]
+    responses((status = 200, body = QueueView), NeedsOpsToken, NeedsQueue))]
 pub async fn resume(
     State(state): State<AppState>,
     Path(queue): Path<String>,

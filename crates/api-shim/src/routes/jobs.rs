@@ -11,6 +11,7 @@ use dezky_queue::clock::parse_rfc3339_ms;
 use dezky_queue::{Dedup, JobFilter, JobState, NewJob};
 use sha2::{Digest, Sha256};
 
+use super::responses::{JobLookup, JsonBodyErrors, NeedsQueue, NeedsToken};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::dto::{EnqueueRequest, Enqueued, JobList, JobView, ListQuery};
@@ -30,12 +31,7 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
     responses(
         (status = 202, description = "Accepted", body = Enqueued,
             headers(("Idempotent-Replayed" = String, description = "`true` when an earlier request with this key created the job"))),
-        (status = 400, description = "Malformed JSON or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unknown kind, args that do not fit it, a bad field, or a reused idempotency key", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
+        JsonBodyErrors, NeedsToken, NeedsQueue,
     ))]
 pub async fn enqueue(
     State(state): State<AppState>,
@@ -144,12 +140,7 @@ fn validate(state: &AppState, request: &EnqueueRequest) -> Result<NewJob, Proble
 /// A job's status, errors and result.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
     params(("id" = String, Path, description = "The job id (ULID)")),
-    responses(
-        (status = 200, body = JobView),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
-    ))]
+    responses((status = 200, body = JobView), JobLookup, NeedsToken, NeedsQueue))]
 pub async fn get_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -169,9 +160,8 @@ pub async fn get_job(
     responses(
         (status = 200, body = JobList),
         (status = 400, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or wrong token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown state or bad cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Queue unavailable", body = Problem, content_type = "application/problem+json"),
+        NeedsToken, NeedsQueue,
     ))]
 pub async fn list(
     State(state): State<AppState>,

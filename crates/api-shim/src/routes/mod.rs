@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod health;
 pub mod jobs;
+pub mod responses;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

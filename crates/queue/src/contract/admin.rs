@@ -230,13 +230,7 @@ pub async fn retention_prunes_finished_jobs(f: &Factory) {
     let bad = h.queue.push(job("q", 2)).await.unwrap().id;
     let waiting = h.queue.push(job("later", 3)).await.unwrap().id;
     let leased = fetch(&h, "q", 2).await.jobs;
-    h.queue
-        .complete(
-            &leased[0].lease,
-            Outcome::Succeeded(serde_json::Value::Null),
-        )
-        .await
-        .unwrap();
+    super::succeed(&h, &leased[0].lease).await;
     h.queue
         .complete(
             &leased[1].lease,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{Factory, HarnessConfig, fetch_one, job};
-use crate::model::{Dedup, NewJob, Outcome};
+use crate::model::{Dedup, NewJob};
 
 fn keyed(n: i64, key: &str, window: Duration) -> NewJob {
     let mut j = job("q", n);
@@ -41,10 +41,7 @@ pub async fn dedup_returns_the_existing_job(f: &Factory) {
     // Finished and outside its (zero) window: the key is free again.
     let leased = fetch_one(&h, "q").await;
     assert_eq!(leased.lease.id, first.id);
-    h.queue
-        .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
-        .await
-        .unwrap();
+    super::succeed(&h, &leased.lease).await;
     let fresh = h.queue.push(keyed(6, "k", Duration::ZERO)).await.unwrap();
     assert!(!fresh.duplicate);
     assert_ne!(fresh.id, first.id);
@@ -56,10 +53,7 @@ pub async fn dedup_window_outlives_the_job(f: &Factory) {
     let window = Duration::from_secs(3600);
     let first = h.queue.push(keyed(1, "k", window)).await.unwrap();
     let leased = fetch_one(&h, "q").await;
-    h.queue
-        .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
-        .await
-        .unwrap();
+    super::succeed(&h, &leased.lease).await;
     h.clock.advance(window - Duration::from_secs(1));
     assert_eq!(
         h.queue.push(keyed(2, "k", window)).await.unwrap().id,

@@ -34,13 +34,7 @@ pub async fn expired_lease_returns_the_job_and_fences_the_old_worker(f: &Factory
         matches!(refused, Err(QueueError::LeaseLost(_))),
         "{refused:?}"
     );
-    assert_eq!(
-        h.queue
-            .complete(&fresh.lease, Outcome::Succeeded(serde_json::Value::Null))
-            .await
-            .unwrap(),
-        JobState::Succeeded
-    );
+    assert_eq!(super::succeed(&h, &fresh.lease).await, JobState::Succeeded);
 }
 
 /// A lease that expires on the last attempt makes the job dead (a poison job cannot loop), and
@@ -83,13 +77,7 @@ pub async fn renewal_keeps_the_lease(f: &Factory) {
         assert!(renewed.lost.is_empty() && renewed.cancel_requested.is_empty());
         assert!(fetch(&h, "q", 1).await.jobs.is_empty(), "still leased");
     }
-    assert_eq!(
-        h.queue
-            .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
-            .await
-            .unwrap(),
-        JobState::Succeeded
-    );
+    assert_eq!(super::succeed(&h, &leased.lease).await, JobState::Succeeded);
 }
 
 /// Renewal tells the worker which leases it lost and which jobs were asked to cancel.
@@ -105,10 +93,7 @@ pub async fn renew_reports_lost_and_cancel_requested(f: &Factory) {
         leased[1].lease.clone(),
         leased[2].lease.clone(),
     );
-    h.queue
-        .complete(&a, Outcome::Succeeded(serde_json::Value::Null))
-        .await
-        .unwrap();
+    super::succeed(&h, &a).await;
     h.queue.cancel(&b.id).await.unwrap();
     let renewed = h
         .queue

@@ -30,7 +30,7 @@ pub use scale::*;
 use crate::DynQueue;
 use crate::backoff::RetryPolicy;
 use crate::clock::ManualClock;
-use crate::model::{FetchRequest, Fetched, LeasedJob, NewJob};
+use crate::model::{FetchRequest, Fetched, JobState, Lease, LeasedJob, NewJob, Outcome};
 
 /// What a case may ask of the backend it runs on.
 #[derive(Debug, Clone)]
@@ -90,6 +90,14 @@ pub async fn fetch_one(h: &Harness, queue: &str) -> LeasedJob {
     let mut got = fetch(h, queue, 1).await.jobs;
     assert_eq!(got.len(), 1, "expected one job from {queue}");
     got.remove(0)
+}
+
+/// Completes `lease` with a null result, answering the state it left the job in.
+pub async fn succeed(h: &Harness, lease: &Lease) -> JobState {
+    h.queue
+        .complete(lease, Outcome::Succeeded(serde_json::Value::Null))
+        .await
+        .expect("complete")
 }
 
 /// A job of kind `kind` with `{"n": n}` as args.

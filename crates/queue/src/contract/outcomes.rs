@@ -142,13 +142,7 @@ pub async fn snooze_does_not_spend_the_attempt(f: &Factory) {
     assert_eq!((job.attempt, job.snoozes), (0, 3));
     assert!(job.errors.is_empty());
     let leased = fetch_one(&h, "q").await;
-    assert_eq!(
-        h.queue
-            .complete(&leased.lease, Outcome::Succeeded(serde_json::Value::Null))
-            .await
-            .unwrap(),
-        JobState::Succeeded
-    );
+    assert_eq!(super::succeed(&h, &leased.lease).await, JobState::Succeeded);
 }
 
 /// A permanent failure is dead on the first attempt, whatever attempts remain.
