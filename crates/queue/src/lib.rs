@@ -3,7 +3,7 @@
 //! This crate owns the queue's contract (written down in `docs/queue-contract.md`) and everything a
 //! backend needs to honour it: the job model and its state machine ([`model`]), the operations
 //! every backend implements ([`QueueBackend`]), injectable time ([`clock`]), the retry policy
-//! ([`backoff`]), prompt wake-ups ([`wake`]) and the embedded SQLite backend ([`sqlite`]). With the
+//! ([`backoff`]), prompt wake-ups ([`wake`]) and the embedded SQLite backend ([`sqlite`]) and the production Redis backend ([`redis`]). With the
 //! `contract-tests` feature it also exports the one test suite that every backend must pass
 //! ([`contract`]). It knows nothing of job kinds, HTTP or apalis: those live in `jobs`, `api-shim`
 //! and `worker`.
@@ -15,7 +15,9 @@ pub mod clock;
 pub mod contract;
 pub mod error;
 pub mod model;
+pub mod redis;
 pub mod sqlite;
+pub mod validate;
 pub mod wake;
 
 pub use backend::{DynQueue, QueueBackend};

@@ -15,9 +15,18 @@ use crate::clock::UnixMillis;
 pub struct JobId(pub String);
 
 impl JobId {
-    /// A fresh id.
+    /// A fresh id, greater than every id this process made before (ULIDs of one millisecond
+    /// are otherwise random), so ids order pushes FIFO.
     pub fn generate() -> Self {
-        Self(ulid::Ulid::new().to_string())
+        static GENERATOR: std::sync::Mutex<ulid::Generator> =
+            std::sync::Mutex::new(ulid::Generator::new());
+        let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+        Self(
+            generator
+                .generate()
+                .unwrap_or_else(|_| ulid::Ulid::new())
+                .to_string(),
+        )
     }
 
     /// Accepts only well-formed ULIDs, so garbage ids are rejected before any lookup.
@@ -138,6 +147,9 @@ pub struct NewJob {
     pub dedup: Option<Dedup>,
 }
 
+/// Priorities a push may use (higher runs first).
+pub const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
+
 /// The default attempts a job gets when its push does not say.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 20;
 
@@ -179,6 +191,8 @@ pub struct Pushed {
 pub struct Lease {
     /// The job.
     pub id: JobId,
+    /// Its queue, so completing needs no look-up.
+    pub queue: String,
     /// Random per fetch; a re-leased job gets a new one.
     pub token: i64,
     /// The attempt this lease is for (1-based), which retry backoff is computed from.

@@ -57,6 +57,7 @@ impl SqliteQueue {
             let job = LeasedJob {
                 lease: Lease {
                     id: JobId(r.try_get("id")?),
+                    queue: req.queue.clone(),
                     token: r.try_get("lease_token")?,
                     attempt,
                 },

@@ -9,25 +9,7 @@ use super::SqliteQueue;
 use crate::clock::duration_ms;
 use crate::error::QueueError;
 use crate::model::{JobId, NewJob, Pushed};
-
-/// Checks what a backend must refuse, whichever backend it is.
-pub fn validate(job: &NewJob) -> Result<(), QueueError> {
-    if job.kind.trim().is_empty() {
-        return Err(QueueError::Invalid("kind must not be empty".into()));
-    }
-    if job.queue_name().trim().is_empty() {
-        return Err(QueueError::Invalid("queue must not be empty".into()));
-    }
-    if job.max_attempts == 0 {
-        return Err(QueueError::Invalid(
-            "max_attempts must be at least 1".into(),
-        ));
-    }
-    if job.dedup.as_ref().is_some_and(|d| d.key.is_empty()) {
-        return Err(QueueError::Invalid("dedup key must not be empty".into()));
-    }
-    Ok(())
-}
+use crate::validate::validate;
 
 impl SqliteQueue {
     pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {

@@ -1,0 +1,68 @@
+-- admin: ARGV = now, op (cancel|discard|retry|prune|rescue|pause|resume), then per op.
+-- Job ops (ARGV[3] = id) answer {outcome, state}: outcome is 'ok', 'missing' or 'refused'.
+local now, op = tonumber(ARGV[1]), ARGV[2]
+local unfinished = { scheduled = true, available = true, running = true }
+
+local function drop_from_state_set(id, state)
+  if state == 'running' then
+    local token = redis.call('HGET', jkey(id), 'lt')
+    redis.call('ZREM', K.running, id .. ':' .. token)
+  else
+    redis.call('ZREM', K[state], id)
+  end
+end
+
+if op == 'pause' then redis.call('SET', K.paused, '1') return 1 end
+if op == 'resume' then redis.call('DEL', K.paused) wake(16) return 1 end
+if op == 'rescue' then return rescue(now, tonumber(ARGV[3])) end
+if op == 'prune' then
+  -- ARGV: succeeded cutoff, dead/cancelled cutoff, limit
+  local limit, pruned = tonumber(ARGV[5]), 0
+  for _, pair in ipairs({ { 'succeeded', ARGV[3] }, { 'dead', ARGV[4] }, { 'cancelled', ARGV[4] } }) do
+    local left = limit - pruned
+    if left <= 0 then break end
+    local ids = redis.call('ZRANGE', K[pair[1]], '-inf', '(' .. pair[2], 'BYSCORE', 'LIMIT', 0, left)
+    if #ids > 0 then
+      local keys = {}
+      for _, id in ipairs(ids) do keys[#keys + 1] = jkey(id) end
+      for j = 1, #keys, 1000 do redis.call('DEL', unpack(keys, j, math.min(j + 999, #keys))) end
+      chunked('ZREM', K[pair[1]], ids)
+      chunked('ZREM', K.all, ids)
+      pruned = pruned + #ids
+    end
+  end
+  return pruned
+end
+
+local id = ARGV[3]
+local jk = jkey(id)
+local state = redis.call('HGET', jk, 's')
+if not state then return { 'missing', '' } end
+if op == 'cancel' then
+  if state == 'running' then
+    redis.call('HSET', jk, 'cr', '1')
+    redis.call('SADD', K.cancel, id)
+    return { 'ok', state }
+  elseif state == 'scheduled' or state == 'available' then
+    drop_from_state_set(id, state)
+    finish(id, 'cancelled', now, {})
+    return { 'ok', state }
+  end
+elseif op == 'discard' then
+  if unfinished[state] then
+    drop_from_state_set(id, state)
+    local f = redis.call('HMGET', jk, 'n', 'e')
+    finish(id, 'dead', now, { 'e', append_error(f[2], now, f[1], 'discarded', ARGV[4]) })
+    return { 'ok', state }
+  end
+elseif op == 'retry' then
+  if state == 'scheduled' or state == 'dead' or state == 'cancelled' then
+    drop_from_state_set(id, state)
+    local f = redis.call('HMGET', jk, 'n', 'm')
+    local max = math.max(tonumber(f[2]), tonumber(f[1]) + 1)
+    make_available(id, now, { 'f', '', 'cr', '0', 'm', max })
+    wake(1)
+    return { 'ok', state }
+  end
+end
+return { 'refused', state }

@@ -1,0 +1,95 @@
+-- Shared by every script of the Redis queue backend. KEYS[1] is the queue's base key,
+-- "<prefix>:{<queue>}": every key of one queue shares its hash tag, so a script touches one slot.
+-- Times are milliseconds from the caller's clock (never Redis TIME), so tests can move time.
+local base = KEYS[1]
+local K = {
+  available = base .. ':available', -- ZSET id, score = (1000 - priority) * 2^42 + run_at
+  scheduled = base .. ':scheduled', -- ZSET id, score = run_at
+  running = base .. ':running',     -- ZSET "id:token", score = lease expiry (the member fences)
+  succeeded = base .. ':succeeded', -- ZSET id, score = finished_at
+  dead = base .. ':dead',
+  cancelled = base .. ':cancelled',
+  all = base .. ':all',             -- ZSET id, score 0: lexicographic = creation order (ULIDs)
+  cancel = base .. ':cancel',       -- SET ids with a cancel request while running
+  paused = base .. ':paused',
+  wake = base .. ':wake',           -- LIST of wake tokens, BLPOPed by idle processes
+}
+local function jkey(id) return base .. ':j:' .. id end
+local function dkey(dk) return base .. ':d:' .. dk end
+
+local function available_score(priority, run_at)
+  return string.format('%.0f', (1000 - tonumber(priority)) * 4398046511104 + tonumber(run_at))
+end
+
+local function append_error(errs, at, attempt, class, message)
+  local e = cjson.encode({ at = tonumber(at), attempt = tonumber(attempt), class = class, message = message })
+  if errs == false or errs == nil or errs == '' or errs == '[]' then return '[' .. e .. ']' end
+  return string.sub(errs, 1, -2) .. ',' .. e .. ']'
+end
+
+-- Wake tokens for idle processes: one per job made available, at most 16 (one LPUSH).
+local function wake(n)
+  local tokens = {}
+  for _ = 1, math.max(1, math.min(n, 16)) do tokens[#tokens + 1] = '1' end
+  redis.call('LPUSH', K.wake, unpack(tokens))
+  redis.call('LTRIM', K.wake, 0, 15)
+end
+
+-- Variadic commands in chunks: Lua's unpack has a stack limit.
+local function chunked(cmd, key, items, prefix_args)
+  for i = 1, #items, 1000 do
+    local args = {}
+    for _, a in ipairs(prefix_args or {}) do args[#args + 1] = a end
+    for j = i, math.min(i + 999, #items) do args[#args + 1] = items[j] end
+    redis.call(cmd, key, unpack(args))
+  end
+end
+
+-- Ends a job in a final state: the state set, the hash, its cancel flag and its dedup key.
+local function finish(id, state, now, fields)
+  local jk = jkey(id)
+  local f = redis.call('HMGET', jk, 'dk', 'cr')
+  redis.call('HSET', jk, 's', state, 'f', now, 'w', '', unpack(fields))
+  redis.call('ZADD', K[state], now, id)
+  if f[2] == '1' then redis.call('SREM', K.cancel, id) end
+  if f[1] and f[1] ~= '' then
+    local d = redis.call('GET', dkey(f[1]))
+    if d then
+      local eid, edu = string.match(d, '^([^\n]*)\n([^\n]*)\n')
+      if eid == id then
+        if tonumber(edu) > now then redis.call('PEXPIREAT', dkey(f[1]), edu) else redis.call('DEL', dkey(f[1])) end
+      end
+    end
+  end
+end
+
+-- Makes a job available now (rescue, release, retry now).
+local function make_available(id, now, fields)
+  local jk = jkey(id)
+  local p = redis.call('HGET', jk, 'p')
+  redis.call('HSET', jk, 's', 'available', 'r', now, 'w', '', unpack(fields))
+  redis.call('ZADD', K.available, available_score(p, now), id)
+end
+
+-- Expired leases: back to available, or dead on the last attempt, or cancelled when asked.
+local function rescue(now, limit)
+  local members = redis.call('ZRANGE', K.running, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
+  for _, m in ipairs(members) do
+    local id = string.match(m, '^(.*):[^:]*$')
+    local f = redis.call('HMGET', jkey(id), 'n', 'm', 'cr', 'e')
+    local errs = append_error(f[4], now, f[1], 'lease_expired',
+      'the worker stopped renewing its lease (crashed or lost its connection)')
+    if f[3] == '1' then
+      finish(id, 'cancelled', now, { 'e', errs })
+    elseif tonumber(f[1]) >= tonumber(f[2]) then
+      finish(id, 'dead', now, { 'e', errs })
+    else
+      make_available(id, now, { 'e', errs })
+    end
+  end
+  if #members > 0 then
+    chunked('ZREM', K.running, members)
+    wake(#members)
+  end
+  return #members
+end

@@ -1,0 +1,373 @@
+//! The write operations: each one `EVALSHA` on one queue's keys.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redis::Value;
+
+use super::scripts::{ADMIN, COMPLETE, FETCH, PUSH, RELEASE, RENEW};
+use super::{RedisQueue, storage};
+use crate::clock::duration_ms;
+use crate::error::QueueError;
+use crate::model::{
+    FetchRequest, Fetched, Job, JobId, JobState, Lease, LeasedJob, NewJob, Outcome, Pushed,
+    Renewed, Retention,
+};
+use crate::validate::validate;
+
+impl RedisQueue {
+    /// Registers `queue` in the queue index (once per process).
+    pub(super) async fn register_queue(&self, queue: &str) -> Result<(), QueueError> {
+        let known = self
+            .known_queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(queue);
+        if !known {
+            redis::cmd("SADD")
+                .arg(self.queues_key())
+                .arg(queue)
+                .query_async::<i64>(&mut self.conn.clone())
+                .await
+                .map_err(storage)?;
+            self.known_queues
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(queue.to_owned());
+        }
+        Ok(())
+    }
+
+    pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {
+        jobs.iter().try_for_each(validate)?;
+        let now = self.now();
+        // One script call per queue; answers go back in the order the jobs came.
+        let mut by_queue: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            by_queue.entry(job.queue_name()).or_default().push(i);
+        }
+        let mut out: Vec<Option<Pushed>> = vec![None; jobs.len()];
+        for (queue, indexes) in by_queue {
+            self.register_queue(queue).await?;
+            let mut call = PUSH.key(self.base(queue));
+            call.arg(now);
+            for &i in &indexes {
+                let job = &jobs[i];
+                let dedup = job.dedup.as_ref();
+                call.arg(JobId::generate().as_str())
+                    .arg(&job.kind)
+                    .arg(
+                        serde_json::to_string(&job.args)
+                            .map_err(|e| QueueError::Invalid(e.to_string()))?,
+                    )
+                    .arg(job.priority)
+                    .arg(job.run_at.unwrap_or(now).max(0))
+                    .arg(job.max_attempts)
+                    .arg(job.tenant.as_deref().unwrap_or(""))
+                    .arg(job.enqueued_by.as_deref().unwrap_or(""))
+                    .arg(dedup.map_or("", |d| d.key.as_str()))
+                    .arg(dedup.map_or(0, |d| now.saturating_add(duration_ms(d.window))))
+                    .arg(dedup.and_then(|d| d.fingerprint.as_deref()).unwrap_or(""));
+            }
+            let answer: Vec<Value> = call
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(storage)?;
+            for (chunk, &i) in answer.chunks(3).zip(&indexes) {
+                let fingerprint = text(&chunk[2]);
+                out[i] = Some(Pushed {
+                    id: JobId(text(&chunk[0])),
+                    duplicate: int(&chunk[1]) == 1,
+                    existing_fingerprint: (!fingerprint.is_empty()).then_some(fingerprint),
+                });
+            }
+            self.hub.notify(queue);
+        }
+        out.into_iter()
+            .map(|p| p.ok_or_else(|| QueueError::Storage("push answered too little".into())))
+            .collect()
+    }
+
+    pub(super) async fn fetch_leases(&self, req: FetchRequest) -> Result<Fetched, QueueError> {
+        let now = self.now();
+        let limit = req.limit.max(1);
+        let mut call = FETCH.key(self.base(&req.queue));
+        call.arg(now)
+            .arg(limit)
+            .arg(now.saturating_add(duration_ms(req.lease_ttl)))
+            .arg(&req.worker)
+            .arg(self.config.promote_limit)
+            .arg(self.config.rescue_limit);
+        for _ in 0..limit {
+            call.arg(rand::random::<i64>() & i64::MAX);
+        }
+        let answer: Vec<Value> = call
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(storage)?;
+        let (head, rows) = answer.split_at(2.min(answer.len()));
+        let mut fetched = Fetched {
+            jobs: Vec::with_capacity(rows.len() / 8),
+            rescued: head.first().map_or(0, |v| int(v) as usize),
+            promoted: head.get(1).map_or(0, |v| int(v) as usize),
+        };
+        for r in rows.chunks(8) {
+            let attempt = int(&r[4]) as u32;
+            fetched.jobs.push(LeasedJob {
+                lease: Lease {
+                    id: JobId(text(&r[0])),
+                    queue: req.queue.clone(),
+                    token: int(&r[1]),
+                    attempt,
+                },
+                kind: text(&r[2]),
+                queue: req.queue.clone(),
+                args: serde_json::from_str(&text(&r[3])).unwrap_or(serde_json::Value::Null),
+                max_attempts: int(&r[5]) as u32,
+                tenant: Some(text(&r[6])).filter(|t| !t.is_empty()),
+                priority: int(&r[7]) as i32,
+            });
+        }
+        Ok(fetched)
+    }
+
+    /// Which queue holds the job, from the queue index.
+    pub(super) async fn queue_of(&self, id: &JobId) -> Result<Option<String>, QueueError> {
+        for queue in self.queue_names().await? {
+            let exists: bool = redis::cmd("EXISTS")
+                .arg(format!("{}:j:{}", self.base(&queue), id))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(storage)?;
+            if exists {
+                return Ok(Some(queue));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) async fn complete_lease(
+        &self,
+        lease: &Lease,
+        outcome: Outcome,
+    ) -> Result<JobState, QueueError> {
+        let queue = &lease.queue;
+        let now = self.now();
+        let mut call = COMPLETE.key(self.base(queue));
+        call.arg(now).arg(lease.id.as_str()).arg(lease.token);
+        match &outcome {
+            Outcome::Succeeded(result) => {
+                call.arg("ok").arg(
+                    serde_json::to_string(result)
+                        .map_err(|e| QueueError::Invalid(e.to_string()))?,
+                );
+            }
+            Outcome::Retry { error, retry_after } => {
+                let delay =
+                    retry_after.unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
+                call.arg("retry")
+                    .arg(now.saturating_add(duration_ms(delay)))
+                    .arg(&error.class)
+                    .arg(&error.message);
+            }
+            Outcome::Snooze(delay) => {
+                call.arg("snooze")
+                    .arg(now.saturating_add(duration_ms(*delay)));
+            }
+            Outcome::Abort(error) => {
+                call.arg("abort").arg(&error.class).arg(&error.message);
+            }
+            Outcome::Cancelled => {
+                call.arg("cancelled");
+            }
+        }
+        let state: Option<String> = call
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(storage)?;
+        let state = state.ok_or_else(|| QueueError::LeaseLost(lease.id.0.clone()))?;
+        if state == "scheduled" {
+            // A zero snooze or retry may be due at once; idle workers should look.
+            self.hub.notify(queue);
+        }
+        state.parse().map_err(QueueError::Storage)
+    }
+
+    pub(super) async fn renew_leases(
+        &self,
+        leases: &[Lease],
+        ttl: Duration,
+    ) -> Result<Renewed, QueueError> {
+        let now = self.now();
+        let mut renewed = Renewed::default();
+        for (queue, group) in group_by_queue(leases) {
+            let mut call = RENEW.key(self.base(&queue));
+            call.arg(now).arg(now.saturating_add(duration_ms(ttl)));
+            for lease in &group {
+                call.arg(lease.id.as_str()).arg(lease.token);
+            }
+            let (lost, cancel): (Vec<usize>, Vec<usize>) = call
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(storage)?;
+            renewed.lost.extend(
+                lost.iter()
+                    .filter_map(|i| group.get(i.wrapping_sub(1)).cloned()),
+            );
+            renewed.cancel_requested.extend(
+                cancel
+                    .iter()
+                    .filter_map(|i| group.get(i.wrapping_sub(1)).cloned()),
+            );
+        }
+        Ok(renewed)
+    }
+
+    pub(super) async fn release_leases(&self, leases: &[Lease]) -> Result<usize, QueueError> {
+        let mut released = 0;
+        for (queue, group) in group_by_queue(leases) {
+            let mut call = RELEASE.key(self.base(&queue));
+            call.arg(self.now());
+            for lease in &group {
+                call.arg(lease.id.as_str()).arg(lease.token);
+            }
+            let n: usize = call
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(storage)?;
+            released += n;
+            self.hub.notify(&queue);
+        }
+        Ok(released)
+    }
+
+    async fn admin(&self, queue: &str, op: &str, args: &[String]) -> Result<Value, QueueError> {
+        let mut call = ADMIN.key(self.base(queue));
+        call.arg(self.now()).arg(op);
+        for a in args {
+            call.arg(a);
+        }
+        call.invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(storage)
+    }
+
+    pub(super) async fn rescue_all(&self, limit: usize) -> Result<usize, QueueError> {
+        let mut rescued = 0;
+        for queue in self.queue_names().await? {
+            if rescued >= limit {
+                break;
+            }
+            rescued += int(&self
+                .admin(&queue, "rescue", &[(limit - rescued).to_string()])
+                .await?) as usize;
+        }
+        Ok(rescued)
+    }
+
+    pub(super) async fn job_admin(
+        &self,
+        id: &JobId,
+        op: &str,
+        arg: &str,
+        reason: &'static str,
+    ) -> Result<Job, QueueError> {
+        let queue = self
+            .queue_of(id)
+            .await?
+            .ok_or_else(|| QueueError::NotFound(id.0.clone()))?;
+        let answer = self
+            .admin(&queue, op, &[id.0.clone(), arg.to_owned()])
+            .await?;
+        let parts = match answer {
+            Value::Array(parts) => parts,
+            other => {
+                return Err(QueueError::Storage(format!(
+                    "unexpected admin answer {other:?}"
+                )));
+            }
+        };
+        match parts.first().map(text).as_deref() {
+            Some("ok") => {
+                if op == "retry" {
+                    self.hub.notify(&queue);
+                }
+                self.get_job(id)
+                    .await?
+                    .ok_or_else(|| QueueError::NotFound(id.0.clone()))
+            }
+            Some("refused") => Err(QueueError::InvalidState {
+                id: id.0.clone(),
+                state: parts.get(1).map(text).unwrap_or_default(),
+                reason,
+            }),
+            _ => Err(QueueError::NotFound(id.0.clone())),
+        }
+    }
+
+    pub(super) async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
+        if queue.trim().is_empty() {
+            return Err(QueueError::Invalid("queue must not be empty".into()));
+        }
+        self.register_queue(queue).await?;
+        self.admin(queue, if paused { "pause" } else { "resume" }, &[])
+            .await?;
+        if !paused {
+            self.hub.notify(queue);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn prune_finished(
+        &self,
+        retention: Retention,
+        limit: usize,
+    ) -> Result<usize, QueueError> {
+        let now = self.now();
+        let succeeded_cutoff = now.saturating_sub(duration_ms(retention.succeeded));
+        let dead_cutoff = now.saturating_sub(duration_ms(retention.dead));
+        let mut pruned = 0;
+        for queue in self.queue_names().await? {
+            if pruned >= limit {
+                break;
+            }
+            let args = [
+                succeeded_cutoff.to_string(),
+                dead_cutoff.to_string(),
+                (limit - pruned).to_string(),
+            ];
+            pruned += int(&self.admin(&queue, "prune", &args).await?) as usize;
+        }
+        Ok(pruned)
+    }
+}
+
+/// Leases by queue.
+fn group_by_queue(leases: &[Lease]) -> BTreeMap<String, Vec<Lease>> {
+    let mut groups: BTreeMap<String, Vec<Lease>> = BTreeMap::new();
+    for lease in leases {
+        groups
+            .entry(lease.queue.clone())
+            .or_default()
+            .push(lease.clone());
+    }
+    groups
+}
+
+/// A Redis reply as text ('' for nil).
+pub(super) fn text(v: &Value) -> String {
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A Redis reply as an integer (0 when it is not one).
+pub(super) fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        other => text(other).parse().unwrap_or(0),
+    }
+}

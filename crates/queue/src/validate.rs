@@ -1,0 +1,30 @@
+//! What every backend refuses to push, checked the same way whichever backend it is.
+
+use crate::error::QueueError;
+use crate::model::{NewJob, PRIORITY_RANGE};
+
+/// Checks a job before any backend stores it.
+pub fn validate(job: &NewJob) -> Result<(), QueueError> {
+    if job.kind.trim().is_empty() {
+        return Err(QueueError::Invalid("kind must not be empty".into()));
+    }
+    if job.queue_name().trim().is_empty() {
+        return Err(QueueError::Invalid("queue must not be empty".into()));
+    }
+    if job.max_attempts == 0 {
+        return Err(QueueError::Invalid(
+            "max_attempts must be at least 1".into(),
+        ));
+    }
+    if !PRIORITY_RANGE.contains(&job.priority) {
+        return Err(QueueError::Invalid(format!(
+            "priority must be between {} and {}",
+            PRIORITY_RANGE.start(),
+            PRIORITY_RANGE.end()
+        )));
+    }
+    if job.dedup.as_ref().is_some_and(|d| d.key.is_empty()) {
+        return Err(QueueError::Invalid("dedup key must not be empty".into()));
+    }
+    Ok(())
+}
