@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use dezky_api_shim::{AppState, Tokens};
 use dezky_queue::DynQueue;
+use dezky_queue::redis::RedisQueue;
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_scheduler::MaintenanceConfig;
 use dezky_worker::WorkerConfig;
@@ -43,28 +44,65 @@ pub struct Settings {
 /// A built application, ready to run.
 #[derive(Debug)]
 pub struct Application {
-    queue: DynQueue,
-    sqlite: SqliteQueue,
+    queue: OpenQueue,
     registry: Registry,
     listener: Option<(TcpListener, Tokens)>,
     workers: Option<WorkerConfig>,
     scheduler: Option<MaintenanceConfig>,
 }
 
-/// Opens the queue at `location` (applying migrations).
-pub async fn open_queue(location: &QueueLocation) -> anyhow::Result<SqliteQueue> {
+/// An open queue, and what closing it takes.
+#[derive(Debug, Clone)]
+pub struct OpenQueue {
+    /// The queue.
+    pub queue: DynQueue,
+    sqlite: Option<SqliteQueue>,
+}
+
+impl OpenQueue {
+    /// Closes connections that need closing (SQLite's pools; Redis needs nothing).
+    pub async fn close(&self) {
+        if let Some(sqlite) = &self.sqlite {
+            sqlite.close().await;
+        }
+    }
+}
+
+/// Opens the queue at `location` (applying SQLite migrations; warning when Redis keeps no
+/// durable copy).
+pub async fn open_queue(location: &QueueLocation) -> anyhow::Result<OpenQueue> {
     match location {
-        QueueLocation::Sqlite(url) => SqliteQueue::open_default(url)
-            .await
-            .with_context(|| format!("opening the SQLite queue at {url}")),
+        QueueLocation::Sqlite(url) => {
+            let sqlite = SqliteQueue::open_default(url)
+                .await
+                .with_context(|| format!("opening the SQLite queue at {url}"))?;
+            Ok(OpenQueue {
+                queue: Arc::new(sqlite.clone()),
+                sqlite: Some(sqlite),
+            })
+        }
+        QueueLocation::Redis { url, prefix } => {
+            let redis = RedisQueue::connect_default(url, prefix)
+                .await
+                .context("connecting to the Redis queue")?;
+            match redis.persistence_warning().await {
+                Ok(Some(warning)) => tracing::warn!("{warning}"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read Redis's persistence settings"),
+            }
+            tracing::info!(prefix, "queue on Redis");
+            Ok(OpenQueue {
+                queue: Arc::new(redis),
+                sqlite: None,
+            })
+        }
     }
 }
 
 impl Application {
     /// Opens the queue and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let sqlite = open_queue(&settings.queue).await?;
-        let queue: DynQueue = Arc::new(sqlite.clone());
+        let queue = open_queue(&settings.queue).await?;
         let listener = match settings.api {
             Some(api) => {
                 let listener = TcpListener::bind(api.listen)
@@ -76,7 +114,6 @@ impl Application {
         };
         Ok(Self {
             queue,
-            sqlite,
             registry: jobs::kinds::registry(settings.test_kinds),
             listener,
             workers: settings.workers,
@@ -93,7 +130,7 @@ impl Application {
 
     /// The queue.
     pub fn queue(&self) -> DynQueue {
-        self.queue.clone()
+        self.queue.queue.clone()
     }
 
     /// Runs until `shutdown` is triggered, then stops the API, drains the workers within their
@@ -102,7 +139,7 @@ impl Application {
         let mut parts = tokio::task::JoinSet::new();
         if let Some((listener, tokens)) = self.listener {
             let state = AppState {
-                queue: self.queue.clone(),
+                queue: self.queue.queue.clone(),
                 registry: Arc::new(self.registry.clone()),
                 tokens: Arc::new(tokens),
             };
@@ -117,8 +154,11 @@ impl Application {
             });
         }
         if let Some(config) = self.workers {
-            let (queue, registry, stop) =
-                (self.queue.clone(), self.registry.clone(), shutdown.wait());
+            let (queue, registry, stop) = (
+                self.queue.queue.clone(),
+                self.registry.clone(),
+                shutdown.wait(),
+            );
             // Its own task: apalis's monitor runs every handler on the task that awaits it.
             parts.spawn(async move {
                 dezky_worker::run_workers(queue, registry, config, stop)
@@ -127,7 +167,7 @@ impl Application {
             });
         }
         if let Some(config) = self.scheduler {
-            let (queue, stop) = (self.queue.clone(), shutdown.wait());
+            let (queue, stop) = (self.queue.queue.clone(), shutdown.wait());
             parts.spawn(async move {
                 dezky_scheduler::run_maintenance(queue, config, stop).await;
                 Ok(())
@@ -144,7 +184,7 @@ impl Application {
                 first_error.get_or_insert(e);
             }
         }
-        self.sqlite.close().await;
+        self.queue.close().await;
         first_error.map_or(Ok(()), Err)
     }
 }

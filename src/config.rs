@@ -38,8 +38,8 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-/// Settings of every subcommand.
-#[derive(Debug, Clone, Args)]
+/// Settings of every subcommand. `Debug` hides server URLs (they may hold passwords).
+#[derive(Clone, Args)]
 pub struct CommonArgs {
     /// The store: `sqlite://FILE` (embedded default) or `postgres://…` (needs DEZKY_REDIS_URL).
     #[arg(
@@ -50,14 +50,41 @@ pub struct CommonArgs {
     )]
     pub database_url: String,
     /// The queue on Redis. Unset: the queue lives in the SQLite file.
-    #[arg(long, global = true, env = "DEZKY_REDIS_URL")]
+    #[arg(long, global = true, env = "DEZKY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so deployments can share one Redis.
+    #[arg(
+        long,
+        global = true,
+        env = "DEZKY_REDIS_PREFIX",
+        default_value = "dezky"
+    )]
+    pub redis_prefix: String,
     /// Log format.
     #[arg(long, global = true, env = "DEZKY_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
     /// Registers the test-only kinds (`crash`, `fail`). Never in production.
     #[arg(long, global = true, env = "DEZKY_ENABLE_TEST_KINDS", hide = true)]
     pub enable_test_kinds: bool,
+}
+
+impl std::fmt::Debug for CommonArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommonArgs")
+            .field(
+                "database_url",
+                &if self.database_url.starts_with("sqlite:") {
+                    self.database_url.as_str()
+                } else {
+                    "[redacted]"
+                },
+            )
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("log_format", &self.log_format)
+            .field("enable_test_kinds", &self.enable_test_kinds)
+            .finish()
+    }
 }
 
 /// Log output.
@@ -170,10 +197,29 @@ pub enum BenchMode {
 }
 
 /// Where the queue lives, as validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum QueueLocation {
     /// In the SQLite file at this URL.
     Sqlite(String),
+    /// On Redis.
+    Redis {
+        /// The server (may hold a password: never shown).
+        url: String,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl std::fmt::Debug for QueueLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueLocation::Sqlite(url) => f.debug_tuple("Sqlite").field(url).finish(),
+            QueueLocation::Redis { prefix, .. } => f
+                .debug_struct("Redis")
+                .field("prefix", prefix)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl CommonArgs {
@@ -187,17 +233,30 @@ impl CommonArgs {
                 "DEZKY_DATABASE_URL must start with sqlite:// or postgres:// (got a URL with another scheme)"
             );
         }
-        if self.redis_url.is_some() {
-            bail!(
-                "DEZKY_REDIS_URL is set, but the Redis queue backend is not available in this build yet; unset it to keep the queue in SQLite"
-            );
-        }
         if is_postgres {
             bail!(
-                "a postgres:// store needs the queue on Redis (DEZKY_REDIS_URL), which this build does not have yet; use a sqlite:// URL"
+                "the PostgreSQL store is not in this build yet: use a sqlite:// DEZKY_DATABASE_URL (with DEZKY_REDIS_URL for the queue on Redis)"
             );
         }
-        Ok(QueueLocation::Sqlite(url.to_owned()))
+        match &self.redis_url {
+            None => Ok(QueueLocation::Sqlite(url.to_owned())),
+            Some(redis) => {
+                if !["redis://", "rediss://", "unix://"]
+                    .iter()
+                    .any(|s| redis.starts_with(s))
+                {
+                    bail!("DEZKY_REDIS_URL must start with redis://, rediss:// or unix://");
+                }
+                let prefix = self.redis_prefix.trim();
+                if prefix.is_empty() || prefix.contains(['{', '}', ' ']) {
+                    bail!("DEZKY_REDIS_PREFIX must be non-empty, without braces or spaces");
+                }
+                Ok(QueueLocation::Redis {
+                    url: redis.clone(),
+                    prefix: prefix.to_owned(),
+                })
+            }
+        }
     }
 }
 
@@ -303,6 +362,25 @@ mod tests {
                 .common
                 .queue_location()
                 .is_err()
+        );
+        assert!(
+            parse(&["migrate", "--redis-url", "http://x"])
+                .common
+                .queue_location()
+                .is_err()
+        );
+        let redis = parse(&[
+            "migrate",
+            "--redis-url",
+            "redis://:hunter2hunter2@h:6379",
+            "--redis-prefix",
+            "p",
+        ]);
+        let location = redis.common.queue_location().unwrap();
+        assert!(matches!(&location, QueueLocation::Redis { prefix, .. } if prefix == "p"));
+        assert!(
+            !format!("{location:?} {redis:?}").contains("hunter2"),
+            "the Redis password is never shown"
         );
         assert_eq!(
             parse(&["migrate", "--database-url", "sqlite://a.db"])

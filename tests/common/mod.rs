@@ -45,8 +45,13 @@ pub fn fast_workers() -> WorkerConfig {
     }
 }
 
-/// Starts the app with `workers` (none: API only).
+/// Starts the app with `workers` (none: API only) on its own SQLite file.
 pub async fn spawn_app_with(workers: Option<WorkerConfig>) -> TestApp {
+    spawn_app_on(None, workers).await
+}
+
+/// Starts the app with its queue at `queue` (default: its own SQLite file).
+pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerConfig>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
     let tokens = Tokens {
@@ -54,7 +59,7 @@ pub async fn spawn_app_with(workers: Option<WorkerConfig>) -> TestApp {
         ops: TokenSet::parse(&format!("ops={OPS_TOKEN}")).expect("tokens"),
     };
     let settings = Settings {
-        queue: QueueLocation::Sqlite(db_url.clone()),
+        queue: queue.unwrap_or_else(|| QueueLocation::Sqlite(db_url.clone())),
         test_kinds: true,
         api: Some(ApiSettings {
             listen: "127.0.0.1:0".parse().expect("addr"),
