@@ -42,7 +42,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Bench(args) => {
-            let report = bench::run(args).await.context("benchmark failed")?;
+            let report = bench::run(args, cli.common.redis_url.as_deref())
+                .await
+                .context("benchmark failed")?;
             #[allow(
                 clippy::print_stdout,
                 reason = "the benchmark's JSON line is its output"

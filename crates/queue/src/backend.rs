@@ -42,6 +42,22 @@ pub trait QueueBackend: Send + Sync + std::fmt::Debug + 'static {
     /// the job.
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<JobState, QueueError>;
 
+    /// Ends many attempts in one call (acks batch under load); one answer per item, in order.
+    /// The call fails as a whole only when the store does; each item is fenced on its own.
+    async fn complete_many(
+        &self,
+        items: &[(Lease, Outcome)],
+    ) -> Result<Vec<Result<JobState, QueueError>>, QueueError> {
+        let mut out = Vec::with_capacity(items.len());
+        for (lease, outcome) in items {
+            match self.complete(lease, outcome.clone()).await {
+                Err(QueueError::Storage(e)) => return Err(QueueError::Storage(e)),
+                other => out.push(other),
+            }
+        }
+        Ok(out)
+    }
+
     /// Gives leased jobs back unstarted or interrupted by shutdown: available again, attempt
     /// refunded. Leases no longer held are skipped. Answers how many were released.
     async fn release(&self, leases: &[Lease]) -> Result<usize, QueueError>;

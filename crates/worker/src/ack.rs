@@ -2,32 +2,31 @@
 //! fenced by its lease. It sits outside timeout and catch-panic, so it sees their verdicts too.
 
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use apalis_core::error::{AbortError, BoxDynError};
 use apalis_core::task::Task;
-use backon::{ExponentialBuilder, Retryable};
-use dezky_queue::{AttemptFailure, DynQueue, Outcome, QueueError};
+use dezky_queue::{AttemptFailure, Outcome, QueueError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use jobs::JobError;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use crate::batch::AckBatcher;
 use crate::leases::HeldLeases;
 use crate::source::JobTask;
 
 /// Makes [`Ack`] services.
 #[derive(Debug, Clone)]
 pub struct AckLayer {
-    queue: DynQueue,
+    acks: AckBatcher,
     held: HeldLeases,
 }
 
 impl AckLayer {
-    /// A layer completing jobs in `queue` and forgetting them in `held`.
-    pub fn new(queue: DynQueue, held: HeldLeases) -> Self {
-        Self { queue, held }
+    /// A layer completing jobs through `acks` and forgetting them in `held`.
+    pub fn new(acks: AckBatcher, held: HeldLeases) -> Self {
+        Self { acks, held }
     }
 }
 
@@ -35,7 +34,7 @@ impl<S> Layer<S> for AckLayer {
     type Service = Ack<S>;
     fn layer(&self, inner: S) -> Ack<S> {
         Ack {
-            queue: self.queue.clone(),
+            acks: self.acks.clone(),
             held: self.held.clone(),
             inner,
         }
@@ -45,7 +44,7 @@ impl<S> Layer<S> for AckLayer {
 /// Completes each attempt with the outcome its result implies.
 #[derive(Debug, Clone)]
 pub struct Ack<S> {
-    queue: DynQueue,
+    acks: AckBatcher,
     held: HeldLeases,
     inner: S,
 }
@@ -108,16 +107,13 @@ where
         let lease = job.lease.clone();
         let span =
             tracing::info_span!("job", id = %lease.id, kind = %job.kind, attempt = lease.attempt);
-        let (queue, held) = (self.queue.clone(), self.held.clone());
+        let (acks, held) = (self.acks.clone(), self.held.clone());
         let attempt = self.inner.call(task);
         async move {
             let result = attempt.await.map_err(Into::into);
             let outcome = classify(&result);
             let finished = describe(&outcome);
-            let completed = (|| queue.complete(&lease, outcome.clone()))
-                .retry(ExponentialBuilder::default().with_min_delay(Duration::from_millis(50)).with_max_times(5))
-                .when(|e| matches!(e, QueueError::Storage(_)))
-                .await;
+            let completed = acks.complete(lease.clone(), outcome.clone()).await;
             held.drop_lease(&lease);
             match &completed {
                 Ok(state) if matches!(outcome, Outcome::Succeeded(_)) => {

@@ -6,9 +6,11 @@
 //! held lease from its own task (so renewal keeps going while apalis drains at shutdown) and
 //! relays cancellation requests. [`ack::AckLayer`] sees each attempt's final result — after
 //! timeout and panic handling — and completes the job with the matching outcome, fenced by its
-//! lease. [`pool`] runs one apalis worker per kind and releases what is still held at shutdown.
+//! lease, through a per-worker [`batch::AckBatcher`] that sends acks in batches under load.
+//! [`pool`] runs one apalis worker per kind and releases what is still held at shutdown.
 
 pub mod ack;
+pub mod batch;
 pub mod config;
 pub mod leases;
 pub mod pool;

@@ -17,6 +17,7 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 
 use crate::ack::AckLayer;
+use crate::batch::AckBatcher;
 use crate::config::WorkerConfig;
 use crate::leases::{HeldLeases, heartbeat};
 
@@ -227,6 +228,6 @@ impl BackendConfig for QueueSource {
     }
 
     fn middleware(&mut self, _worker: &mut WorkerContext) -> AckLayer {
-        AckLayer::new(self.queue.clone(), self.held.clone())
+        AckLayer::new(AckBatcher::spawn(self.queue.clone()), self.held.clone())
     }
 }

@@ -123,6 +123,7 @@ macro_rules! queue_contract_tests {
             retry_after_replaces_backoff,
             snooze_does_not_spend_the_attempt,
             abort_is_dead_at_once,
+            complete_many_answers_each_attempt,
             expired_lease_returns_the_job_and_fences_the_old_worker,
             expired_lease_on_last_attempt_is_dead,
             renewal_keeps_the_lease,

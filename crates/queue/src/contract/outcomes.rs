@@ -166,3 +166,42 @@ pub async fn abort_is_dead_at_once(f: &Factory) {
     );
     assert_eq!(job.errors[0].class, "permanent");
 }
+
+/// Many completions in one call: each is fenced and answered on its own, in order.
+pub async fn complete_many_answers_each_attempt(f: &Factory) {
+    let h = f(HarnessConfig::default()).await;
+    h.queue
+        .push_bulk(vec![job("q", 1), job("q", 2), job("q", 3), job("r", 4)])
+        .await
+        .unwrap();
+    let mut leased = fetch(&h, "q", 3).await.jobs;
+    leased.extend(fetch(&h, "r", 1).await.jobs);
+    let ids: Vec<_> = leased.iter().map(|j| j.lease.id.clone()).collect();
+    super::succeed(&h, &leased[0].lease).await;
+    let items = vec![
+        (
+            leased[0].lease.clone(),
+            Outcome::Succeeded(serde_json::json!("again")),
+        ),
+        (leased[1].lease.clone(), transient("later")),
+        (
+            leased[2].lease.clone(),
+            Outcome::Abort(AttemptFailure::new("permanent", "no")),
+        ),
+        (
+            leased[3].lease.clone(),
+            Outcome::Succeeded(serde_json::json!({"n": 4})),
+        ),
+    ];
+    let answers = h.queue.complete_many(&items).await.unwrap();
+    assert!(
+        matches!(answers[0], Err(crate::error::QueueError::LeaseLost(_))),
+        "{:?}",
+        answers[0]
+    );
+    assert_eq!(answers[1].as_ref().ok(), Some(&JobState::Scheduled));
+    assert_eq!(answers[2].as_ref().ok(), Some(&JobState::Dead));
+    assert_eq!(answers[3].as_ref().ok(), Some(&JobState::Succeeded));
+    let other_queue = h.queue.get(&ids[3]).await.unwrap().unwrap();
+    assert_eq!(other_queue.result, Some(serde_json::json!({"n": 4})));
+}

@@ -178,6 +178,13 @@ impl QueueBackend for RedisQueue {
         self.complete_lease(lease, outcome).await
     }
 
+    async fn complete_many(
+        &self,
+        items: &[(Lease, Outcome)],
+    ) -> Result<Vec<Result<JobState, QueueError>>, QueueError> {
+        self.complete_leases(items).await
+    }
+
     async fn release(&self, leases: &[Lease]) -> Result<usize, QueueError> {
         self.release_leases(leases).await
     }

@@ -151,46 +151,80 @@ impl RedisQueue {
         lease: &Lease,
         outcome: Outcome,
     ) -> Result<JobState, QueueError> {
-        let queue = &lease.queue;
+        let mut answers = self.complete_leases(&[(lease.clone(), outcome)]).await?;
+        answers
+            .pop()
+            .unwrap_or_else(|| Err(QueueError::Storage("complete answered nothing".into())))
+    }
+
+    /// Completes attempts, one script call per queue.
+    pub(super) async fn complete_leases(
+        &self,
+        items: &[(Lease, Outcome)],
+    ) -> Result<Vec<Result<JobState, QueueError>>, QueueError> {
         let now = self.now();
-        let mut call = COMPLETE.key(self.base(queue));
-        call.arg(now).arg(lease.id.as_str()).arg(lease.token);
-        match &outcome {
-            Outcome::Succeeded(result) => {
-                call.arg("ok").arg(
-                    serde_json::to_string(result)
-                        .map_err(|e| QueueError::Invalid(e.to_string()))?,
-                );
+        let mut by_queue: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (lease, _)) in items.iter().enumerate() {
+            by_queue.entry(lease.queue.as_str()).or_default().push(i);
+        }
+        let mut out: Vec<Result<JobState, QueueError>> = items
+            .iter()
+            .map(|(l, _)| Err(QueueError::LeaseLost(l.id.0.clone())))
+            .collect();
+        for (queue, indexes) in by_queue {
+            let mut call = COMPLETE.key(self.base(queue));
+            call.arg(now);
+            for &i in &indexes {
+                let (lease, outcome) = &items[i];
+                call.arg(lease.id.as_str()).arg(lease.token);
+                match outcome {
+                    Outcome::Succeeded(result) => {
+                        let result = serde_json::to_string(result)
+                            .map_err(|e| QueueError::Invalid(e.to_string()))?;
+                        call.arg("ok").arg(result).arg("").arg("");
+                    }
+                    Outcome::Retry { error, retry_after } => {
+                        let delay = retry_after
+                            .unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
+                        call.arg("retry")
+                            .arg(now.saturating_add(duration_ms(delay)))
+                            .arg(&error.class)
+                            .arg(&error.message);
+                    }
+                    Outcome::Snooze(delay) => {
+                        call.arg("snooze")
+                            .arg(now.saturating_add(duration_ms(*delay)))
+                            .arg("")
+                            .arg("");
+                    }
+                    Outcome::Abort(error) => {
+                        call.arg("abort")
+                            .arg(&error.class)
+                            .arg(&error.message)
+                            .arg("");
+                    }
+                    Outcome::Cancelled => {
+                        call.arg("cancelled").arg("").arg("").arg("");
+                    }
+                }
             }
-            Outcome::Retry { error, retry_after } => {
-                let delay =
-                    retry_after.unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
-                call.arg("retry")
-                    .arg(now.saturating_add(duration_ms(delay)))
-                    .arg(&error.class)
-                    .arg(&error.message);
+            let states: Vec<Option<String>> = call
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(storage)?;
+            let mut rescheduled = false;
+            for (&i, state) in indexes.iter().zip(states) {
+                if let Some(state) = state {
+                    rescheduled |= state == "scheduled";
+                    out[i] = state.parse().map_err(QueueError::Storage);
+                }
             }
-            Outcome::Snooze(delay) => {
-                call.arg("snooze")
-                    .arg(now.saturating_add(duration_ms(*delay)));
-            }
-            Outcome::Abort(error) => {
-                call.arg("abort").arg(&error.class).arg(&error.message);
-            }
-            Outcome::Cancelled => {
-                call.arg("cancelled");
+            if rescheduled {
+                // A zero snooze or retry may be due at once; idle workers should look.
+                self.hub.notify(queue);
             }
         }
-        let state: Option<String> = call
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(storage)?;
-        let state = state.ok_or_else(|| QueueError::LeaseLost(lease.id.0.clone()))?;
-        if state == "scheduled" {
-            // A zero snooze or retry may be due at once; idle workers should look.
-            self.hub.notify(queue);
-        }
-        state.parse().map_err(QueueError::Storage)
+        Ok(out)
     }
 
     pub(super) async fn renew_leases(

@@ -14,7 +14,7 @@ use crate::model::{Job, JobFilter, JobId, JobPage, JobState, QueueCounts, Record
 /// Ids read from each queue per search round.
 const ROUND: usize = 200;
 /// Most jobs one search request examines before answering with a cursor.
-const BUDGET: usize = 5000;
+const BUDGET: usize = 2000;
 /// The largest page.
 const MAX_PAGE: usize = 500;
 

@@ -2,23 +2,28 @@
 //! N no-op jobs are pushed in batches of 1,000 (`enqueue_per_s`), then drained through the real
 //! worker path — apalis, our source and ack layer — with `process_per_s` = (N−1) / (last − first
 //! recorded completion). Pickup latency comes from a separate idle phase: 200 single pushes, each
-//! waited for, timed from before the push to the handler's start. It uses a throwaway SQLite file,
+//! waited for, timed from before the push to the handler's start. On Redis it also counts every
+//! command the server ran per job (`INFO commandstats`, from the first push through retention)
+//! and the keys left once retention ran. It uses a throwaway SQLite file or Redis key prefix,
 //! never the configured store.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod redis_stats;
+mod target;
+
 use anyhow::{Context, bail};
-use dezky_queue::sqlite::{SqliteQueue, SqliteQueueConfig};
-use dezky_queue::{DynQueue, JobState, NewJob, RetryPolicy, SystemClock};
+use dezky_queue::{DynQueue, JobFilter, JobState, NewJob, Retention};
 use dezky_worker::WorkerConfig;
 use jobs::{JobContext, JobError, JobKind, KindSettings, Registry};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::config::{BenchArgs, BenchBackend, BenchMode};
+use crate::config::{BenchArgs, BenchMode};
 use crate::shutdown::Shutdown;
+use target::Target;
 
 /// Single pushes timed in the pickup phase.
 const PICKUPS: usize = 200;
@@ -44,6 +49,16 @@ pub struct BenchReport {
     pub pickup_p50_ms: f64,
     /// 99th percentile idle pickup latency.
     pub pickup_p99_ms: f64,
+    /// Median time of a search for text no job has, over the whole backlog (a page may come
+    /// back short with a cursor: the search budget bounds it).
+    pub search_ms: f64,
+    /// Redis only: every command the server ran, scripts' inner commands included, from the first
+    /// push to the end of retention, per job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_cmds_per_job: Option<f64>,
+    /// Redis only: keys left under the benchmark's prefix once retention deleted the drained jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_after_retention: Option<usize>,
 }
 
 /// The benchmark's job kind: succeeds (in retry mode, after failing its first attempt) and
@@ -101,31 +116,21 @@ impl Completions {
     }
 }
 
-/// Runs the benchmark.
-pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
-    if args.backend == BenchBackend::Redis {
-        bail!("the Redis backend is not available in this build yet");
-    }
+/// Runs the benchmark; `redis_url` is where `--backend redis` measures.
+pub async fn run(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<BenchReport> {
     if args.jobs < 2 || args.concurrency == 0 {
         bail!("--jobs must be at least 2 and --concurrency at least 1");
     }
-    let dir = tempfile::tempdir().context("creating a temp dir for the benchmark database")?;
-    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    // BullMQ's retry mode backs off 10 ms exponentially; ours: full jitter under the same ceiling.
-    let retry = RetryPolicy {
-        base: Duration::from_millis(10),
-        cap: Duration::from_secs(1),
+    let target = Target::open(args.backend, redis_url).await?;
+    let queue = target.queue.clone();
+    let mut redis_conn = match &target.redis {
+        Some((client, _)) => Some(client.get_multiplexed_async_connection().await?),
+        None => None,
     };
-    let sqlite = SqliteQueue::open(
-        &url,
-        Arc::new(SystemClock),
-        SqliteQueueConfig {
-            retry,
-            ..Default::default()
-        },
-    )
-    .await?;
-    let queue: DynQueue = Arc::new(sqlite.clone());
+    let calls_before = match redis_conn.as_mut() {
+        Some(conn) => Some(redis_stats::command_calls(conn).await?),
+        None => None,
+    };
 
     let enqueue_started = Instant::now();
     for start in (0..args.jobs).step_by(BATCH) {
@@ -135,6 +140,16 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         queue.push_bulk(batch).await?;
     }
     let enqueue_secs = enqueue_started.elapsed().as_secs_f64();
+    // The search probe is no part of a job's life: its commands are left out of the count.
+    let before_search = match redis_conn.as_mut() {
+        Some(conn) => Some(redis_stats::command_calls(conn).await?),
+        None => None,
+    };
+    let search_ms = search_latency(&queue).await?;
+    let after_search = match redis_conn.as_mut() {
+        Some(conn) => Some(redis_stats::command_calls(conn).await?),
+        None => None,
+    };
 
     let (pickup_tx, mut pickup_rx) = mpsc::unbounded_channel();
     let registry = Registry::new().register(BenchKind {
@@ -179,6 +194,27 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         .context("no completions")?;
     let process_secs = (last - first).as_secs_f64().max(f64::EPSILON);
 
+    // Retention: delete the drained jobs now, so its commands count and its clean-up shows.
+    let everything = Retention {
+        succeeded: Duration::ZERO,
+        dead: Duration::ZERO,
+    };
+    while queue.prune(everything, 10_000).await? > 0 {}
+    let (mut redis_cmds_per_job, mut keys_after_retention) = (None, None);
+    if let (Some(conn), Some(before), Some(paused), Some(resumed), Some((_, prefix))) = (
+        redis_conn.as_mut(),
+        &calls_before,
+        &before_search,
+        &after_search,
+        &target.redis,
+    ) {
+        let after = redis_stats::command_calls(conn).await?;
+        let commands = redis_stats::commands_between(before, paused)
+            + redis_stats::commands_between(resumed, &after);
+        redis_cmds_per_job = Some(round2(commands as f64 / args.jobs as f64));
+        keys_after_retention = Some(redis_stats::keys_under(conn, prefix).await?.len());
+    }
+
     let mut latencies = Vec::with_capacity(PICKUPS);
     for i in 0..PICKUPS {
         let pushed_at = Instant::now();
@@ -198,10 +234,11 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
     }
     stop.trigger();
     workers.await?.context("workers failed")?;
-    sqlite.close().await;
+    let backend = target.name();
+    target.finish().await?;
     latencies.sort_by(f64::total_cmp);
     Ok(BenchReport {
-        backend: "sqlite",
+        backend,
         mode: if args.mode == BenchMode::Retry {
             "retry"
         } else {
@@ -213,7 +250,28 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<BenchReport> {
         process_per_s: ((args.jobs - 1) as f64 / process_secs) as u64,
         pickup_p50_ms: round2(percentile(&latencies, 0.50)),
         pickup_p99_ms: round2(percentile(&latencies, 0.99)),
+        search_ms,
+        redis_cmds_per_job,
+        keys_after_retention,
     })
+}
+
+/// Median of 11 searches for text no job has, each a first page of 50.
+async fn search_latency(queue: &DynQueue) -> anyhow::Result<f64> {
+    let mut times = Vec::with_capacity(11);
+    for _ in 0..11 {
+        let started = Instant::now();
+        queue
+            .list(JobFilter {
+                text: Some("no-such-text".into()),
+                limit: 50,
+                ..Default::default()
+            })
+            .await?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(round2(percentile(&times, 0.5)))
 }
 
 /// Checks that the drain ended with every job succeeded and none dead, stuck or waiting.

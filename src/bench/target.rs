@@ -1,0 +1,89 @@
+//! What `bench` measures against: a throwaway SQLite file, or a throwaway key prefix on the
+//! Redis of `DEZKY_REDIS_URL` (deleted afterwards) — never the configured store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use dezky_queue::redis::{RedisQueue, RedisQueueConfig};
+use dezky_queue::sqlite::{SqliteQueue, SqliteQueueConfig};
+use dezky_queue::{DynQueue, RetryPolicy, SystemClock};
+
+use crate::config::BenchBackend;
+
+/// BullMQ's retry mode backs off 10 ms exponentially; ours: full jitter under the same ceiling.
+const RETRY: RetryPolicy = RetryPolicy {
+    base: Duration::from_millis(10),
+    cap: Duration::from_secs(1),
+};
+
+/// An open benchmark queue and how to clean up after it.
+pub struct Target {
+    /// The queue.
+    pub queue: DynQueue,
+    /// The Redis server and prefix, for instrumentation and clean-up.
+    pub redis: Option<(redis::Client, String)>,
+    sqlite: Option<(SqliteQueue, tempfile::TempDir)>,
+}
+
+impl Target {
+    /// Opens a throwaway queue on `backend`.
+    pub async fn open(backend: BenchBackend, redis_url: Option<&str>) -> anyhow::Result<Self> {
+        match backend {
+            BenchBackend::Sqlite => {
+                let dir = tempfile::tempdir()
+                    .context("creating a temp dir for the benchmark database")?;
+                let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+                let config = SqliteQueueConfig {
+                    retry: RETRY,
+                    ..Default::default()
+                };
+                let sqlite = SqliteQueue::open(&url, Arc::new(SystemClock), config).await?;
+                Ok(Self {
+                    queue: Arc::new(sqlite.clone()),
+                    redis: None,
+                    sqlite: Some((sqlite, dir)),
+                })
+            }
+            BenchBackend::Redis => {
+                let url = redis_url.unwrap_or("redis://127.0.0.1:6379");
+                let prefix = format!("dezky-bench-{}", std::process::id());
+                let config = RedisQueueConfig {
+                    prefix: prefix.clone(),
+                    retry: RETRY,
+                    ..Default::default()
+                };
+                let queue = RedisQueue::connect(url, Arc::new(SystemClock), config).await?;
+                let client = redis::Client::open(url)?;
+                Ok(Self {
+                    queue: Arc::new(queue),
+                    redis: Some((client, prefix)),
+                    sqlite: None,
+                })
+            }
+        }
+    }
+
+    /// The backend's name.
+    pub fn name(&self) -> &'static str {
+        self.queue.name()
+    }
+
+    /// Closes the queue and deletes what the benchmark left.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        if let Some((sqlite, _dir)) = self.sqlite {
+            sqlite.close().await;
+        }
+        if let Some((client, prefix)) = self.redis {
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let keys = super::redis_stats::keys_under(&mut conn, &prefix).await?;
+            for chunk in keys.chunks(1000) {
+                redis::cmd("DEL")
+                    .arg(chunk)
+                    .query_async::<i64>(&mut conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
