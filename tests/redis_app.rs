@@ -113,3 +113,125 @@ async fn the_binary_keeps_its_queue_in_redis_when_told_to() {
         "the queue is in Redis, not in the SQLite file"
     );
 }
+
+fn start_on_redis(prefix: &str, dir: &std::path::Path, port: u16) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
+        .arg("run")
+        .env(
+            "DEZKY_DATABASE_URL",
+            format!("sqlite://{}", dir.join(format!("{port}.db")).display()),
+        )
+        .env("DEZKY_REDIS_URL", support::redis_url())
+        .env("DEZKY_REDIS_PREFIX", prefix)
+        .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DEZKY_API_TOKENS", format!("portal={PORTAL_TOKEN}"))
+        .env("DEZKY_LEASE_TTL_SECS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Two processes work one Redis queue; one is SIGKILLed mid-run. The survivor finishes every job
+/// (the dead one's through lease expiry), and the killed one starts again beside it.
+#[tokio::test]
+async fn a_killed_process_jobs_finish_on_another_process() {
+    let (prefix, _guard) = support::fresh_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (port_a, port_b) = (free_port(), free_port());
+    let client = reqwest::Client::new();
+    let ready = |port: u16| {
+        let client = client.clone();
+        poll_until(Duration::from_secs(30), move || {
+            let client = client.clone();
+            async move {
+                client
+                    .get(format!("http://127.0.0.1:{port}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            }
+        })
+    };
+    let mut a = start_on_redis(&prefix, dir.path(), port_a);
+    assert!(ready(port_a).await);
+    // Only A runs at first, so the jobs it leases are the ones the kill interrupts.
+    let api_a = format!("http://127.0.0.1:{port_a}");
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let body = json!({"kind": "sleep", "args": {"ms": 400}});
+        let r = client
+            .post(format!("{api_a}/v1/jobs"))
+            .bearer_auth(PORTAL_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        ids.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let job = |api: String, id: String| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(format!("{api}/v1/jobs/{id}"))
+                .bearer_auth(PORTAL_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let running = poll_until(Duration::from_secs(15), || async {
+        job(api_a.clone(), ids[0].clone()).await["state"] == "running"
+    })
+    .await;
+    assert!(running);
+    a.kill().unwrap(); // SIGKILL
+    a.wait().unwrap();
+
+    let mut b = start_on_redis(&prefix, dir.path(), port_b);
+    assert!(ready(port_b).await);
+    let api_b = format!("http://127.0.0.1:{port_b}");
+    let all_done = poll_until(Duration::from_secs(60), || async {
+        for id in &ids {
+            if job(api_b.clone(), id.clone()).await["state"] != "succeeded" {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    let mut recovered = 0;
+    for id in &ids {
+        let errors = job(api_b.clone(), id.clone()).await["errors"].clone();
+        recovered += usize::from(
+            errors
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["class"] == "lease_expired")),
+        );
+    }
+    let mut restarted = start_on_redis(&prefix, dir.path(), port_a);
+    let back = ready(port_a).await;
+    for child in [&mut restarted, &mut b] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(all_done, "every job finished on the surviving process");
+    assert!(
+        recovered >= 1,
+        "the killed process's leases came back through expiry"
+    );
+    assert!(back, "the killed process starts again beside its successor");
+}
