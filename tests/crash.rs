@@ -9,11 +9,10 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{PORTAL_TOKEN, poll_until};
+use common::{PORTAL_TOKEN, free_port, poll_until, start_binary, wait_ready};
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_queue::{JobId, JobState, QueueBackend};
 use serde_json::{Value, json};
@@ -29,42 +28,43 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(db_url: &str, port: u16) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
-        .arg("run")
-        .env("DEZKY_DATABASE_URL", db_url)
-        .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DEZKY_API_TOKENS", format!("portal={PORTAL_TOKEN}"))
-        .env("DEZKY_LEASE_TTL_SECS", "2")
-        .env("DEZKY_POLL_INTERVAL_MS", "50")
-        .env("DEZKY_ENABLE_TEST_KINDS", "true")
-        .env_remove("DEZKY_REDIS_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dezky-jobs");
-    Process { child }
+    let env = [
+        ("DEZKY_DATABASE_URL", db_url.to_owned()),
+        ("DEZKY_LEASE_TTL_SECS", "2".to_owned()),
+        ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
+        ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),
+    ];
+    Process {
+        child: start_binary(port, &env),
+    }
 }
 
-async fn wait_healthy(client: &reqwest::Client, port: u16) {
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let up = poll_until(Duration::from_secs(30), || async {
-        client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    assert!(up, "dezky-jobs did not come up");
+/// A process on a fresh SQLite file, up and answering.
+struct Started {
+    dir: tempfile::TempDir,
+    db_url: String,
+    port: u16,
+    client: reqwest::Client,
+    process: Process,
+}
+
+async fn start_fresh() -> Started {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let (port, client) = (free_port(), reqwest::Client::new());
+    let process = start(&db_url, port);
+    assert!(
+        wait_ready(&client, port).await,
+        "dezky-jobs did not come up"
+    );
+    Started {
+        dir,
+        db_url,
+        port,
+        client,
+        process,
+    }
 }
 
 async fn enqueue(client: &reqwest::Client, port: u16, body: Value) -> JobId {
@@ -86,11 +86,13 @@ async fn enqueue(client: &reqwest::Client, port: u16, body: Value) -> JobId {
 
 #[tokio::test]
 async fn sigkill_mid_run_loses_no_accepted_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let (port, client) = (free_port(), reqwest::Client::new());
-    let mut process = start(&db_url, port);
-    wait_healthy(&client, port).await;
+    let Started {
+        dir: _dir,
+        db_url,
+        port,
+        client,
+        mut process,
+    } = start_fresh().await;
     let mut ids = Vec::new();
     for _ in 0..8 {
         ids.push(
@@ -143,11 +145,13 @@ async fn sigkill_mid_run_loses_no_accepted_job() {
 
 #[tokio::test]
 async fn a_handler_that_kills_its_process_ends_dead_after_max_attempts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let (port, client) = (free_port(), reqwest::Client::new());
-    let mut process = start(&db_url, port);
-    wait_healthy(&client, port).await;
+    let Started {
+        dir: _dir,
+        db_url,
+        port,
+        client,
+        mut process,
+    } = start_fresh().await;
     let id = enqueue(&client, port, json!({"kind": "crash", "max_attempts": 2})).await;
     let queue = SqliteQueue::open_default(&db_url).await.unwrap();
     let mut starts = 1;
@@ -182,11 +186,13 @@ async fn a_handler_that_kills_its_process_ends_dead_after_max_attempts() {
 
 #[tokio::test]
 async fn sigterm_lets_running_jobs_finish_then_exits_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let (port, client) = (free_port(), reqwest::Client::new());
-    let mut process = start(&db_url, port);
-    wait_healthy(&client, port).await;
+    let Started {
+        dir: _dir,
+        db_url,
+        port,
+        client,
+        mut process,
+    } = start_fresh().await;
     let id = enqueue(
         &client,
         port,

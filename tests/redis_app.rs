@@ -11,10 +11,12 @@ mod common;
 #[path = "support/redis.rs"]
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{PORTAL_TOKEN, fast_workers, in_state, poll_until, spawn_app_on};
+use common::{
+    PORTAL_TOKEN, fast_workers, free_port, in_state, poll_until, spawn_app_on, start_binary,
+    wait_ready,
+};
 use dezky_jobs::config::QueueLocation;
 use serde_json::{Value, json};
 
@@ -51,36 +53,11 @@ async fn jobs_run_through_the_redis_queue() {
 async fn the_binary_keeps_its_queue_in_redis_when_told_to() {
     let (prefix, guard) = support::fresh_prefix();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
-        .arg("run")
-        .env(
-            "DEZKY_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("jobs.db").display()),
-        )
-        .env("DEZKY_REDIS_URL", support::redis_url())
-        .env("DEZKY_REDIS_PREFIX", &prefix)
-        .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DEZKY_API_TOKENS", format!("portal={PORTAL_TOKEN}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let port = free_port();
+    let mut child = start_on_redis(&prefix, dir.path(), port);
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let up = poll_until(Duration::from_secs(30), || async {
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    assert!(up);
+    assert!(wait_ready(&client, port).await);
     let r = client
         .post(format!("{base}/v1/jobs"))
         .bearer_auth(PORTAL_TOKEN)
@@ -115,21 +92,16 @@ async fn the_binary_keeps_its_queue_in_redis_when_told_to() {
 }
 
 fn start_on_redis(prefix: &str, dir: &std::path::Path, port: u16) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
-        .arg("run")
-        .env(
+    let env = [
+        (
             "DEZKY_DATABASE_URL",
             format!("sqlite://{}", dir.join(format!("{port}.db")).display()),
-        )
-        .env("DEZKY_REDIS_URL", support::redis_url())
-        .env("DEZKY_REDIS_PREFIX", prefix)
-        .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DEZKY_API_TOKENS", format!("portal={PORTAL_TOKEN}"))
-        .env("DEZKY_LEASE_TTL_SECS", "2")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        ),
+        ("DEZKY_REDIS_URL", support::redis_url()),
+        ("DEZKY_REDIS_PREFIX", prefix.to_owned()),
+        ("DEZKY_LEASE_TTL_SECS", "2".to_owned()),
+    ];
+    start_binary(port, &env)
 }
 
 /// Two processes work one Redis queue; one is SIGKILLed mid-run. The survivor finishes every job
@@ -138,30 +110,10 @@ fn start_on_redis(prefix: &str, dir: &std::path::Path, port: u16) -> std::proces
 async fn a_killed_process_jobs_finish_on_another_process() {
     let (prefix, _guard) = support::fresh_prefix();
     let dir = tempfile::tempdir().unwrap();
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
     let (port_a, port_b) = (free_port(), free_port());
     let client = reqwest::Client::new();
-    let ready = |port: u16| {
-        let client = client.clone();
-        poll_until(Duration::from_secs(30), move || {
-            let client = client.clone();
-            async move {
-                client
-                    .get(format!("http://127.0.0.1:{port}/readyz"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
-        })
-    };
     let mut a = start_on_redis(&prefix, dir.path(), port_a);
-    assert!(ready(port_a).await);
+    assert!(wait_ready(&client, port_a).await);
     // Only A runs at first, so the jobs it leases are the ones the kill interrupts.
     let api_a = format!("http://127.0.0.1:{port_a}");
     let mut ids = Vec::new();
@@ -202,7 +154,7 @@ async fn a_killed_process_jobs_finish_on_another_process() {
     a.wait().unwrap();
 
     let mut b = start_on_redis(&prefix, dir.path(), port_b);
-    assert!(ready(port_b).await);
+    assert!(wait_ready(&client, port_b).await);
     let api_b = format!("http://127.0.0.1:{port_b}");
     let all_done = poll_until(Duration::from_secs(60), || async {
         for id in &ids {
@@ -223,7 +175,7 @@ async fn a_killed_process_jobs_finish_on_another_process() {
         );
     }
     let mut restarted = start_on_redis(&prefix, dir.path(), port_a);
-    let back = ready(port_a).await;
+    let back = wait_ready(&client, port_a).await;
     for child in [&mut restarted, &mut b] {
         child.kill().unwrap();
         child.wait().unwrap();

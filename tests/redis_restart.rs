@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{fast_workers, poll_until, spawn_app_on};
+use common::{fast_workers, free_port, poll_until, spawn_app_on};
 use dezky_jobs::config::QueueLocation;
 use dezky_queue::{JobId, JobState, NewJob};
 
@@ -84,11 +84,7 @@ async fn answers(url: &str) -> bool {
 async fn killing_redis_mid_run_loses_no_acknowledged_push() {
     const JOBS: usize = 300;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = RedisServer::start(port, dir.path());
     let url = server.url();
     assert!(

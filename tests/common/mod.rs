@@ -184,3 +184,42 @@ where
 pub fn in_state(state: &'static str) -> impl Fn(&Value) -> bool {
     move |job| job["state"] == state
 }
+
+/// A port free right now on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `/readyz` of the process on `port` until it answers 200 (→ `true`) or 30 s pass.
+pub async fn wait_ready(client: &reqwest::Client, port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    poll_until(Duration::from_secs(30), || async {
+        client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await
+}
+
+/// Starts the real binary's `run` on `port` with the portal test token, `env` on top, output
+/// discarded.
+pub fn start_binary(port: u16, env: &[(&str, String)]) -> std::process::Child {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dezky-jobs"));
+    command
+        .arg("run")
+        .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DEZKY_API_TOKENS", format!("portal={PORTAL_TOKEN}"))
+        .env_remove("DEZKY_REDIS_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().expect("start dezky-jobs")
+}

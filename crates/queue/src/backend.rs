@@ -25,7 +25,12 @@ pub trait QueueBackend: Send + Sync + std::fmt::Debug + 'static {
     fn name(&self) -> &'static str;
 
     /// Inserts a job, or returns the existing one for a live dedup key.
-    async fn push(&self, job: NewJob) -> Result<Pushed, QueueError>;
+    async fn push(&self, job: NewJob) -> Result<Pushed, QueueError> {
+        let mut pushed = self.push_bulk(vec![job]).await?;
+        pushed
+            .pop()
+            .ok_or_else(|| QueueError::Storage("push answered nothing".into()))
+    }
 
     /// Inserts many jobs at once; answers one [`Pushed`] per job, in order.
     async fn push_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError>;

@@ -8,9 +8,7 @@ pub fn validate(job: &NewJob) -> Result<(), QueueError> {
     if job.kind.trim().is_empty() {
         return Err(QueueError::Invalid("kind must not be empty".into()));
     }
-    if job.queue_name().trim().is_empty() {
-        return Err(QueueError::Invalid("queue must not be empty".into()));
-    }
+    validate_queue_name(job.queue_name())?;
     if job.max_attempts == 0 {
         return Err(QueueError::Invalid(
             "max_attempts must be at least 1".into(),
@@ -25,6 +23,14 @@ pub fn validate(job: &NewJob) -> Result<(), QueueError> {
     }
     if job.dedup.as_ref().is_some_and(|d| d.key.is_empty()) {
         return Err(QueueError::Invalid("dedup key must not be empty".into()));
+    }
+    Ok(())
+}
+
+/// Checks a queue name (pushes, pause and resume).
+pub fn validate_queue_name(queue: &str) -> Result<(), QueueError> {
+    if queue.trim().is_empty() {
+        return Err(QueueError::Invalid("queue must not be empty".into()));
     }
     Ok(())
 }

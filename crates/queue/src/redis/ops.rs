@@ -13,7 +13,7 @@ use crate::model::{
     FetchRequest, Fetched, Job, JobId, JobState, Lease, LeasedJob, NewJob, Outcome, Pushed,
     Renewed, Retention,
 };
-use crate::validate::validate;
+use crate::validate::{validate, validate_queue_name};
 
 impl RedisQueue {
     /// Registers `queue` in the queue index (once per process).
@@ -340,9 +340,7 @@ impl RedisQueue {
     }
 
     pub(super) async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
-        if queue.trim().is_empty() {
-            return Err(QueueError::Invalid("queue must not be empty".into()));
-        }
+        validate_queue_name(queue)?;
         self.register_queue(queue).await?;
         self.admin(queue, if paused { "pause" } else { "resume" }, &[])
             .await?;

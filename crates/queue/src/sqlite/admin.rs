@@ -10,6 +10,7 @@ use super::row::{JOB_COLUMNS, job_from_row};
 use crate::clock::duration_ms;
 use crate::error::QueueError;
 use crate::model::{Job, JobFilter, JobId, JobPage, JobState, QueueCounts, Retention};
+use crate::validate::validate_queue_name;
 
 /// The largest page `list` returns.
 pub const MAX_PAGE: usize = 500;
@@ -184,9 +185,7 @@ impl SqliteQueue {
     }
 
     pub(super) async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
-        if queue.trim().is_empty() {
-            return Err(QueueError::Invalid("queue must not be empty".into()));
-        }
+        validate_queue_name(queue)?;
         sqlx::query(
             "INSERT INTO queue_queues (name, paused, updated_at) VALUES (?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = excluded.updated_at",

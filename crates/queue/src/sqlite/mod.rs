@@ -131,13 +131,6 @@ impl QueueBackend for SqliteQueue {
         "sqlite"
     }
 
-    async fn push(&self, job: NewJob) -> Result<Pushed, QueueError> {
-        let mut pushed = self.push_many(vec![job]).await?;
-        pushed
-            .pop()
-            .ok_or_else(|| QueueError::Storage("push returned nothing".into()))
-    }
-
     async fn push_bulk(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {
         self.push_many(jobs).await
     }
