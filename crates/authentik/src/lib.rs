@@ -1,0 +1,7 @@
+//! The Authentik API as Dezky Jobs uses it (release 2025.12; see `shared/authentik/API-NOTES.md`).
+//!
+//! With the `contract-tests` feature, [`openapi`] validates JSON against Authentik's own OpenAPI
+//! schema, so tests check every request the client sends and every answer the simulator gives.
+
+#[cfg(feature = "contract-tests")]
+pub mod openapi;
