@@ -30,7 +30,12 @@ pub struct Mismatch {
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", if self.at.is_empty() { "/" } else { &self.at }, self.problem)
+        write!(
+            f,
+            "{}: {}",
+            if self.at.is_empty() { "/" } else { &self.at },
+            self.problem
+        )
     }
 }
 
@@ -69,13 +74,15 @@ pub struct OpenApi {
 impl OpenApi {
     /// Loads a YAML (or JSON) document.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Load(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SpecError::Load(format!("{}: {e}", path.display())))?;
         Self::parse(&text)
     }
 
     /// Parses a YAML (or JSON) document.
     pub fn parse(text: &str) -> Result<Self, SpecError> {
-        let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| SpecError::Load(e.to_string()))?;
+        let doc: Value =
+            serde_yaml_ng::from_str(text).map_err(|e| SpecError::Load(e.to_string()))?;
         Ok(Self { doc })
     }
 
@@ -110,40 +117,79 @@ impl OpenApi {
     }
 
     fn operation(&self, method: &str, path: &str) -> Result<&Value, SpecError> {
-        let no_op = || SpecError::NoOperation { method: method.to_uppercase(), path: path.to_owned() };
+        let no_op = || SpecError::NoOperation {
+            method: method.to_uppercase(),
+            path: path.to_owned(),
+        };
         let template = self.template_for(path).ok_or_else(no_op)?;
-        self.doc["paths"][&template].get(method.to_lowercase()).ok_or_else(no_op)
+        self.doc["paths"][&template]
+            .get(method.to_lowercase())
+            .ok_or_else(no_op)
     }
 
     /// Validates a request body of `method path`.
-    pub fn check_request(&self, method: &str, path: &str, body: &Value) -> Result<(), Vec<Mismatch>> {
-        let op = self.operation(method, path).map_err(|e| vec![mismatch("", e.to_string())])?;
+    pub fn check_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<(), Vec<Mismatch>> {
+        let op = self
+            .operation(method, path)
+            .map_err(|e| vec![mismatch("", e.to_string())])?;
         let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") else {
-            return Err(vec![mismatch("", format!("{method} {path} takes no JSON body"))]);
+            return Err(vec![mismatch(
+                "",
+                format!("{method} {path} takes no JSON body"),
+            )]);
         };
         self.check(schema, body, Direction::Request)
     }
 
     /// Validates a response body of `method path` with `status`.
-    pub fn check_response(&self, method: &str, path: &str, status: u16, body: &Value) -> Result<(), Vec<Mismatch>> {
-        let op = self.operation(method, path).map_err(|e| vec![mismatch("", e.to_string())])?;
+    pub fn check_response(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        body: &Value,
+    ) -> Result<(), Vec<Mismatch>> {
+        let op = self
+            .operation(method, path)
+            .map_err(|e| vec![mismatch("", e.to_string())])?;
         let Some(response) = op.get("responses").and_then(|r| r.get(status.to_string())) else {
-            let e = SpecError::NoResponse { method: method.to_uppercase(), path: path.to_owned(), status };
+            let e = SpecError::NoResponse {
+                method: method.to_uppercase(),
+                path: path.to_owned(),
+                status,
+            };
             return Err(vec![mismatch("", e.to_string())]);
         };
         let response = self.resolve(response);
         match response.pointer("/content/application~1json/schema") {
             Some(schema) => self.check(schema, body, Direction::Response),
             None if body.is_null() => Ok(()),
-            None => Err(vec![mismatch("", format!("status {status} documents no body, got one"))]),
+            None => Err(vec![mismatch(
+                "",
+                format!("status {status} documents no body, got one"),
+            )]),
         }
     }
 
     /// Validates `value` against `schema`.
-    pub fn check(&self, schema: &Value, value: &Value, direction: Direction) -> Result<(), Vec<Mismatch>> {
+    pub fn check(
+        &self,
+        schema: &Value,
+        value: &Value,
+        direction: Direction,
+    ) -> Result<(), Vec<Mismatch>> {
         let mut errors = Vec::new();
         self.walk(schema, value, direction, "", &mut errors);
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The schema named `name` under `components/schemas`.
@@ -164,7 +210,14 @@ impl OpenApi {
         schema
     }
 
-    fn walk(&self, schema: &Value, value: &Value, dir: Direction, at: &str, errors: &mut Vec<Mismatch>) {
+    fn walk(
+        &self,
+        schema: &Value,
+        value: &Value,
+        dir: Direction,
+        at: &str,
+        errors: &mut Vec<Mismatch>,
+    ) {
         if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
             match r.strip_prefix('#').and_then(|p| self.doc.pointer(p)) {
                 Some(target) => return self.walk(target, value, dir, at, errors),
@@ -190,7 +243,9 @@ impl OpenApi {
         }
         for key in ["oneOf", "anyOf"] {
             if let Some(options) = schema.get(key).and_then(Value::as_array) {
-                let fits = options.iter().any(|o| self.check_at(o, value, dir, at).is_ok());
+                let fits = options
+                    .iter()
+                    .any(|o| self.check_at(o, value, dir, at).is_ok());
                 if !fits {
                     errors.push(mismatch(at, format!("fits none of the {key} alternatives")));
                 }
@@ -200,7 +255,10 @@ impl OpenApi {
             && !allowed.contains(value)
             && !(value.is_null() && allowed.contains(&Value::Null))
         {
-            errors.push(mismatch(at, format!("{value} is not one of {}", Value::Array(allowed.clone()))));
+            errors.push(mismatch(
+                at,
+                format!("{value} is not one of {}", Value::Array(allowed.clone())),
+            ));
         }
         match schema.get("type").and_then(Value::as_str) {
             Some("object") => self.walk_object(schema, value, dir, at, errors),
@@ -241,28 +299,56 @@ impl OpenApi {
         }
     }
 
-    fn check_at(&self, schema: &Value, value: &Value, dir: Direction, at: &str) -> Result<(), Vec<Mismatch>> {
+    fn check_at(
+        &self,
+        schema: &Value,
+        value: &Value,
+        dir: Direction,
+        at: &str,
+    ) -> Result<(), Vec<Mismatch>> {
         let mut errors = Vec::new();
         self.walk(schema, value, dir, at, &mut errors);
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
-    fn walk_object(&self, schema: &Value, value: &Value, dir: Direction, at: &str, errors: &mut Vec<Mismatch>) {
+    fn walk_object(
+        &self,
+        schema: &Value,
+        value: &Value,
+        dir: Direction,
+        at: &str,
+        errors: &mut Vec<Mismatch>,
+    ) {
         let Some(object) = value.as_object() else {
             return errors.push(mismatch(at, format!("expected an object, got {value}")));
         };
         let properties = schema.get("properties").and_then(Value::as_object);
         let skipped = |name: &str| {
-            let prop = properties.and_then(|p| p.get(name)).map(|p| self.resolve(p));
+            let prop = properties
+                .and_then(|p| p.get(name))
+                .map(|p| self.resolve(p));
             let flag = |k: &str| prop.and_then(|p| p.get(k)).and_then(Value::as_bool) == Some(true);
             match dir {
                 Direction::Request => flag("readOnly"),
                 Direction::Response => flag("writeOnly"),
             }
         };
-        for name in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        for name in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             if !object.contains_key(name) && !skipped(name) {
-                errors.push(mismatch(at, format!("required property `{name}` is missing")));
+                errors.push(mismatch(
+                    at,
+                    format!("required property `{name}` is missing"),
+                ));
             }
         }
         for (name, v) in object {
@@ -270,7 +356,9 @@ impl OpenApi {
             match properties.and_then(|p| p.get(name)) {
                 Some(prop) => self.walk(prop, v, dir, &here, errors),
                 None => match schema.get("additionalProperties") {
-                    Some(Value::Bool(false)) => errors.push(mismatch(&here, "property not allowed".into())),
+                    Some(Value::Bool(false)) => {
+                        errors.push(mismatch(&here, "property not allowed".into()))
+                    }
                     Some(extra) if extra.is_object() => self.walk(extra, v, dir, &here, errors),
                     _ => {}
                 },
@@ -299,9 +387,15 @@ fn check_string(schema: &Value, s: &str, at: &str, errors: &mut Vec<Mismatch>) {
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn mismatch(at: &str, problem: String) -> Mismatch {
-    Mismatch { at: at.to_owned(), problem }
+    Mismatch {
+        at: at.to_owned(),
+        problem,
+    }
 }

@@ -1,13 +1,20 @@
 //! The validator against Authentik's own schema (`shared/authentik/openapi-subset.yaml`): it
 //! accepts what Authentik sends, and it catches a nested field of the wrong type.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests: a failed step panics")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step panics"
+)]
 
 use authentik::openapi::{Direction, OpenApi};
 use serde_json::json;
 
 fn spec() -> OpenApi {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/authentik/openapi-subset.yaml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/authentik/openapi-subset.yaml"
+    );
     OpenApi::load(std::path::Path::new(path)).expect("the shared OpenAPI subset")
 }
 
@@ -34,9 +41,20 @@ fn page(results: Vec<serde_json::Value>) -> serde_json::Value {
 #[test]
 fn paths_resolve_to_their_templates() {
     let spec = spec();
-    assert_eq!(spec.template_for("/api/v3/core/users/42/recovery/").as_deref(), Some("/core/users/{id}/recovery/"));
-    assert_eq!(spec.template_for("/core/users/42/").as_deref(), Some("/core/users/{id}/"));
-    assert_eq!(spec.template_for("/flows/instances/?designation=recovery").as_deref(), Some("/flows/instances/"));
+    assert_eq!(
+        spec.template_for("/api/v3/core/users/42/recovery/")
+            .as_deref(),
+        Some("/core/users/{id}/recovery/")
+    );
+    assert_eq!(
+        spec.template_for("/core/users/42/").as_deref(),
+        Some("/core/users/{id}/")
+    );
+    assert_eq!(
+        spec.template_for("/flows/instances/?designation=recovery")
+            .as_deref(),
+        Some("/flows/instances/")
+    );
     assert_eq!(spec.template_for("/nothing/here/"), None);
 }
 
@@ -44,43 +62,86 @@ fn paths_resolve_to_their_templates() {
 fn an_authentik_shaped_list_passes() {
     let spec = spec();
     let body = page(vec![flow(json!("5f0e1a8c-0000-4000-8000-000000000001"))]);
-    spec.check_response("GET", "/flows/instances/", 200, &body).unwrap();
+    spec.check_response("GET", "/flows/instances/", 200, &body)
+        .unwrap();
 }
 
 #[test]
 fn a_broken_nested_field_is_caught_with_its_path() {
     let spec = spec();
     let body = page(vec![flow(json!(42))]);
-    let errors = spec.check_response("GET", "/flows/instances/", 200, &body).unwrap_err();
+    let errors = spec
+        .check_response("GET", "/flows/instances/", 200, &body)
+        .unwrap_err();
     assert!(errors.iter().any(|e| e.at == "/results/0/pk"), "{errors:?}");
     let mut bad_enum = flow(json!("5f0e1a8c-0000-4000-8000-000000000001"));
     bad_enum["designation"] = json!("nonsense");
-    let errors = spec.check_response("GET", "/flows/instances/", 200, &page(vec![bad_enum])).unwrap_err();
-    assert!(errors.iter().any(|e| e.at == "/results/0/designation"), "{errors:?}");
+    let errors = spec
+        .check_response("GET", "/flows/instances/", 200, &page(vec![bad_enum]))
+        .unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.at == "/results/0/designation"),
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn requests_are_checked_for_required_fields_and_ignore_read_only_ones() {
     let spec = spec();
-    spec.check_request("POST", "/core/users/", &json!({"username": "ops", "name": ""})).unwrap();
-    let errors = spec.check_request("POST", "/core/users/", &json!({"name": "no username"})).unwrap_err();
-    assert!(errors.iter().any(|e| e.problem.contains("`username`")), "{errors:?}");
-    spec.check_request("PATCH", "/core/brands/5f0e1a8c-0000-4000-8000-000000000001/", &json!({"flow_recovery": null}))
-        .unwrap();
+    spec.check_request(
+        "POST",
+        "/core/users/",
+        &json!({"username": "ops", "name": ""}),
+    )
+    .unwrap();
     let errors = spec
-        .check_request("PATCH", "/core/brands/5f0e1a8c-0000-4000-8000-000000000001/", &json!({"flow_recovery": "x"}))
+        .check_request("POST", "/core/users/", &json!({"name": "no username"}))
         .unwrap_err();
-    assert!(errors.iter().any(|e| e.at == "/flow_recovery"), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.problem.contains("`username`")),
+        "{errors:?}"
+    );
+    spec.check_request(
+        "PATCH",
+        "/core/brands/5f0e1a8c-0000-4000-8000-000000000001/",
+        &json!({"flow_recovery": null}),
+    )
+    .unwrap();
+    let errors = spec
+        .check_request(
+            "PATCH",
+            "/core/brands/5f0e1a8c-0000-4000-8000-000000000001/",
+            &json!({"flow_recovery": "x"}),
+        )
+        .unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.at == "/flow_recovery"),
+        "{errors:?}"
+    );
 }
 
 #[test]
 fn the_recorded_deviation_is_accepted_and_only_it() {
     let spec = spec();
     let no_flow = json!({"non_field_errors": "No recovery flow set."});
-    spec.check_response("POST", "/core/users/7/recovery/", 400, &no_flow).unwrap();
-    spec.check_response("POST", "/core/users/7/recovery/", 400, &json!({"non_field_errors": ["x"]})).unwrap();
+    spec.check_response("POST", "/core/users/7/recovery/", 400, &no_flow)
+        .unwrap();
+    spec.check_response(
+        "POST",
+        "/core/users/7/recovery/",
+        400,
+        &json!({"non_field_errors": ["x"]}),
+    )
+    .unwrap();
     let wrong = json!({"non_field_errors": ["x"], "code": 3});
-    assert!(spec.check_response("POST", "/core/users/7/recovery/", 400, &wrong).is_err());
+    assert!(
+        spec.check_response("POST", "/core/users/7/recovery/", 400, &wrong)
+            .is_err()
+    );
     let generic = spec.schema("GenericError").unwrap().clone();
-    assert!(spec.check(&generic, &json!({}), Direction::Response).is_err(), "detail is required");
+    assert!(
+        spec.check(&generic, &json!({}), Direction::Response)
+            .is_err(),
+        "detail is required"
+    );
 }

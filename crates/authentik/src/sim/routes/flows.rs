@@ -1,0 +1,249 @@
+//! Flows, stages and their bindings (API-NOTES §2 and §7).
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{Pairs, single};
+use crate::sim::Sim;
+use crate::sim::defaults::flow_binding;
+use crate::sim::store::{flow, uuid};
+use crate::sim::util::{
+    apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
+};
+
+const DESIGNATIONS: [&str; 7] = [
+    "authentication",
+    "authorization",
+    "invalidation",
+    "enrollment",
+    "unenrollment",
+    "recovery",
+    "stage_configuration",
+];
+const AUTHENTICATIONS: [&str; 6] = [
+    "none",
+    "require_authenticated",
+    "require_unauthenticated",
+    "require_superuser",
+    "require_redirect",
+    "require_outpost",
+];
+const FLOW_WRITABLE: [&str; 10] = [
+    "name",
+    "slug",
+    "title",
+    "designation",
+    "authentication",
+    "layout",
+    "denied_action",
+    "policy_engine_mode",
+    "compatibility_mode",
+    "background",
+];
+
+fn valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn check_choice(
+    body: &serde_json::Map<String, Value>,
+    field: &str,
+    choices: &[&str],
+) -> Result<(), Response> {
+    match body.get(field) {
+        Some(Value::String(v)) if choices.contains(&v.as_str()) => Ok(()),
+        Some(v) => Err(field_error(field, &format!("{v} is not a valid choice."))),
+        None => Ok(()),
+    }
+}
+
+pub async fn list_flows(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
+    let items = sim.read(|s| {
+        filter(
+            &s.objects.flows,
+            &single(&q),
+            &["designation", "slug", "name"],
+        )
+    });
+    paginate(items, &single(&q))
+}
+
+pub async fn create_flow(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let Err(r) = require(&body, &["name", "slug", "title", "designation"]) {
+        return r;
+    }
+    let slug = body["slug"].as_str().unwrap_or("").to_owned();
+    if !valid_slug(&slug) {
+        return field_error(
+            "slug",
+            "Enter a valid “slug” consisting of letters, numbers, underscores or hyphens.",
+        );
+    }
+    if let Err(r) = check_choice(&body, "designation", &DESIGNATIONS)
+        .and_then(|()| check_choice(&body, "authentication", &AUTHENTICATIONS))
+    {
+        return r;
+    }
+    sim.write(|store, rng| {
+        if store.objects.flows.iter().any(|f| f["slug"] == slug) {
+            return Err(field_error("slug", "Flow with this slug already exists."));
+        }
+        let text = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let mut object = flow(
+            &uuid(rng),
+            &slug,
+            &text("name"),
+            &text("title"),
+            &text("designation"),
+            "none",
+        );
+        apply_patch(&mut object, &body, &FLOW_WRITABLE);
+        store.objects.flows.push(object.clone());
+        Ok(created(object))
+    })
+    .unwrap_or_else(|r| r)
+}
+
+pub async fn get_flow(State(sim): State<Sim>, Path(slug): Path<String>) -> Response {
+    sim.read(|s| {
+        s.objects
+            .flows
+            .iter()
+            .find(|f| f["slug"] == slug.as_str())
+            .cloned()
+    })
+    .map_or_else(|| not_found("Flow"), ok)
+}
+
+pub async fn patch_flow(
+    State(sim): State<Sim>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_choice(&body, "designation", &DESIGNATIONS)
+        .and_then(|()| check_choice(&body, "authentication", &AUTHENTICATIONS))
+    {
+        return r;
+    }
+    sim.write(|store, _| {
+        let flow = store
+            .objects
+            .flows
+            .iter_mut()
+            .find(|f| f["slug"] == slug.as_str())
+            .ok_or_else(|| not_found("Flow"))?;
+        apply_patch(flow, &body, &FLOW_WRITABLE);
+        Ok(ok(flow.clone()))
+    })
+    .unwrap_or_else(|r| r)
+}
+
+pub async fn list_bindings(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
+    let items = sim.read(|s| {
+        filter(
+            &s.objects.flow_bindings,
+            &single(&q),
+            &["target", "stage", "order"],
+        )
+    });
+    paginate(items, &single(&q))
+}
+
+pub async fn get_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
+    sim.read(|s| {
+        s.objects
+            .flow_bindings
+            .iter()
+            .find(|b| b["pk"] == pk.as_str())
+            .cloned()
+    })
+    .map_or_else(|| not_found("FlowStageBinding"), ok)
+}
+
+pub async fn create_binding(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    let body = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let Err(r) = require(&body, &["target", "stage", "order"]) {
+        return r;
+    }
+    let (target, stage_pk) = (
+        body["target"].as_str().unwrap_or(""),
+        body["stage"].as_str().unwrap_or(""),
+    );
+    let Some(order) = body["order"].as_i64() else {
+        return field_error("order", "A valid integer is required.");
+    };
+    sim.write(|store, rng| {
+        let objects = &mut store.objects;
+        let flow_index = objects.flows.iter().position(|f| f["pk"] == target).ok_or_else(|| {
+            field_error("target", &format!("“{target}” is not a valid UUID or Invalid pk \"{target}\" - object does not exist."))
+        })?;
+        let stage = objects.stages.iter().find(|s| s["pk"] == stage_pk).cloned().ok_or_else(|| {
+            field_error("stage", &format!("Invalid pk \"{stage_pk}\" - object does not exist."))
+        })?;
+        let taken = objects.flow_bindings.iter().any(|b| b["target"] == target && b["stage"] == stage_pk && b["order"] == order);
+        if taken {
+            return Err((StatusCode::BAD_REQUEST, axum::Json(json!({"non_field_errors": ["The fields target, stage, order must make a unique set."]}))).into_response());
+        }
+        let mut binding = flow_binding(&uuid(rng), target, &stage, order);
+        for key in ["evaluate_on_plan", "re_evaluate_policies", "policy_engine_mode", "invalid_response_action"] {
+            if let Some(v) = body.get(key) {
+                binding[key] = v.clone();
+            }
+        }
+        if let Some(stages) = objects.flows[flow_index]["stages"].as_array_mut() {
+            stages.push(json!(stage_pk));
+        }
+        objects.flow_bindings.push(binding.clone());
+        Ok(created(binding))
+    })
+    .unwrap_or_else(|r| r)
+}
+
+pub async fn delete_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
+    sim.write(|store, _| {
+        let objects = &mut store.objects;
+        let index = objects
+            .flow_bindings
+            .iter()
+            .position(|b| b["pk"] == pk.as_str())
+            .ok_or_else(|| not_found("FlowStageBinding"))?;
+        let binding = objects.flow_bindings.remove(index);
+        if let Some(flow) = objects
+            .flows
+            .iter_mut()
+            .find(|f| f["pk"] == binding["target"])
+            && let Some(stages) = flow["stages"].as_array_mut()
+            && let Some(at) = stages.iter().position(|s| *s == binding["stage"])
+        {
+            stages.remove(at);
+        }
+        objects
+            .policy_bindings
+            .retain(|p| p["target"] != binding["pk"]);
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .unwrap_or_else(|r| r)
+}
+
+pub async fn list_stages(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
+    let items = sim.read(|s| filter(&s.objects.stages, &single(&q), &["name"]));
+    paginate(items, &single(&q))
+}
