@@ -1,11 +1,15 @@
 //! The Authentik API as Dezky Jobs uses it (release 2025.12; see `shared/authentik/API-NOTES.md`).
 //!
-//! [`sim`] simulates that API with Authentik's semantics and injectable faults, for
+//! [`client`] makes the calls, classifies failures (transient or permanent) and turns "already
+//! exists" into "fetch it", so writes are safe to retry. [`sim`] simulates that API with Authentik's semantics and injectable faults, for
 //! `dezky-jobs dev` and the tests.
 //!
 //! With the `contract-tests` feature, [`openapi`] validates JSON against Authentik's own OpenAPI
 //! schema, so tests check every request the client sends and every answer the simulator gives.
 
+pub mod client;
 #[cfg(feature = "contract-tests")]
 pub mod openapi;
 pub mod sim;
+
+pub use client::{AuthentikClient, AuthentikError, ClientConfig};

@@ -145,3 +145,24 @@ fn the_recorded_deviation_is_accepted_and_only_it() {
         "detail is required"
     );
 }
+
+#[test]
+fn a_null_read_only_relation_is_the_second_recorded_deviation() {
+    let spec = spec();
+    let schema = spec.schema("PolicyBinding").unwrap().clone();
+    let binding = json!({
+        "pk": "5f0e1a8c-0000-4000-8000-000000000001", "policy": "5f0e1a8c-0000-4000-8000-000000000002",
+        "group": null, "user": null, "policy_obj": {
+            "pk": "5f0e1a8c-0000-4000-8000-000000000002", "name": "guard", "component": "c", "verbose_name": "v",
+            "verbose_name_plural": "v", "meta_model_name": "m", "bound_to": 1
+        },
+        "group_obj": null, "user_obj": null, "target": "5f0e1a8c-0000-4000-8000-000000000003", "order": 0
+    });
+    spec.check(&schema, &binding, Direction::Response).unwrap();
+    let mut wrong = binding.clone();
+    wrong["order"] = json!(null);
+    assert!(
+        spec.check(&schema, &wrong, Direction::Response).is_err(),
+        "other nulls still fail"
+    );
+}

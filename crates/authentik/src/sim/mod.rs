@@ -8,6 +8,7 @@
 
 pub mod defaults;
 pub mod faults;
+pub mod record;
 mod routes;
 pub mod server;
 pub mod store;
@@ -50,6 +51,8 @@ pub struct SimConfig {
     pub blueprints_after: Duration,
     /// The version `GET /admin/version/` reports.
     pub version: String,
+    /// Record every API exchange (contract tests).
+    pub record: bool,
 }
 
 impl SimConfig {
@@ -63,6 +66,7 @@ impl SimConfig {
             faults: Faults::default(),
             blueprints_after: Duration::ZERO,
             version: "2025.12.4".into(),
+            record: false,
         }
     }
 }
@@ -74,6 +78,8 @@ pub struct Sim {
     rng: Arc<Mutex<StdRng>>,
     /// The faults.
     pub faults: Arc<FaultState>,
+    /// Recorded exchanges (when `record` is on).
+    pub recorder: record::Recorder,
     config: Arc<SimConfig>,
 }
 
@@ -140,6 +146,7 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> std::io::Result<
         store: Arc::new(Mutex::new(store)),
         rng: Arc::new(Mutex::new(rng)),
         faults: faults.clone(),
+        recorder: record::Recorder::default(),
         config: Arc::new(config.clone()),
     };
     if apply_later {
@@ -175,8 +182,10 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> std::io::Result<
 }
 
 fn router(sim: Sim) -> Router {
+    // Outside in: faults (a proxy's answers are not Authentik's), recording, authentication.
     let api = routes::api()
         .route_layer(from_fn_with_state(sim.clone(), authenticate))
+        .layer(from_fn_with_state(sim.clone(), record::record))
         .layer(from_fn_with_state(sim.clone(), faults::inject));
     Router::new()
         .nest("/api/v3", api)
