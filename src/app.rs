@@ -39,6 +39,8 @@ pub struct Settings {
     pub workers: Option<WorkerConfig>,
     /// Queue maintenance, if this process runs it.
     pub scheduler: Option<MaintenanceConfig>,
+    /// Authentik, when configured (workers check its version at start).
+    pub authentik: Option<authentik::ClientConfig>,
 }
 
 /// A built application, ready to run.
@@ -49,6 +51,7 @@ pub struct Application {
     listener: Option<(TcpListener, Tokens)>,
     workers: Option<WorkerConfig>,
     scheduler: Option<MaintenanceConfig>,
+    authentik: Option<authentik::AuthentikClient>,
 }
 
 /// An open queue, and what closing it takes.
@@ -112,7 +115,13 @@ impl Application {
             }
             None => None,
         };
+        let authentik = settings
+            .authentik
+            .map(authentik::AuthentikClient::new)
+            .transpose()
+            .context("Authentik client")?;
         Ok(Self {
+            authentik,
             queue,
             registry: jobs::kinds::registry(settings.test_kinds),
             listener,
@@ -151,6 +160,16 @@ impl Application {
                     .with_graceful_shutdown(stop)
                     .await
                     .context("API server failed")
+            });
+        }
+        if let (Some(client), Some(_)) = (&self.authentik, &self.workers) {
+            let client = client.clone();
+            // Not fatal: Authentik may come up after us; the jobs snooze until it answers.
+            tokio::spawn(async move {
+                match client.version().await {
+                    Ok(v) => tracing::info!(version = %v.version_current, "Authentik answers"),
+                    Err(e) => tracing::warn!(error = %e, "Authentik does not answer yet"),
+                }
             });
         }
         if let Some(config) = self.workers {

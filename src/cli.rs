@@ -6,7 +6,7 @@ use dezky_scheduler::MaintenanceConfig;
 use crate::app::{ApiSettings, Application, Settings, open_queue};
 use crate::config::{ApiArgs, Cli, Command};
 use crate::shutdown::{self, Shutdown};
-use crate::{bench, telemetry};
+use crate::{bench, dev, telemetry};
 
 fn api_settings(args: &ApiArgs) -> anyhow::Result<ApiSettings> {
     Ok(ApiSettings {
@@ -20,22 +20,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.common.log_format);
     let queue = cli.common.queue_location()?;
     let test_kinds = cli.common.enable_test_kinds;
-    let settings = |api, workers, scheduler| Settings {
+    let settings = |api, workers, scheduler, authentik| Settings {
         queue: queue.clone(),
         test_kinds,
         api,
         workers,
         scheduler,
+        authentik,
     };
     let settings = match &cli.command {
         Command::Run(args) => settings(
             Some(api_settings(&args.api)?),
             Some(args.worker.worker_config()?),
             Some(MaintenanceConfig::default()),
+            args.worker.authentik.client_config()?,
         ),
-        Command::Api(args) => settings(Some(api_settings(args)?), None, None),
-        Command::Worker(args) => settings(None, Some(args.worker_config()?), None),
-        Command::Scheduler => settings(None, None, Some(MaintenanceConfig::default())),
+        Command::Dev(args) => {
+            let (api, authentik, simulator) = dev::start(args).await?;
+            let settings = settings(
+                Some(api_settings(&api)?),
+                Some(args.worker.worker_config()?),
+                Some(MaintenanceConfig::default()),
+                Some(authentik),
+            );
+            let result = run_until_signal(settings, test_kinds).await;
+            simulator.stop().await;
+            return result;
+        }
+        Command::AuthentikSim(args) => {
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
+            let simulator = authentik::sim::spawn(args.sim_config()?, listener)
+                .await
+                .context("starting the simulator")?;
+            tracing::info!(addr = %simulator.addr, "Authentik simulator listening");
+            shutdown::signal().await;
+            simulator.stop().await;
+            return Ok(());
+        }
+        Command::Api(args) => settings(Some(api_settings(args)?), None, None, None),
+        Command::Worker(args) => settings(
+            None,
+            Some(args.worker_config()?),
+            None,
+            args.authentik.client_config()?,
+        ),
+        Command::Scheduler => settings(None, None, Some(MaintenanceConfig::default()), None),
         Command::Migrate => {
             open_queue(&queue).await?.close().await;
             tracing::info!("migrations applied");
@@ -55,6 +86,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    run_until_signal(settings, test_kinds).await
+}
+
+/// Builds the application and runs it until SIGTERM or SIGINT.
+async fn run_until_signal(settings: Settings, test_kinds: bool) -> anyhow::Result<()> {
     if test_kinds {
         tracing::warn!(
             "test-only job kinds are enabled (crash, fail): never do this in production"

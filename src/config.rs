@@ -36,6 +36,10 @@ pub enum Command {
     Migrate,
     /// Measure enqueue and processing rates and pickup latency (one JSON line).
     Bench(BenchArgs),
+    /// `run` plus an Authentik simulator on a free port, pointed at each other (development).
+    Dev(RunArgs),
+    /// The Authentik simulator on its own.
+    AuthentikSim(SimArgs),
 }
 
 /// Settings of every subcommand. `Debug` hides server URLs (they may hold passwords).
@@ -159,6 +163,146 @@ pub struct WorkerArgs {
     /// Seconds running jobs may finish in after SIGTERM/SIGINT.
     #[arg(long, env = "DEZKY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Where Authentik is, for the jobs that call it.
+    #[command(flatten)]
+    pub authentik: AuthentikArgs,
+}
+
+/// Where Authentik is (all unset: no Authentik; jobs that need it cannot run).
+#[derive(Clone, Args)]
+pub struct AuthentikArgs {
+    /// Authentik's API base, e.g. `https://auth.example.eu/api/v3`.
+    #[arg(long, env = "DEZKY_AUTHENTIK_URL")]
+    pub authentik_url: Option<String>,
+    /// An API-intent token.
+    #[arg(long, env = "DEZKY_AUTHENTIK_TOKEN", hide_env_values = true)]
+    pub authentik_token: Option<String>,
+    /// The public host to send as `Host` (recovery links and brands follow it).
+    #[arg(long, env = "DEZKY_AUTHENTIK_PUBLIC_HOST")]
+    pub authentik_public_host: Option<String>,
+}
+
+impl std::fmt::Debug for AuthentikArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthentikArgs")
+            .field("authentik_url", &self.authentik_url)
+            .field(
+                "authentik_token",
+                &self.authentik_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("authentik_public_host", &self.authentik_public_host)
+            .finish()
+    }
+}
+
+impl AuthentikArgs {
+    /// The client configuration, when Authentik is configured (URL and token both, or neither).
+    pub fn client_config(&self) -> anyhow::Result<Option<authentik::ClientConfig>> {
+        match (&self.authentik_url, &self.authentik_token) {
+            (None, None) => Ok(None),
+            (Some(url), Some(token)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    bail!("DEZKY_AUTHENTIK_URL must start with http:// or https://");
+                }
+                let mut config = authentik::ClientConfig::new(url, token);
+                config.public_host = self.authentik_public_host.clone();
+                Ok(Some(config))
+            }
+            _ => bail!("set both DEZKY_AUTHENTIK_URL and DEZKY_AUTHENTIK_TOKEN, or neither"),
+        }
+    }
+}
+
+/// `authentik-sim` settings.
+#[derive(Clone, Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: String,
+    /// The API token callers must send.
+    #[arg(long, env = "DEZKY_SIM_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The token of the fault admin endpoint (`/_sim/faults`); default: the API token + `-admin`.
+    #[arg(long, env = "DEZKY_SIM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Where objects persist.
+    #[arg(long)]
+    pub state: Option<std::path::PathBuf>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Apply the default blueprints only after this many ms, like a fresh instance.
+    #[arg(long, default_value_t = 0)]
+    pub blueprints_after_ms: u64,
+    /// Start down: `refuse` or `unavailable`.
+    #[arg(long)]
+    pub down: Option<String>,
+    /// Fixed latency per request, ms.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Random extra latency up to this many ms.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Share of requests answered 5xx.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Answer every request 429 with this Retry-After (s).
+    #[arg(long)]
+    pub rate_limit_retry_after: Option<u64>,
+    /// Share of writes applied, then cut off before the answer.
+    #[arg(long, default_value_t = 0.0)]
+    pub reset_after_commit_rate: f64,
+    /// Send bodies slowly: ms between 16-byte chunks.
+    #[arg(long, default_value_t = 0)]
+    pub slow_body_ms: u64,
+}
+
+impl std::fmt::Debug for SimArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimArgs")
+            .field("listen", &self.listen)
+            .field("state", &self.state)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimArgs {
+    /// The simulator configuration.
+    pub fn sim_config(&self) -> anyhow::Result<authentik::sim::SimConfig> {
+        use authentik::sim::faults::{Down, Faults};
+        let down = match self.down.as_deref() {
+            None => None,
+            Some("refuse") => Some(Down::Refuse),
+            Some("unavailable") => Some(Down::Unavailable),
+            Some(other) => bail!("--down must be refuse or unavailable, not `{other}`"),
+        };
+        for (name, rate) in [
+            ("--error-rate", self.error_rate),
+            ("--reset-after-commit-rate", self.reset_after_commit_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                bail!("{name} must be between 0 and 1");
+            }
+        }
+        let mut config = authentik::sim::SimConfig::new(&self.token);
+        if let Some(admin) = &self.admin_token {
+            config.admin_token = secrecy::SecretString::from(admin.clone());
+        }
+        config.state_file = self.state.clone();
+        config.seed = self.seed;
+        config.blueprints_after = Duration::from_millis(self.blueprints_after_ms);
+        config.faults = Faults {
+            down,
+            latency_ms: self.latency_ms,
+            jitter_ms: self.jitter_ms,
+            error_rate: self.error_rate,
+            rate_limit_retry_after: self.rate_limit_retry_after,
+            reset_after_commit_rate: self.reset_after_commit_rate,
+            slow_body_ms: self.slow_body_ms,
+        };
+        Ok(config)
+    }
 }
 
 /// `bench` settings.

@@ -70,6 +70,7 @@ pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerCo
             every: Duration::from_millis(200),
             ..MaintenanceConfig::default()
         }),
+        authentik: None,
     };
     let app = Application::build(settings).await.expect("build app");
     let addr = app.local_addr().expect("bound");

@@ -284,20 +284,14 @@ impl OpenApi {
                 Some(s) => check_string(schema, s, at, errors),
                 None => errors.push(mismatch(at, format!("expected a string, got {value}"))),
             },
-            Some("integer") => {
-                if !(value.is_i64() || value.is_u64()) {
-                    errors.push(mismatch(at, format!("expected an integer, got {value}")));
-                }
+            Some("integer") if !(value.is_i64() || value.is_u64()) => {
+                errors.push(mismatch(at, format!("expected an integer, got {value}")));
             }
-            Some("number") => {
-                if !value.is_number() {
-                    errors.push(mismatch(at, format!("expected a number, got {value}")));
-                }
+            Some("number") if !value.is_number() => {
+                errors.push(mismatch(at, format!("expected a number, got {value}")));
             }
-            Some("boolean") => {
-                if !value.is_boolean() {
-                    errors.push(mismatch(at, format!("expected a boolean, got {value}")));
-                }
+            Some("boolean") if !value.is_boolean() => {
+                errors.push(mismatch(at, format!("expected a boolean, got {value}")));
             }
             _ => {}
         }

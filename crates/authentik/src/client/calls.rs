@@ -6,8 +6,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::models::{
-    BlueprintInstance, Brand, CertificateKeyPair, ExpressionPolicy, Flow, FlowStageBinding, Group,
-    NewExpressionPolicy, NewFlow, NewFlowStageBinding, NewGroup, NewPolicyBinding, NewUser,
+    Application, BlueprintInstance, Brand, CertificateKeyPair, ExpressionPolicy, Flow,
+    FlowStageBinding, Group, NewApplication, NewBrand, NewExpressionPolicy, NewFlow,
+    NewFlowStageBinding, NewGroup, NewOAuth2Provider, NewPolicyBinding, NewUser, OAuth2Provider,
     PolicyBinding, RecoveryLink, ScopeMapping, Stage, User, Version,
 };
 use super::{AuthentikClient, AuthentikError};
@@ -371,5 +372,97 @@ impl AuthentikClient {
             )
             .await?;
         Ok(found.into_iter().next())
+    }
+
+    /// `GET /core/brands/?domain=` (exact).
+    pub async fn brand_for_domain(&self, domain: &str) -> Result<Option<Brand>, AuthentikError> {
+        Ok(self
+            .list_all::<Brand>("/core/brands/", &[("domain", domain)])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Creates the brand, or answers the existing one with its domain.
+    pub async fn find_or_create_brand(&self, brand: &NewBrand) -> Result<Brand, AuthentikError> {
+        match self.send(Method::POST, "/core/brands/", brand).await {
+            Err(AuthentikError::Invalid(e)) if e.has("domain") => self
+                .brand_for_domain(&brand.domain)
+                .await?
+                .ok_or_else(|| AuthentikError::NotFound(format!("brand {}", brand.domain))),
+            other => other,
+        }
+    }
+
+    /// `POST /core/users/{pk}/recovery_email/?email_stage=` (2025.12 shape).
+    pub async fn send_recovery_email(
+        &self,
+        pk: i64,
+        email_stage: &str,
+    ) -> Result<(), AuthentikError> {
+        let _: Value = self
+            .call(
+                Method::POST,
+                &format!("/core/users/{pk}/recovery_email/"),
+                &[("email_stage", email_stage)],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /providers/oauth2/?name=`.
+    pub async fn oauth2_provider_named(
+        &self,
+        name: &str,
+    ) -> Result<Option<OAuth2Provider>, AuthentikError> {
+        Ok(self
+            .list_all::<OAuth2Provider>("/providers/oauth2/", &[("name", name)])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Creates the provider, or answers the existing one with its name.
+    pub async fn find_or_create_oauth2_provider(
+        &self,
+        provider: &NewOAuth2Provider,
+    ) -> Result<OAuth2Provider, AuthentikError> {
+        match self
+            .send(Method::POST, "/providers/oauth2/", provider)
+            .await
+        {
+            Err(AuthentikError::Invalid(e)) if e.has("name") => self
+                .oauth2_provider_named(&provider.name)
+                .await?
+                .ok_or_else(|| AuthentikError::NotFound(format!("provider {}", provider.name))),
+            other => other,
+        }
+    }
+
+    /// `GET /core/applications/{slug}/` (not the list: it is filtered by access and cached).
+    pub async fn application(&self, slug: &str) -> Result<Option<Application>, AuthentikError> {
+        match self.get(&format!("/core/applications/{slug}/")).await {
+            Err(AuthentikError::NotFound(_)) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// Creates the application, or answers the existing one with its slug.
+    pub async fn find_or_create_application(
+        &self,
+        application: &NewApplication,
+    ) -> Result<Application, AuthentikError> {
+        match self
+            .send(Method::POST, "/core/applications/", application)
+            .await
+        {
+            Err(AuthentikError::Invalid(e)) if e.has("slug") => {
+                self.application(&application.slug).await?.ok_or_else(|| {
+                    AuthentikError::NotFound(format!("application {}", application.slug))
+                })
+            }
+            other => other,
+        }
     }
 }

@@ -263,3 +263,94 @@ pub struct BlueprintInstance {
     /// `successful`, `warning`, `error`, `orphaned` or `unknown`.
     pub status: String,
 }
+
+/// `POST /core/brands/`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewBrand {
+    /// The host it applies to (and its subdomains).
+    pub domain: String,
+    /// Flows, by uuid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_authentication: Option<String>,
+    /// Logout flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_invalidation: Option<String>,
+    /// Recovery flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_recovery: Option<String>,
+    /// User settings flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow_user_settings: Option<String>,
+}
+
+/// A redirect URI of an OAuth2 provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RedirectUri {
+    /// `strict` or `regex`.
+    pub matching_mode: String,
+    /// The URI.
+    pub url: String,
+}
+
+/// An OAuth2 provider. Its client secret is a secret.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OAuth2Provider {
+    /// Its integer pk.
+    pub pk: i64,
+    /// Its name.
+    pub name: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: SecretString,
+    /// The application it serves, if any.
+    #[serde(default)]
+    pub assigned_application_slug: Option<String>,
+}
+
+/// `POST /providers/oauth2/` (2024.10+ shape).
+#[derive(Debug, Clone, Serialize)]
+pub struct NewOAuth2Provider {
+    /// Name (unique).
+    pub name: String,
+    /// Authorization flow uuid.
+    pub authorization_flow: String,
+    /// Invalidation flow uuid.
+    pub invalidation_flow: String,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Scope mappings to include (the API adds none by itself).
+    pub property_mappings: Vec<String>,
+    /// Signing key (RS256 with a JWKS when set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<String>,
+}
+
+/// An application.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Application {
+    /// Its uuid.
+    pub pk: String,
+    /// Its slug (OIDC endpoints are keyed by it).
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// Its provider's pk.
+    #[serde(default)]
+    pub provider: Option<i64>,
+}
+
+/// `POST /core/applications/`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewApplication {
+    /// Name.
+    pub name: String,
+    /// Slug (`^[-a-zA-Z0-9_]+$`).
+    pub slug: String,
+    /// The provider's integer pk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<i64>,
+    /// Launch URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta_launch_url: Option<String>,
+}

@@ -46,8 +46,17 @@ const STAGES: [(&str, &str, &str); 7] = [
     ),
 ];
 
-/// The default flows: (slug, name, designation, authentication, stages bound by order).
-const FLOWS: [(&str, &str, &str, &str, &[(&str, i64)]); 6] = [
+/// A default flow: slug, name, designation, authentication, and its stages with their order.
+type DefaultFlow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, i64)],
+);
+
+/// The default flows.
+const FLOWS: [DefaultFlow; 6] = [
     (
         "default-authentication-flow",
         "Welcome to authentik!",

@@ -149,9 +149,12 @@ pub async fn inject(State(sim): State<Sim>, request: Request, next: Next) -> Res
     );
     let kill = request.extensions().get::<KillSwitch>().cloned();
     let response = next.run(request).await;
-    if write && response.status().is_success() && sim.faults.chance(faults.reset_after_commit_rate)
+    if write
+        && response.status().is_success()
+        && sim.faults.chance(faults.reset_after_commit_rate)
+        && let Some(kill) = kill
     {
-        if let Some(kill) = kill {
+        {
             // The write is applied; drop the connection before the answer leaves.
             sim.faults.resets.fetch_add(1, Ordering::SeqCst);
             kill.trigger();

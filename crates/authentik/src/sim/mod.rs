@@ -6,6 +6,11 @@
 //! optionally after a delay, like a fresh instance — and keeps its objects in a state file.
 //! Faults ([`faults`]) are set at start and through `PUT /_sim/faults` (own token).
 
+#![allow(
+    clippy::result_large_err,
+    reason = "handlers return early with the response Authentik would give; one per request"
+)]
+
 pub mod defaults;
 pub mod faults;
 pub mod record;

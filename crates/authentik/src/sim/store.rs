@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 /// Every object the simulator holds.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Objects {
     /// `Flow`s.
     pub flows: Vec<Value>,
@@ -33,6 +34,10 @@ pub struct Objects {
     pub certificates: Vec<Value>,
     /// `BlueprintInstance`s.
     pub blueprints: Vec<Value>,
+    /// `OAuth2Provider`s.
+    pub providers: Vec<Value>,
+    /// `Application`s.
+    pub applications: Vec<Value>,
     /// User pk → the current recovery token key (a new link replaces the old one).
     pub recovery_tokens: Vec<(i64, String)>,
     /// User pk → password (set_password), kept only to observe that it changed.

@@ -140,7 +140,7 @@ pub fn paginate(items: Vec<Value>, query: &HashMap<String, String>) -> Response 
     ok(json!({
         "pagination": {
             "next": if page < total_pages { page + 1 } else { 0 },
-            "previous": if page > 1 { page - 1 } else { 0 },
+            "previous": page.saturating_sub(1),
             "count": count, "current": page, "total_pages": total_pages,
             "start_index": if count == 0 { 0 } else { start + 1 }, "end_index": end_index,
         },

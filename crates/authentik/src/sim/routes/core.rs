@@ -405,9 +405,14 @@ pub async fn recovery_email(
             return Err(non_field_string("User does not have an email address set."));
         }
         recovery_flow(store, &headers)?;
-        let exists = stage
-            .as_ref()
-            .is_some_and(|s| store.objects.stages.iter().any(|x| x["pk"] == s.as_str()));
+        // Authentik looks the pk up among email stages only.
+        let exists = stage.as_ref().is_some_and(|s| {
+            store
+                .objects
+                .stages
+                .iter()
+                .any(|x| x["pk"] == s.as_str() && x["component"] == "ak-stage-email-form")
+        });
         if !exists {
             return Err(non_field_string("Email stage does not exist."));
         }

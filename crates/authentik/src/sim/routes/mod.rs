@@ -4,6 +4,7 @@ mod admin;
 mod core;
 mod flows;
 mod policies;
+mod providers;
 
 use std::collections::HashMap;
 
@@ -87,6 +88,19 @@ pub fn api() -> Router<Sim> {
             get(policies::get_policy_binding)
                 .patch(policies::patch_policy_binding)
                 .delete(policies::delete_policy_binding),
+        )
+        .route(
+            "/providers/oauth2/",
+            get(providers::list_providers).post(providers::create_provider),
+        )
+        .route("/providers/oauth2/{id}/", get(providers::get_provider))
+        .route(
+            "/core/applications/",
+            get(providers::list_applications).post(providers::create_application),
+        )
+        .route(
+            "/core/applications/{slug}/",
+            get(providers::get_application),
         )
         .route(
             "/propertymappings/provider/scope/",

@@ -102,14 +102,12 @@ pub async fn delete_expression(State(sim): State<Sim>, Path(pk): Path<String>) -
     .unwrap_or_else(|r| r)
 }
 
-/// Whether `target` names a policy binding model: a flow or a flow stage binding.
+/// Whether `target` names a policy binding model: a flow, a flow stage binding or an application.
 fn target_exists(store: &Store, target: &str) -> bool {
-    store.objects.flows.iter().any(|f| f["pk"] == target)
-        || store
-            .objects
-            .flow_bindings
-            .iter()
-            .any(|b| b["pk"] == target)
+    let o = &store.objects;
+    o.flows.iter().any(|f| f["pk"] == target)
+        || o.flow_bindings.iter().any(|b| b["pk"] == target)
+        || o.applications.iter().any(|a| a["pk"] == target)
 }
 
 fn policy_binding_json(store: &Store, pk: &str, body: &serde_json::Map<String, Value>) -> Value {
@@ -212,7 +210,7 @@ pub async fn patch_policy_binding(
             .as_object()
             .cloned()
             .unwrap_or_default();
-        merged.extend(body.into_iter());
+        merged.extend(body);
         let binding = policy_binding_json(store, &pk, &merged);
         store.objects.policy_bindings[index] = binding.clone();
         Ok(ok(binding))

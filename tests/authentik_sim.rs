@@ -1,0 +1,72 @@
+//! The simulator as its own process: SIGKILLed and restarted on the same port and state file, it
+//! serves the objects created before the kill — as Authentik keeps them in its database.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step panics"
+)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use authentik::client::models::NewGroup;
+use authentik::{AuthentikClient, ClientConfig};
+use common::{free_port, poll_until};
+
+const TOKEN: &str = "sim-process-token";
+
+fn start_sim(port: u16, state: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
+        .args([
+            "authentik-sim",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--token",
+            TOKEN,
+            "--state",
+        ])
+        .arg(state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_sigkilled_simulator_keeps_its_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("authentik.json");
+    let port = free_port();
+    let client = AuthentikClient::new(ClientConfig::new(
+        &format!("http://127.0.0.1:{port}/api/v3"),
+        TOKEN,
+    ))
+    .unwrap();
+    let up = || {
+        poll_until(Duration::from_secs(30), || async {
+            client.version().await.is_ok()
+        })
+    };
+
+    let mut first = start_sim(port, &state);
+    assert!(up().await, "the simulator did not come up");
+    let group = client
+        .find_or_create_group(&NewGroup {
+            name: "kept-across-kill".into(),
+        })
+        .await
+        .unwrap();
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    assert!(client.version().await.is_err(), "it is down");
+
+    let mut second = start_sim(port, &state);
+    assert!(up().await, "the simulator did not come back");
+    let found = client.group_named("kept-across-kill").await.unwrap();
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert_eq!(found.map(|g| g.pk), Some(group.pk));
+}
