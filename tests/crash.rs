@@ -52,7 +52,7 @@ struct Started {
 async fn start_fresh() -> Started {
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
-    let (port, client) = (free_port(), reqwest::Client::new());
+    let (port, client) = (free_port(), common::http());
     let process = start(&db_url, port);
     assert!(
         wait_ready(&client, port).await,

@@ -55,7 +55,7 @@ async fn the_binary_keeps_its_queue_in_redis_when_told_to() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = start_on_redis(&prefix, dir.path(), port);
-    let client = reqwest::Client::new();
+    let client = common::http();
     let base = format!("http://127.0.0.1:{port}");
     assert!(wait_ready(&client, port).await);
     let r = client
@@ -111,7 +111,7 @@ async fn a_killed_process_jobs_finish_on_another_process() {
     let (prefix, _guard) = support::fresh_prefix();
     let dir = tempfile::tempdir().unwrap();
     let (port_a, port_b) = (free_port(), free_port());
-    let client = reqwest::Client::new();
+    let client = common::http();
     let mut a = start_on_redis(&prefix, dir.path(), port_a);
     assert!(wait_ready(&client, port_a).await);
     // Only A runs at first, so the jobs it leases are the ones the kill interrupts.

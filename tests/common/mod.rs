@@ -79,7 +79,7 @@ pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerCo
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        client: http(),
         queue,
         shutdown,
         handle,
@@ -184,6 +184,12 @@ where
 /// Whether a job JSON is in `state`.
 pub fn in_state(state: &'static str) -> impl Fn(&Value) -> bool {
     move |job| job["state"] == state
+}
+
+/// An HTTP client for tests (the TLS provider installed first, as reqwest is built without one).
+pub fn http() -> reqwest::Client {
+    authentik::client::install_crypto_provider();
+    reqwest::Client::new()
 }
 
 /// A port free right now on loopback.

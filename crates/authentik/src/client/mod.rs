@@ -66,14 +66,19 @@ pub struct AuthentikClient {
     config: ClientConfig,
 }
 
+/// Installs ring as the process's TLS crypto provider (reqwest is built without one, to avoid
+/// building aws-lc). Idempotent; call before building any reqwest client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The most a `Retry-After` is waited within one call; longer waits go back to the worker.
 const MAX_IN_CALL_WAIT: Duration = Duration::from_secs(5);
 
 impl AuthentikClient {
     /// A client for `config`.
     pub fn new(config: ClientConfig) -> Result<Self, AuthentikError> {
-        // reqwest is built without a default crypto provider; ring is ours.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
