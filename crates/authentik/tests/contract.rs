@@ -279,6 +279,15 @@ async fn client_requests_and_simulator_answers_fit_the_schema() {
         "Debug redacts the client secret"
     );
 
+    let spare = client
+        .find_or_create_expression_policy(&NewExpressionPolicy {
+            name: "spare".into(),
+            expression: "return True".into(),
+        })
+        .await
+        .unwrap();
+    client.delete_expression_policy(&spare.pk).await.unwrap();
+
     let spec = common::spec();
     let exchanges = sim.sim.recorder.exchanges();
     let mut problems = Vec::new();

@@ -187,3 +187,58 @@ async fn the_same_seed_makes_the_same_failures() {
     assert_eq!(pattern(42).await, pattern(42).await);
     assert_ne!(pattern(42).await, pattern(43).await);
 }
+
+#[tokio::test]
+async fn faults_change_at_runtime_through_the_admin_endpoint() {
+    let (sim, client) = common::start(SimConfig::new(common::TOKEN)).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/_sim/faults", sim.addr);
+    let body = serde_json::json!({"down": "unavailable"});
+    let denied = http
+        .put(&url)
+        .bearer_auth(common::TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403, "the API token is not the admin token");
+    let admin = format!("{}-admin", common::TOKEN);
+    let set = http
+        .put(&url)
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    assert!(matches!(
+        client.version().await.unwrap_err(),
+        AuthentikError::Server { status: 503 }
+    ));
+    let report: serde_json::Value = http
+        .get(&url)
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["unavailable_answers"], 1);
+    let bad = http
+        .put(&url)
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"down": "sideways"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    http.put(&url)
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    client.version().await.unwrap();
+    sim.stop().await;
+}

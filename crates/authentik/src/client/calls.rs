@@ -465,4 +465,61 @@ impl AuthentikClient {
             other => other,
         }
     }
+
+    /// `GET /core/users/?email=` (exact; email is not unique, so several may match).
+    pub async fn users_with_email(&self, email: &str) -> Result<Vec<User>, AuthentikError> {
+        self.list_all("/core/users/", &[("email", email)]).await
+    }
+
+    /// `GET /providers/oauth2/{pk}/`.
+    pub async fn oauth2_provider(&self, pk: i64) -> Result<OAuth2Provider, AuthentikError> {
+        self.get(&format!("/providers/oauth2/{pk}/")).await
+    }
+
+    /// `GET /policies/expression/{uuid}/`.
+    pub async fn expression_policy(&self, pk: &str) -> Result<ExpressionPolicy, AuthentikError> {
+        self.get(&format!("/policies/expression/{pk}/")).await
+    }
+
+    /// `PATCH /policies/expression/{uuid}/` with a new expression (repairing a guard).
+    pub async fn set_policy_expression(
+        &self,
+        pk: &str,
+        expression: &str,
+    ) -> Result<ExpressionPolicy, AuthentikError> {
+        self.send(
+            Method::PATCH,
+            &format!("/policies/expression/{pk}/"),
+            &json!({ "expression": expression }),
+        )
+        .await
+    }
+
+    /// `DELETE /policies/expression/{uuid}/`.
+    pub async fn delete_expression_policy(&self, pk: &str) -> Result<(), AuthentikError> {
+        let _: Value = self
+            .call(
+                Method::DELETE,
+                &format!("/policies/expression/{pk}/"),
+                &[],
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `GET /policies/bindings/{uuid}/`.
+    pub async fn policy_binding(&self, pk: &str) -> Result<PolicyBinding, AuthentikError> {
+        self.get(&format!("/policies/bindings/{pk}/")).await
+    }
+
+    /// `PATCH /policies/bindings/{uuid}/` (e.g. `{"enabled": true}` or a new `order`).
+    pub async fn update_policy_binding(
+        &self,
+        pk: &str,
+        changes: &Value,
+    ) -> Result<PolicyBinding, AuthentikError> {
+        self.send(Method::PATCH, &format!("/policies/bindings/{pk}/"), changes)
+            .await
+    }
 }
