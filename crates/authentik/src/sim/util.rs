@@ -11,6 +11,9 @@ use serde_json::{Map, Value, json};
 /// An answer that is not a success.
 pub type Reject = Response;
 
+/// A handler's answer: `Err` carries the refusal Authentik would give, so `?` returns it early.
+pub type Answer = Result<Response, Response>;
+
 /// `{"detail": …}` with `status` (Authentik's `GenericError`).
 pub fn detail(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({ "detail": text }))).into_response()

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use super::{Pairs, single};
 use crate::sim::store::{EPOCH, Store, uuid};
 use crate::sim::util::{
-    apply_patch, created, detail, field_error, filter, json_body, non_field_string, not_found, ok,
-    paginate, require,
+    Answer, apply_patch, created, detail, field_error, filter, json_body, non_field_string,
+    not_found, ok, paginate, require,
 };
 use crate::sim::{Sim, brand_for_host};
 
@@ -53,10 +53,6 @@ const USER_WRITABLE: [&str; 7] = [
     "type",
 ];
 
-fn body_or_reject(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, Response> {
-    json_body(headers, body)
-}
-
 /// Every flow a brand names must exist (a unknown uuid is a 400 field error).
 fn check_brand_flows(store: &Store, body: &Map<String, Value>) -> Result<(), Response> {
     for field in BRAND_FLOWS {
@@ -90,14 +86,9 @@ pub async fn get_brand(State(sim): State<Sim>, Path(pk): Path<String>) -> Respon
     .map_or_else(|| not_found("Brand"), ok)
 }
 
-pub async fn create_brand(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match body_or_reject(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&body, &["domain"]) {
-        return r;
-    }
+pub async fn create_brand(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["domain"])?;
     sim.write(|store, rng| {
         check_brand_flows(store, &body)?;
         if store.objects.brands.iter().any(|b| b["domain"] == body["domain"]) {
@@ -118,7 +109,6 @@ pub async fn create_brand(State(sim): State<Sim>, headers: HeaderMap, body: Byte
         store.objects.brands.push(brand.clone());
         Ok(created(brand))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn patch_brand(
@@ -126,11 +116,8 @@ pub async fn patch_brand(
     Path(pk): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let body = match body_or_reject(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let body = json_body(&headers, &body)?;
     sim.write(|store, _| {
         check_brand_flows(store, &body)?;
         let brand = store
@@ -142,7 +129,6 @@ pub async fn patch_brand(
         apply_patch(brand, &body, &BRAND_WRITABLE);
         Ok(ok(brand.clone()))
     })
-    .unwrap_or_else(|r| r)
 }
 
 fn user_json(pk: i64, uuid: &str, username: &str) -> Value {
@@ -213,14 +199,9 @@ pub async fn get_user(State(sim): State<Sim>, Path(id): Path<String>) -> Respons
         .map_or_else(|| not_found("User"), ok)
 }
 
-pub async fn create_user(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match body_or_reject(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&body, &["username", "name"]).and_then(|()| check_user_fields(&body)) {
-        return r;
-    }
+pub async fn create_user(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["username", "name"]).and_then(|()| check_user_fields(&body))?;
     sim.write(|store, rng| {
         if store
             .objects
@@ -259,7 +240,6 @@ pub async fn create_user(State(sim): State<Sim>, headers: HeaderMap, body: Bytes
         store.objects.users.push(user.clone());
         Ok(created(user))
     })
-    .unwrap_or_else(|r| r)
 }
 
 fn push_unique(list: &mut Value, item: Value) {
@@ -275,17 +255,10 @@ pub async fn patch_user(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let body = match body_or_reject(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let Ok(pk) = user_pk(&id) else {
-        return not_found("User");
-    };
-    if let Err(r) = check_user_fields(&body) {
-        return r;
-    }
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    let pk = user_pk(&id)?;
+    check_user_fields(&body)?;
     sim.write(|store, _| {
         let user = store
             .objects
@@ -296,7 +269,6 @@ pub async fn patch_user(
         apply_patch(user, &body, &USER_WRITABLE);
         Ok(ok(user.clone()))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn set_password(
@@ -304,18 +276,15 @@ pub async fn set_password(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let body = match body_or_reject(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let Ok(pk) = user_pk(&id) else {
-        return not_found("User");
-    };
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    let pk = user_pk(&id)?;
     let password = match body.get("password") {
         Some(Value::String(p)) if !p.is_empty() => p.clone(),
-        Some(Value::String(_)) => return field_error("password", "This field may not be blank."),
-        _ => return field_error("password", "This field is required."),
+        Some(Value::String(_)) => {
+            return Err(field_error("password", "This field may not be blank."));
+        }
+        _ => return Err(field_error("password", "This field is required.")),
     };
     sim.write(|store, _| {
         if !store.objects.users.iter().any(|u| u["pk"] == pk) {
@@ -325,7 +294,6 @@ pub async fn set_password(
         store.objects.passwords.push((pk, password));
         Ok(StatusCode::NO_CONTENT.into_response())
     })
-    .unwrap_or_else(|r| r)
 }
 
 /// The recovery flow of the brand `headers`' Host resolves to, or the 400 Authentik answers.
@@ -447,14 +415,9 @@ pub async fn get_group(State(sim): State<Sim>, Path(pk): Path<String>) -> Respon
     .map_or_else(|| not_found("Group"), ok)
 }
 
-pub async fn create_group(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match body_or_reject(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&body, &["name"]) {
-        return r;
-    }
+pub async fn create_group(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["name"])?;
     sim.write(|store, rng| {
         if store
             .objects
@@ -474,7 +437,6 @@ pub async fn create_group(State(sim): State<Sim>, headers: HeaderMap, body: Byte
         store.objects.groups.push(group.clone());
         Ok(created(group))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn add_user(
@@ -482,14 +444,12 @@ pub async fn add_user(
     Path(pk): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let body = match body_or_reject(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let Some(user_pk) = body.get("pk").and_then(Value::as_i64) else {
-        return field_error("pk", "This field is required.");
-    };
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    let user_pk = body
+        .get("pk")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| field_error("pk", "This field is required."))?;
     sim.write(|store, _| {
         let objects = &mut store.objects;
         let Some(user) = objects.users.iter_mut().find(|u| u["pk"] == user_pk) else {
@@ -504,5 +464,4 @@ pub async fn add_user(
         push_unique(&mut user["groups"], json!(pk));
         Ok(StatusCode::NO_CONTENT.into_response())
     })
-    .unwrap_or_else(|r| r)
 }

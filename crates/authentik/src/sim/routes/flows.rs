@@ -11,7 +11,7 @@ use crate::sim::Sim;
 use crate::sim::defaults::flow_binding;
 use crate::sim::store::{flow, uuid};
 use crate::sim::util::{
-    apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
+    Answer, apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
 };
 
 const DESIGNATIONS: [&str; 7] = [
@@ -74,26 +74,18 @@ pub async fn list_flows(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Respo
     paginate(items, &single(&q))
 }
 
-pub async fn create_flow(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&body, &["name", "slug", "title", "designation"]) {
-        return r;
-    }
+pub async fn create_flow(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["name", "slug", "title", "designation"])?;
     let slug = body["slug"].as_str().unwrap_or("").to_owned();
     if !valid_slug(&slug) {
-        return field_error(
+        return Err(field_error(
             "slug",
             "Enter a valid “slug” consisting of letters, numbers, underscores or hyphens.",
-        );
+        ));
     }
-    if let Err(r) = check_choice(&body, "designation", &DESIGNATIONS)
-        .and_then(|()| check_choice(&body, "authentication", &AUTHENTICATIONS))
-    {
-        return r;
-    }
+    check_choice(&body, "designation", &DESIGNATIONS)
+        .and_then(|()| check_choice(&body, "authentication", &AUTHENTICATIONS))?;
     sim.write(|store, rng| {
         if store.objects.flows.iter().any(|f| f["slug"] == slug) {
             return Err(field_error("slug", "Flow with this slug already exists."));
@@ -111,7 +103,6 @@ pub async fn create_flow(State(sim): State<Sim>, headers: HeaderMap, body: Bytes
         store.objects.flows.push(object.clone());
         Ok(created(object))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn get_flow(State(sim): State<Sim>, Path(slug): Path<String>) -> Response {
@@ -130,16 +121,10 @@ pub async fn patch_flow(
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_choice(&body, "designation", &DESIGNATIONS)
-        .and_then(|()| check_choice(&body, "authentication", &AUTHENTICATIONS))
-    {
-        return r;
-    }
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    check_choice(&body, "designation", &DESIGNATIONS)
+        .and_then(|()| check_choice(&body, "authentication", &AUTHENTICATIONS))?;
     sim.write(|store, _| {
         let flow = store
             .objects
@@ -150,7 +135,6 @@ pub async fn patch_flow(
         apply_patch(flow, &body, &FLOW_WRITABLE);
         Ok(ok(flow.clone()))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn list_bindings(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
@@ -175,21 +159,16 @@ pub async fn get_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> Resp
     .map_or_else(|| not_found("FlowStageBinding"), ok)
 }
 
-pub async fn create_binding(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&body, &["target", "stage", "order"]) {
-        return r;
-    }
+pub async fn create_binding(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["target", "stage", "order"])?;
     let (target, stage_pk) = (
         body["target"].as_str().unwrap_or(""),
         body["stage"].as_str().unwrap_or(""),
     );
-    let Some(order) = body["order"].as_i64() else {
-        return field_error("order", "A valid integer is required.");
-    };
+    let order = body["order"]
+        .as_i64()
+        .ok_or_else(|| field_error("order", "A valid integer is required."))?;
     sim.write(|store, rng| {
         let objects = &mut store.objects;
         let flow_index = objects.flows.iter().position(|f| f["pk"] == target).ok_or_else(|| {
@@ -214,7 +193,6 @@ pub async fn create_binding(State(sim): State<Sim>, headers: HeaderMap, body: By
         objects.flow_bindings.push(binding.clone());
         Ok(created(binding))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn delete_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {

@@ -10,7 +10,7 @@ use super::{Pairs, single};
 use crate::sim::Sim;
 use crate::sim::store::{Store, uuid};
 use crate::sim::util::{
-    apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
+    Answer, apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
 };
 
 const BINDING_WRITABLE: [&str; 8] = [
@@ -35,18 +35,9 @@ pub async fn get_expression(State(sim): State<Sim>, Path(pk): Path<String>) -> R
     .map_or_else(|| not_found("Expression Policy"), ok)
 }
 
-pub async fn create_expression(
-    State(sim): State<Sim>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&body, &["name", "expression"]) {
-        return r;
-    }
+pub async fn create_expression(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["name", "expression"])?;
     sim.write(|store, rng| {
         if store.objects.policies.iter().any(|p| p["name"] == body["name"]) {
             return Err(field_error("name", "Policy with this name already exists."));
@@ -60,7 +51,6 @@ pub async fn create_expression(
         store.objects.policies.push(policy.clone());
         Ok(created(policy))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn patch_expression(
@@ -68,11 +58,8 @@ pub async fn patch_expression(
     Path(pk): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let body = json_body(&headers, &body)?;
     sim.write(|store, _| {
         let policy = store
             .objects
@@ -83,7 +70,6 @@ pub async fn patch_expression(
         apply_patch(policy, &body, &["name", "expression", "execution_logging"]);
         Ok(ok(policy.clone()))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn delete_expression(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
@@ -154,14 +140,9 @@ pub async fn create_policy_binding(
     State(sim): State<Sim>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&body, &["target", "order"]) {
-        return r;
-    }
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["target", "order"])?;
     let target = body["target"].as_str().unwrap_or("").to_owned();
     sim.write(|store, rng| {
         if !target_exists(store, &target) {
@@ -186,7 +167,6 @@ pub async fn create_policy_binding(
         store.objects.policy_bindings.push(binding.clone());
         Ok(created(binding))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn patch_policy_binding(
@@ -194,11 +174,8 @@ pub async fn patch_policy_binding(
     Path(pk): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let body = json_body(&headers, &body)?;
     sim.write(|store, _| {
         let index = store
             .objects
@@ -215,7 +192,6 @@ pub async fn patch_policy_binding(
         store.objects.policy_bindings[index] = binding.clone();
         Ok(ok(binding))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn delete_policy_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {

@@ -13,7 +13,7 @@ use super::{Pairs, single};
 use crate::sim::Sim;
 use crate::sim::store::uuid;
 use crate::sim::util::{
-    apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
+    Answer, apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
 };
 
 const PROVIDER_WRITABLE: [&str; 15] = [
@@ -60,12 +60,9 @@ pub async fn get_provider(State(sim): State<Sim>, Path(id): Path<String>) -> Res
         .map_or_else(|| not_found("OAuth2 Provider"), ok)
 }
 
-pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(
+pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(
         &body,
         &[
             "name",
@@ -73,14 +70,15 @@ pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: B
             "invalidation_flow",
             "redirect_uris",
         ],
-    ) {
-        return r;
-    }
+    )?;
     if !body["redirect_uris"].as_array().is_some_and(|uris| {
         uris.iter()
             .all(|u| u["url"].is_string() && u["matching_mode"].is_string())
     }) {
-        return field_error("redirect_uris", "Expected a list of {matching_mode, url}.");
+        return Err(field_error(
+            "redirect_uris",
+            "Expected a list of {matching_mode, url}.",
+        ));
     }
     sim.write(|store, rng| {
         for field in ["authorization_flow", "invalidation_flow"] {
@@ -109,7 +107,6 @@ pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: B
         store.objects.providers.push(provider.clone());
         Ok(created(provider))
     })
-    .unwrap_or_else(|r| r)
 }
 
 pub async fn list_applications(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
@@ -130,18 +127,9 @@ pub async fn get_application(State(sim): State<Sim>, Path(slug): Path<String>) -
     .map_or_else(|| not_found("Application"), ok)
 }
 
-pub async fn create_application(
-    State(sim): State<Sim>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let body = match json_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if let Err(r) = require(&body, &["name", "slug"]) {
-        return r;
-    }
+pub async fn create_application(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["name", "slug"])?;
     sim.write(|store, rng| {
         let objects = &mut store.objects;
         if objects.applications.iter().any(|a| a["slug"] == body["slug"]) {
@@ -174,5 +162,4 @@ pub async fn create_application(
         objects.applications.push(application.clone());
         Ok(created(application))
     })
-    .unwrap_or_else(|r| r)
 }
