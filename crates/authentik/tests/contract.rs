@@ -97,7 +97,12 @@ async fn client_requests_and_simulator_answers_fit_the_schema() {
             first.pk
         );
     }
-    assert_eq!(client.flow_bindings(&flow.pk).await.unwrap().len(), 2);
+    let bound = client.flow_bindings(&flow.pk).await.unwrap();
+    assert_eq!(bound.len(), 2);
+    assert_eq!(
+        client.flow_binding(&bound[0].pk).await.unwrap().target,
+        flow.pk
+    );
     client
         .set_flow_authentication(&flow.slug, "require_unauthenticated")
         .await
@@ -134,6 +139,10 @@ async fn client_requests_and_simulator_answers_fit_the_schema() {
     );
     client.add_user_to_group(&group.pk, user.pk).await.unwrap();
     client.add_user_to_group(&group.pk, user.pk).await.unwrap();
+    assert_eq!(
+        client.group(&group.pk).await.unwrap().name,
+        "acme-operators"
+    );
     let link = client.recovery_link(user.pk).await.unwrap();
     assert!(
         secrecy::ExposeSecret::expose_secret(&link.link)

@@ -55,7 +55,13 @@ async fn missing_or_bad_tokens_get_403_with_authentiks_messages() {
         200,
         "the scheme is case-insensitive"
     );
-    let wrong = AuthentikClient::new(ClientConfig::new(&sim.api_url(), "wrong")).unwrap();
+    let config = ClientConfig::new(&sim.api_url(), "wrong-secret-token");
+    assert!(
+        !format!("{config:?}").contains("wrong-secret-token"),
+        "Debug redacts the token"
+    );
+    let wrong = AuthentikClient::new(config).unwrap();
+    assert!(!format!("{wrong:?}").contains("wrong-secret-token"));
     let e = wrong.version().await.unwrap_err();
     assert!(
         matches!(e, AuthentikError::Forbidden(_)) && !e.is_transient(),

@@ -522,4 +522,14 @@ impl AuthentikClient {
         self.send(Method::PATCH, &format!("/policies/bindings/{pk}/"), changes)
             .await
     }
+
+    /// `GET /core/groups/{uuid}/`.
+    pub async fn group(&self, pk: &str) -> Result<Group, AuthentikError> {
+        self.get(&format!("/core/groups/{pk}/")).await
+    }
+
+    /// `GET /flows/bindings/{uuid}/`.
+    pub async fn flow_binding(&self, pk: &str) -> Result<FlowStageBinding, AuthentikError> {
+        self.get(&format!("/flows/bindings/{pk}/")).await
+    }
 }
