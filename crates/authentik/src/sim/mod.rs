@@ -108,6 +108,37 @@ impl Sim {
     fn read<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
         f(&self.store.lock().unwrap_or_else(|p| p.into_inner()))
     }
+
+    /// One page of a collection, filtered by the query's values for `fields`.
+    fn list(
+        &self,
+        query: &routes::Pairs,
+        collection: fn(&store::Objects) -> &Vec<Value>,
+        fields: &[&str],
+    ) -> Response {
+        let query = routes::single(query);
+        util::paginate(
+            self.read(|s| util::filter(collection(&s.objects), &query, fields)),
+            &query,
+        )
+    }
+
+    /// The object of a collection whose `key` is `value`, or Authentik's 404 for `model`.
+    fn find(
+        &self,
+        collection: fn(&store::Objects) -> &Vec<Value>,
+        key: &str,
+        value: &Value,
+        model: &str,
+    ) -> Response {
+        self.read(|s| {
+            collection(&s.objects)
+                .iter()
+                .find(|o| o[key] == *value)
+                .cloned()
+        })
+        .map_or_else(|| util::not_found(model), util::ok)
+    }
 }
 
 /// A running simulator.

@@ -10,10 +10,10 @@ use axum::response::Response;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use super::{Pairs, single};
+use super::Pairs;
 use crate::sim::Sim;
 use crate::sim::faults::Faults;
-use crate::sim::util::{detail, filter, ok, paginate};
+use crate::sim::util::{detail, ok};
 
 pub async fn version(State(sim): State<Sim>) -> Response {
     ok(json!({
@@ -23,10 +23,7 @@ pub async fn version(State(sim): State<Sim>) -> Response {
 }
 
 pub async fn list_blueprints(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    paginate(
-        sim.read(|s| filter(&s.objects.blueprints, &single(&q), &["name"])),
-        &single(&q),
-    )
+    sim.list(&q, |o| &o.blueprints, &["name"])
 }
 
 fn admin_allowed(sim: &Sim, headers: &HeaderMap) -> bool {

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use super::{Pairs, single};
 use crate::sim::store::{EPOCH, Store, uuid};
 use crate::sim::util::{
-    Answer, apply_patch, created, detail, field_error, filter, json_body, non_field_string,
-    not_found, ok, paginate, require,
+    Answer, apply_patch, created, detail, field_error, json_body, non_field_string, not_found, ok,
+    require,
 };
 use crate::sim::{Sim, brand_for_host};
 
@@ -69,21 +69,11 @@ fn check_brand_flows(store: &Store, body: &Map<String, Value>) -> Result<(), Res
 }
 
 pub async fn list_brands(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    paginate(
-        sim.read(|s| filter(&s.objects.brands, &single(&q), &["domain", "default"])),
-        &single(&q),
-    )
+    sim.list(&q, |o| &o.brands, &["domain", "default"])
 }
 
 pub async fn get_brand(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
-    sim.read(|s| {
-        s.objects
-            .brands
-            .iter()
-            .find(|b| b["brand_uuid"] == pk.as_str())
-            .cloned()
-    })
-    .map_or_else(|| not_found("Brand"), ok)
+    sim.find(|o| &o.brands, "brand_uuid", &json!(pk), "Brand")
 }
 
 pub async fn create_brand(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
@@ -175,16 +165,7 @@ fn check_user_fields(body: &Map<String, Value>) -> Result<(), Response> {
 }
 
 pub async fn list_users(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    paginate(
-        sim.read(|s| {
-            filter(
-                &s.objects.users,
-                &single(&q),
-                &["username", "email", "is_active"],
-            )
-        }),
-        &single(&q),
-    )
+    sim.list(&q, |o| &o.users, &["username", "email", "is_active"])
 }
 
 fn user_pk(id: &str) -> Result<i64, Response> {
@@ -398,21 +379,11 @@ fn group_json(pk: &str, num_pk: i64, name: &str) -> Value {
 }
 
 pub async fn list_groups(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    paginate(
-        sim.read(|s| filter(&s.objects.groups, &single(&q), &["name"])),
-        &single(&q),
-    )
+    sim.list(&q, |o| &o.groups, &["name"])
 }
 
 pub async fn get_group(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
-    sim.read(|s| {
-        s.objects
-            .groups
-            .iter()
-            .find(|g| g["pk"] == pk.as_str())
-            .cloned()
-    })
-    .map_or_else(|| not_found("Group"), ok)
+    sim.find(|o| &o.groups, "pk", &json!(pk), "Group")
 }
 
 pub async fn create_group(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {

@@ -6,12 +6,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Pairs, single};
+use super::Pairs;
 use crate::sim::Sim;
 use crate::sim::defaults::flow_binding;
 use crate::sim::store::{flow, uuid};
 use crate::sim::util::{
-    Answer, apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
+    Answer, apply_patch, created, field_error, json_body, not_found, ok, require,
 };
 
 const DESIGNATIONS: [&str; 7] = [
@@ -64,14 +64,7 @@ fn check_choice(
 }
 
 pub async fn list_flows(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    let items = sim.read(|s| {
-        filter(
-            &s.objects.flows,
-            &single(&q),
-            &["designation", "slug", "name"],
-        )
-    });
-    paginate(items, &single(&q))
+    sim.list(&q, |o| &o.flows, &["designation", "slug", "name"])
 }
 
 pub async fn create_flow(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
@@ -106,14 +99,7 @@ pub async fn create_flow(State(sim): State<Sim>, headers: HeaderMap, body: Bytes
 }
 
 pub async fn get_flow(State(sim): State<Sim>, Path(slug): Path<String>) -> Response {
-    sim.read(|s| {
-        s.objects
-            .flows
-            .iter()
-            .find(|f| f["slug"] == slug.as_str())
-            .cloned()
-    })
-    .map_or_else(|| not_found("Flow"), ok)
+    sim.find(|o| &o.flows, "slug", &json!(slug), "Flow")
 }
 
 pub async fn patch_flow(
@@ -138,25 +124,11 @@ pub async fn patch_flow(
 }
 
 pub async fn list_bindings(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    let items = sim.read(|s| {
-        filter(
-            &s.objects.flow_bindings,
-            &single(&q),
-            &["target", "stage", "order"],
-        )
-    });
-    paginate(items, &single(&q))
+    sim.list(&q, |o| &o.flow_bindings, &["target", "stage", "order"])
 }
 
 pub async fn get_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
-    sim.read(|s| {
-        s.objects
-            .flow_bindings
-            .iter()
-            .find(|b| b["pk"] == pk.as_str())
-            .cloned()
-    })
-    .map_or_else(|| not_found("FlowStageBinding"), ok)
+    sim.find(|o| &o.flow_bindings, "pk", &json!(pk), "FlowStageBinding")
 }
 
 pub async fn create_binding(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
@@ -222,6 +194,5 @@ pub async fn delete_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> R
 }
 
 pub async fn list_stages(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    let items = sim.read(|s| filter(&s.objects.stages, &single(&q), &["name"]));
-    paginate(items, &single(&q))
+    sim.list(&q, |o| &o.stages, &["name"])
 }

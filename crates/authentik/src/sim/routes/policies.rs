@@ -18,21 +18,11 @@ const BINDING_WRITABLE: [&str; 8] = [
 ];
 
 pub async fn list_expression(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    paginate(
-        sim.read(|s| filter(&s.objects.policies, &single(&q), &["name"])),
-        &single(&q),
-    )
+    sim.list(&q, |o| &o.policies, &["name"])
 }
 
 pub async fn get_expression(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
-    sim.read(|s| {
-        s.objects
-            .policies
-            .iter()
-            .find(|p| p["pk"] == pk.as_str())
-            .cloned()
-    })
-    .map_or_else(|| not_found("Expression Policy"), ok)
+    sim.find(|o| &o.policies, "pk", &json!(pk), "Expression Policy")
 }
 
 pub async fn create_expression(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
@@ -113,27 +103,11 @@ fn policy_binding_json(store: &Store, pk: &str, body: &serde_json::Map<String, V
 }
 
 pub async fn list_policy_bindings(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    paginate(
-        sim.read(|s| {
-            filter(
-                &s.objects.policy_bindings,
-                &single(&q),
-                &["target", "policy"],
-            )
-        }),
-        &single(&q),
-    )
+    sim.list(&q, |o| &o.policy_bindings, &["target", "policy"])
 }
 
 pub async fn get_policy_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
-    sim.read(|s| {
-        s.objects
-            .policy_bindings
-            .iter()
-            .find(|b| b["pk"] == pk.as_str())
-            .cloned()
-    })
-    .map_or_else(|| not_found("Policy Binding"), ok)
+    sim.find(|o| &o.policy_bindings, "pk", &json!(pk), "Policy Binding")
 }
 
 pub async fn create_policy_binding(

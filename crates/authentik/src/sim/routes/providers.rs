@@ -9,11 +9,11 @@ use axum::response::Response;
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::{Value, json};
 
-use super::{Pairs, single};
+use super::Pairs;
 use crate::sim::Sim;
 use crate::sim::store::uuid;
 use crate::sim::util::{
-    Answer, apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
+    Answer, apply_patch, created, field_error, json_body, not_found, ok, require,
 };
 
 const PROVIDER_WRITABLE: [&str; 15] = [
@@ -46,10 +46,7 @@ const APPLICATION_WRITABLE: [&str; 9] = [
 ];
 
 pub async fn list_providers(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    paginate(
-        sim.read(|s| filter(&s.objects.providers, &single(&q), &["name", "client_id"])),
-        &single(&q),
-    )
+    sim.list(&q, |o| &o.providers, &["name", "client_id"])
 }
 
 pub async fn get_provider(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
@@ -110,21 +107,11 @@ pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: B
 }
 
 pub async fn list_applications(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
-    paginate(
-        sim.read(|s| filter(&s.objects.applications, &single(&q), &["slug", "name"])),
-        &single(&q),
-    )
+    sim.list(&q, |o| &o.applications, &["slug", "name"])
 }
 
 pub async fn get_application(State(sim): State<Sim>, Path(slug): Path<String>) -> Response {
-    sim.read(|s| {
-        s.objects
-            .applications
-            .iter()
-            .find(|a| a["slug"] == slug.as_str())
-            .cloned()
-    })
-    .map_or_else(|| not_found("Application"), ok)
+    sim.find(|o| &o.applications, "slug", &json!(slug), "Application")
 }
 
 pub async fn create_application(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
