@@ -376,6 +376,15 @@ pub struct QueueCounts {
 }
 
 impl QueueCounts {
+    /// A queue with zero jobs in every state, not paused.
+    pub fn empty(queue: &str) -> Self {
+        Self {
+            queue: queue.to_owned(),
+            paused: false,
+            counts: JobState::ALL.iter().map(|s| (*s, 0)).collect(),
+        }
+    }
+
     /// The count of one state.
     pub fn get(&self, state: JobState) -> u64 {
         self.counts

@@ -17,13 +17,7 @@ pub const MAX_PAGE: usize = 500;
 
 impl SqliteQueue {
     pub(super) async fn get_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?"
-        )))
-        .bind(id.as_str())
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(|r| job_from_row(&r, true)).transpose()
+        job_by_id(&self.read, id).await
     }
 
     pub(super) async fn list_jobs(&self, filter: JobFilter) -> Result<JobPage, QueueError> {
@@ -80,15 +74,6 @@ impl SqliteQueue {
                 .fetch_all(&self.read)
                 .await?;
         let mut by_queue: BTreeMap<String, QueueCounts> = BTreeMap::new();
-        let entry = |map: &mut BTreeMap<String, QueueCounts>, q: &str| {
-            map.entry(q.to_owned())
-                .or_insert_with(|| QueueCounts {
-                    queue: q.to_owned(),
-                    paused: false,
-                    counts: JobState::ALL.iter().map(|s| (*s, 0)).collect(),
-                })
-                .clone()
-        };
         for r in rows {
             let queue: String = r.try_get("queue")?;
             let state: JobState = r
@@ -96,11 +81,10 @@ impl SqliteQueue {
                 .parse()
                 .map_err(QueueError::Storage)?;
             let n = r.try_get::<i64, _>("n")? as u64;
-            entry(&mut by_queue, &queue);
-            if let Some(c) = by_queue
-                .get_mut(&queue)
-                .and_then(|q| q.counts.iter_mut().find(|(s, _)| *s == state))
-            {
+            let counts = by_queue
+                .entry(queue.clone())
+                .or_insert_with(|| QueueCounts::empty(&queue));
+            if let Some(c) = counts.counts.iter_mut().find(|(s, _)| *s == state) {
                 c.1 = n;
             }
         }
@@ -109,10 +93,10 @@ impl SqliteQueue {
                 .fetch_all(&self.read)
                 .await?;
         for q in paused {
-            entry(&mut by_queue, &q);
-            if let Some(c) = by_queue.get_mut(&q) {
-                c.paused = true;
-            }
+            by_queue
+                .entry(q.clone())
+                .or_insert_with(|| QueueCounts::empty(&q))
+                .paused = true;
         }
         Ok(by_queue.into_values().collect())
     }
@@ -229,14 +213,8 @@ impl SqliteQueue {
 
     /// The job after an admin change (read from the writer, so the change is visible).
     async fn require(&self, id: &JobId) -> Result<Job, QueueError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?"
-        )))
-        .bind(id.as_str())
-        .fetch_optional(&self.write)
-        .await?;
-        row.map(|r| job_from_row(&r, true))
-            .transpose()?
+        job_by_id(&self.write, id)
+            .await?
             .ok_or_else(|| QueueError::NotFound(id.0.clone()))
     }
 
@@ -251,4 +229,15 @@ impl SqliteQueue {
             Err(e) => e,
         }
     }
+}
+
+/// One job, with its result, read through `pool`.
+async fn job_by_id(pool: &sqlx::SqlitePool, id: &JobId) -> Result<Option<Job>, QueueError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS}, result FROM queue_jobs WHERE id = ?"
+    )))
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| job_from_row(&r, true)).transpose()
 }

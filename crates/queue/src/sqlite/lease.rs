@@ -4,15 +4,36 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{Row, SqliteConnection};
 
 use super::SqliteQueue;
 use crate::clock::duration_ms;
 use crate::error::QueueError;
 use crate::model::{FetchRequest, Fetched, JobId, JobState, Lease, LeasedJob, Outcome, Renewed};
 
-/// The SQL expression appending one error object to the `errors` column; binds at, class, message.
-const APPEND_ERROR: &str = "json_insert(errors, '$[#]', json_object('at', ?, 'attempt', attempt, 'class', ?, 'message', ?))";
+// SQL fragments as literal macros, so `concat!` builds each statement at compile time (no
+// formatting on the fetch and ack paths).
+
+/// Appends one error object to the `errors` column; binds at, class, message.
+macro_rules! append_error {
+    () => {
+        "json_insert(errors, '$[#]', json_object('at', ?, 'attempt', attempt, 'class', ?, 'message', ?))"
+    };
+}
+
+/// Forgets the lease.
+macro_rules! clear_lease {
+    () => {
+        "lease_token = NULL, lease_expires_at = NULL, worker = NULL"
+    };
+}
+
+/// Only the current lease may complete the job; binds id, token.
+macro_rules! fence {
+    () => {
+        " WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING state"
+    };
+}
 
 impl SqliteQueue {
     pub(super) async fn fetch_leases(&self, req: FetchRequest) -> Result<Fetched, QueueError> {
@@ -159,48 +180,59 @@ impl SqliteQueue {
         outcome: &Outcome,
         now: i64,
     ) -> Result<JobState, QueueError> {
-        let fence = "WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING state";
-        let clear = "lease_token = NULL, lease_expires_at = NULL, worker = NULL";
         let query = match outcome {
             Outcome::Succeeded(result) => {
                 let result = serde_json::to_string(result).map_err(|e| QueueError::Invalid(e.to_string()))?;
-                sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
-                    "UPDATE queue_jobs SET state = 'succeeded', result = ?, finished_at = ?, {clear} {fence}"
-                )))
+                sqlx::query_scalar::<_, String>(concat!(
+                    "UPDATE queue_jobs SET state = 'succeeded', result = ?, finished_at = ?, ",
+                    clear_lease!(),
+                    fence!()
+                ))
                 .bind(result)
                 .bind(now)
             }
             Outcome::Retry { error, retry_after } => {
                 let delay = retry_after.unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
                 let run_at = now.saturating_add(duration_ms(delay));
-                sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
+                sqlx::query_scalar::<_, String>(concat!(
                     "UPDATE queue_jobs SET
                         state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'scheduled' END,
                         finished_at = CASE WHEN attempt >= max_attempts THEN ? END,
                         run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE ? END,
-                        errors = {APPEND_ERROR}, {clear} {fence}"
-                )))
+                        errors = ",
+                    append_error!(),
+                    ", ",
+                    clear_lease!(),
+                    fence!()
+                ))
                 .bind(now)
                 .bind(run_at)
                 .bind(now)
                 .bind(error.class.clone())
                 .bind(error.message.clone())
             }
-            Outcome::Snooze(delay) => sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
-                "UPDATE queue_jobs SET state = 'scheduled', run_at = ?, attempt = attempt - 1,
-                    snoozes = snoozes + 1, {clear} {fence}"
-            )))
+            Outcome::Snooze(delay) => sqlx::query_scalar::<_, String>(concat!(
+                "UPDATE queue_jobs SET state = 'scheduled', run_at = ?, attempt = attempt - 1, snoozes = snoozes + 1, ",
+                clear_lease!(),
+                fence!()
+            ))
             .bind(now.saturating_add(duration_ms(*delay))),
-            Outcome::Abort(error) => sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
-                "UPDATE queue_jobs SET state = 'dead', finished_at = ?, errors = {APPEND_ERROR}, {clear} {fence}"
-            )))
+            Outcome::Abort(error) => sqlx::query_scalar::<_, String>(concat!(
+                "UPDATE queue_jobs SET state = 'dead', finished_at = ?, errors = ",
+                append_error!(),
+                ", ",
+                clear_lease!(),
+                fence!()
+            ))
             .bind(now)
             .bind(now)
             .bind(error.class.clone())
             .bind(error.message.clone()),
-            Outcome::Cancelled => sqlx::query_scalar::<_, String>(AssertSqlSafe(format!(
-                "UPDATE queue_jobs SET state = 'cancelled', finished_at = ?, {clear} {fence}"
-            )))
+            Outcome::Cancelled => sqlx::query_scalar::<_, String>(concat!(
+                "UPDATE queue_jobs SET state = 'cancelled', finished_at = ?, ",
+                clear_lease!(),
+                fence!()
+            ))
             .bind(now),
         };
         let state = query
@@ -248,18 +280,21 @@ pub(super) async fn rescue(
     now: i64,
     limit: usize,
 ) -> Result<usize, QueueError> {
-    let done = sqlx::query(AssertSqlSafe(format!(
+    let done = sqlx::query(concat!(
         "UPDATE queue_jobs SET
             state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
                          WHEN attempt >= max_attempts THEN 'dead' ELSE 'available' END,
             finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ? END,
             run_at = ?,
-            errors = {APPEND_ERROR},
-            lease_token = NULL, lease_expires_at = NULL, worker = NULL
+            errors = ",
+        append_error!(),
+        ", ",
+        clear_lease!(),
+        "
          WHERE seq IN (SELECT seq FROM queue_jobs
                        WHERE state = 'running' AND lease_expires_at <= ? AND (? IS NULL OR queue = ?)
                        ORDER BY lease_expires_at LIMIT ?)"
-    )))
+    ))
     .bind(now)
     .bind(now)
     .bind(now)
