@@ -1,0 +1,63 @@
+//! `GET /admin/version/`, `GET /managed/blueprints/`, and the fault admin endpoint
+//! (`GET`/`PUT /_sim/faults`, with the admin token).
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::Pairs;
+use crate::Sim;
+use crate::faults::Faults;
+use crate::util::{detail, ok};
+
+pub async fn version(State(sim): State<Sim>) -> Response {
+    ok(json!({
+        "version_current": sim.config.version, "version_latest": sim.config.version, "version_latest_valid": true,
+        "build_hash": "", "outdated": false, "outpost_outdated": false,
+    }))
+}
+
+pub async fn list_blueprints(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
+    sim.list(&q, |o| &o.blueprints, &["name"])
+}
+
+fn admin_allowed(sim: &Sim, headers: &HeaderMap) -> bool {
+    let expected = format!("Bearer {}", sim.config.admin_token.expose_secret());
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(expected.as_str())
+}
+
+fn report(sim: &Sim) -> Response {
+    ok(json!({
+        "faults": sim.faults.get(),
+        "unavailable_answers": sim.faults.unavailable_answers.load(Ordering::SeqCst),
+        "resets": sim.faults.resets.load(Ordering::SeqCst),
+    }))
+}
+
+pub async fn get_faults(State(sim): State<Sim>, headers: HeaderMap) -> Response {
+    if !admin_allowed(&sim, &headers) {
+        return detail(StatusCode::FORBIDDEN, "admin token required");
+    }
+    report(&sim)
+}
+
+pub async fn put_faults(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    if !admin_allowed(&sim, &headers) {
+        return detail(StatusCode::FORBIDDEN, "admin token required");
+    }
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(faults) => {
+            sim.faults.set(faults);
+            report(&sim)
+        }
+        Err(e) => detail(StatusCode::BAD_REQUEST, &format!("bad faults: {e}")),
+    }
+}

@@ -1,0 +1,438 @@
+//! Brands, users and groups (API-NOTES §3–§4), with the recovery link built from the request's
+//! Host and refused when the brand that Host resolves to has no recovery flow.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+use super::{Pairs, single};
+use crate::store::{EPOCH, Store, uuid};
+use crate::util::{
+    Answer, apply_patch, created, detail, field_error, json_body, non_field_string, not_found, ok,
+    require,
+};
+use crate::{Sim, brand_for_host};
+
+const BRAND_WRITABLE: [&str; 17] = [
+    "domain",
+    "default",
+    "branding_title",
+    "branding_logo",
+    "branding_favicon",
+    "branding_custom_css",
+    "branding_default_flow_background",
+    "flow_authentication",
+    "flow_invalidation",
+    "flow_recovery",
+    "flow_unenrollment",
+    "flow_user_settings",
+    "flow_device_code",
+    "default_application",
+    "web_certificate",
+    "client_certificates",
+    "attributes",
+];
+const BRAND_FLOWS: [&str; 6] = [
+    "flow_authentication",
+    "flow_invalidation",
+    "flow_recovery",
+    "flow_unenrollment",
+    "flow_user_settings",
+    "flow_device_code",
+];
+const USER_WRITABLE: [&str; 7] = [
+    "username",
+    "name",
+    "is_active",
+    "email",
+    "attributes",
+    "path",
+    "type",
+];
+
+/// Every flow a brand names must exist (a unknown uuid is a 400 field error).
+fn check_brand_flows(store: &Store, body: &Map<String, Value>) -> Result<(), Response> {
+    for field in BRAND_FLOWS {
+        if let Some(Value::String(pk)) = body.get(field)
+            && !store.objects.flows.iter().any(|f| f["pk"] == pk.as_str())
+        {
+            return Err(field_error(
+                field,
+                &format!("Invalid pk \"{pk}\" - object does not exist."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub async fn list_brands(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
+    sim.list(&q, |o| &o.brands, &["domain", "default"])
+}
+
+pub async fn get_brand(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
+    sim.find(|o| &o.brands, "brand_uuid", &json!(pk), "Brand")
+}
+
+pub async fn create_brand(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["domain"])?;
+    sim.write(|store, rng| {
+        check_brand_flows(store, &body)?;
+        if store.objects.brands.iter().any(|b| b["domain"] == body["domain"]) {
+            return Err(field_error("domain", "Brand with this domain already exists."));
+        }
+        if body.get("default") == Some(&Value::Bool(true)) && store.objects.brands.iter().any(|b| b["default"] == true) {
+            return Err(field_error("default", "Only a single brand can be set as default."));
+        }
+        let mut brand = json!({
+            "brand_uuid": uuid(rng), "domain": "", "default": false, "branding_title": "authentik",
+            "branding_logo": "/static/dist/assets/icons/icon_left_brand.svg", "branding_favicon": "/static/dist/assets/icons/icon.png",
+            "branding_custom_css": "", "branding_default_flow_background": "/static/dist/assets/images/flow_background.jpg",
+            "flow_authentication": null, "flow_invalidation": null, "flow_recovery": null, "flow_unenrollment": null,
+            "flow_user_settings": null, "flow_device_code": null, "default_application": null, "web_certificate": null,
+            "client_certificates": [], "attributes": {},
+        });
+        apply_patch(&mut brand, &body, &BRAND_WRITABLE);
+        store.objects.brands.push(brand.clone());
+        Ok(created(brand))
+    })
+}
+
+pub async fn patch_brand(
+    State(sim): State<Sim>,
+    Path(pk): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    sim.write(|store, _| {
+        check_brand_flows(store, &body)?;
+        let brand = store
+            .objects
+            .brands
+            .iter_mut()
+            .find(|b| b["brand_uuid"] == pk.as_str())
+            .ok_or_else(|| not_found("Brand"))?;
+        apply_patch(brand, &body, &BRAND_WRITABLE);
+        Ok(ok(brand.clone()))
+    })
+}
+
+fn user_json(pk: i64, uuid: &str, username: &str) -> Value {
+    json!({
+        "pk": pk, "username": username, "name": "", "is_active": true, "last_login": null, "date_joined": EPOCH,
+        "is_superuser": false, "groups": [], "groups_obj": [], "roles": [], "roles_obj": [], "email": "",
+        "avatar": "data:image/svg+xml;base64,", "attributes": {}, "uid": format!("{:x}", pk * 7919),
+        "path": "users", "type": "internal", "uuid": uuid, "password_change_date": EPOCH, "last_updated": EPOCH,
+    })
+}
+
+fn check_user_fields(body: &Map<String, Value>) -> Result<(), Response> {
+    if let Some(v) = body.get("attributes")
+        && !v.is_object()
+    {
+        return Err(field_error(
+            "attributes",
+            "Value must be a dictionary, and not contain any reserved keys.",
+        ));
+    }
+    if let Some(Value::String(path)) = body.get("path")
+        && (path.starts_with('/') || path.ends_with('/') || path.contains("//"))
+    {
+        return Err(field_error(
+            "path",
+            "No leading or trailing slashes allowed.",
+        ));
+    }
+    if let Some(Value::String(name)) = body.get("username")
+        && (name.is_empty() || name.chars().count() > 150)
+    {
+        return Err(field_error(
+            "username",
+            "Ensure this field has no more than 150 characters.",
+        ));
+    }
+    if body.get("type").and_then(Value::as_str) == Some("internal_service_account") {
+        return Err(field_error(
+            "type",
+            "Can't create internal service accounts",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn list_users(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
+    sim.list(&q, |o| &o.users, &["username", "email", "is_active"])
+}
+
+fn user_pk(id: &str) -> Result<i64, Response> {
+    id.parse::<i64>().map_err(|_| not_found("User"))
+}
+
+pub async fn get_user(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
+    let Ok(pk) = user_pk(&id) else {
+        return not_found("User");
+    };
+    sim.read(|s| s.objects.users.iter().find(|u| u["pk"] == pk).cloned())
+        .map_or_else(|| not_found("User"), ok)
+}
+
+pub async fn create_user(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["username", "name"]).and_then(|()| check_user_fields(&body))?;
+    sim.write(|store, rng| {
+        if store
+            .objects
+            .users
+            .iter()
+            .any(|u| u["username"] == body["username"])
+        {
+            return Err(field_error("username", "This field must be unique."));
+        }
+        let pk = store.next_pk();
+        let mut user = user_json(pk, &uuid(rng), body["username"].as_str().unwrap_or(""));
+        apply_patch(&mut user, &body, &USER_WRITABLE); // `password` is dropped, as over the real API
+        let groups: Vec<Value> = body
+            .get("groups")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for g in &groups {
+            let group = store
+                .objects
+                .groups
+                .iter_mut()
+                .find(|x| x["pk"] == *g)
+                .ok_or_else(|| {
+                    field_error(
+                        "groups",
+                        &format!(
+                            "Invalid pk \"{}\" - object does not exist.",
+                            g.as_str().unwrap_or("")
+                        ),
+                    )
+                })?;
+            push_unique(&mut group["users"], json!(pk));
+            push_unique(&mut user["groups"], g.clone());
+        }
+        store.objects.users.push(user.clone());
+        Ok(created(user))
+    })
+}
+
+fn push_unique(list: &mut Value, item: Value) {
+    if let Some(items) = list.as_array_mut()
+        && !items.contains(&item)
+    {
+        items.push(item);
+    }
+}
+
+pub async fn patch_user(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    let pk = user_pk(&id)?;
+    check_user_fields(&body)?;
+    sim.write(|store, _| {
+        let user = store
+            .objects
+            .users
+            .iter_mut()
+            .find(|u| u["pk"] == pk)
+            .ok_or_else(|| not_found("User"))?;
+        apply_patch(user, &body, &USER_WRITABLE);
+        Ok(ok(user.clone()))
+    })
+}
+
+pub async fn set_password(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    let pk = user_pk(&id)?;
+    let password = match body.get("password") {
+        Some(Value::String(p)) if !p.is_empty() => p.clone(),
+        Some(Value::String(_)) => {
+            return Err(field_error("password", "This field may not be blank."));
+        }
+        _ => return Err(field_error("password", "This field is required.")),
+    };
+    sim.write(|store, _| {
+        if !store.objects.users.iter().any(|u| u["pk"] == pk) {
+            return Err(not_found("User"));
+        }
+        store.objects.passwords.retain(|(p, _)| *p != pk);
+        store.objects.passwords.push((pk, password));
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+}
+
+/// The recovery flow of the brand `headers`' Host resolves to, or the 400 Authentik answers.
+fn recovery_flow(store: &Store, headers: &HeaderMap) -> Result<Value, Response> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let brand = brand_for_host(&store.objects.brands, host);
+    let flow_pk = brand
+        .as_ref()
+        .map(|b| b["flow_recovery"].clone())
+        .unwrap_or(Value::Null);
+    store
+        .objects
+        .flows
+        .iter()
+        .find(|f| !flow_pk.is_null() && f["pk"] == flow_pk)
+        .cloned()
+        .ok_or_else(|| non_field_string("No recovery flow set."))
+}
+
+pub async fn recovery(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(pk) = user_pk(&id) else {
+        return not_found("User");
+    };
+    sim.write(|store, rng| {
+        if !store.objects.users.iter().any(|u| u["pk"] == pk) {
+            return Err(not_found("User"));
+        }
+        let flow = recovery_flow(store, &headers)?;
+        if matches!(
+            flow["authentication"].as_str(),
+            Some("require_authenticated" | "require_superuser")
+        ) {
+            return Err(non_field_string("Recovery flow not applicable to user"));
+        }
+        let key: String = (0..48)
+            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+            .collect();
+        store.objects.recovery_tokens.retain(|(p, _)| *p != pk);
+        store.objects.recovery_tokens.push((pk, key.clone()));
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let slug = flow["slug"].as_str().unwrap_or("");
+        Ok(ok(
+            json!({ "link": format!("http://{host}/if/flow/{slug}/?flow_token={key}") }),
+        ))
+    })
+    .unwrap_or_else(|r| r)
+}
+
+pub async fn recovery_email(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    Query(q): Query<Pairs>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(pk) = user_pk(&id) else {
+        return not_found("User");
+    };
+    let stage = single(&q).get("email_stage").cloned();
+    sim.read(|store| {
+        let user = store
+            .objects
+            .users
+            .iter()
+            .find(|u| u["pk"] == pk)
+            .ok_or_else(|| not_found("User"))?;
+        if user["email"].as_str().unwrap_or("").is_empty() {
+            return Err(non_field_string("User does not have an email address set."));
+        }
+        recovery_flow(store, &headers)?;
+        // Authentik looks the pk up among email stages only.
+        let exists = stage.as_ref().is_some_and(|s| {
+            store
+                .objects
+                .stages
+                .iter()
+                .any(|x| x["pk"] == s.as_str() && x["component"] == "ak-stage-email-form")
+        });
+        if !exists {
+            return Err(non_field_string("Email stage does not exist."));
+        }
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .unwrap_or_else(|r| r)
+}
+
+fn group_json(pk: &str, num_pk: i64, name: &str) -> Value {
+    json!({
+        "pk": pk, "num_pk": num_pk, "name": name, "is_superuser": false, "parents": [], "parents_obj": [],
+        "users": [], "users_obj": [], "attributes": {}, "roles": [], "roles_obj": [], "inherited_roles_obj": [],
+        "children": [], "children_obj": [],
+    })
+}
+
+pub async fn list_groups(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
+    sim.list(&q, |o| &o.groups, &["name"])
+}
+
+pub async fn get_group(State(sim): State<Sim>, Path(pk): Path<String>) -> Response {
+    sim.find(|o| &o.groups, "pk", &json!(pk), "Group")
+}
+
+pub async fn create_group(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
+    let body = json_body(&headers, &body)?;
+    require(&body, &["name"])?;
+    sim.write(|store, rng| {
+        if store
+            .objects
+            .groups
+            .iter()
+            .any(|g| g["name"] == body["name"])
+        {
+            return Err(field_error("name", "Group with this name already exists."));
+        }
+        let num_pk = store.next_pk();
+        let mut group = group_json(&uuid(rng), num_pk, body["name"].as_str().unwrap_or(""));
+        apply_patch(
+            &mut group,
+            &body,
+            &["is_superuser", "attributes", "parents"],
+        );
+        store.objects.groups.push(group.clone());
+        Ok(created(group))
+    })
+}
+
+pub async fn add_user(
+    State(sim): State<Sim>,
+    Path(pk): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    let user_pk = body
+        .get("pk")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| field_error("pk", "This field is required."))?;
+    sim.write(|store, _| {
+        let objects = &mut store.objects;
+        let Some(user) = objects.users.iter_mut().find(|u| u["pk"] == user_pk) else {
+            return Err(detail(StatusCode::NOT_FOUND, "Not found."));
+        };
+        let group = objects
+            .groups
+            .iter_mut()
+            .find(|g| g["pk"] == pk.as_str())
+            .ok_or_else(|| not_found("Group"))?;
+        push_unique(&mut group["users"], json!(user_pk));
+        push_unique(&mut user["groups"], json!(pk));
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+}

@@ -1,0 +1,209 @@
+//! The application: opens the queue, then runs any combination of the API, the workers and the
+//! scheduler until told to stop. `main` and the tests build it the same way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use dezky_api_shim::{AppState, Tokens};
+use dezky_jobs::Registry;
+use dezky_queue::DynQueue;
+use dezky_queue::redis::RedisQueue;
+use dezky_queue::sqlite::SqliteQueue;
+use dezky_scheduler::MaintenanceConfig;
+use dezky_worker::WorkerConfig;
+use tokio::net::TcpListener;
+
+use crate::config::QueueLocation;
+use crate::shutdown::Shutdown;
+
+/// What the API needs.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Where to listen (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Who may call.
+    pub tokens: Tokens,
+}
+
+/// What this process runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the queue lives.
+    pub queue: QueueLocation,
+    /// Whether the test-only kinds exist.
+    pub test_kinds: bool,
+    /// The API, if this process serves it.
+    pub api: Option<ApiSettings>,
+    /// Workers, if this process runs them.
+    pub workers: Option<WorkerConfig>,
+    /// Queue maintenance, if this process runs it.
+    pub scheduler: Option<MaintenanceConfig>,
+    /// Authentik, when configured (workers check its version at start).
+    pub authentik: Option<dezky_authentik::ClientConfig>,
+}
+
+/// A built application, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    queue: OpenQueue,
+    registry: Registry,
+    listener: Option<(TcpListener, Tokens)>,
+    workers: Option<WorkerConfig>,
+    scheduler: Option<MaintenanceConfig>,
+    authentik: Option<dezky_authentik::AuthentikClient>,
+}
+
+/// An open queue, and what closing it takes.
+#[derive(Debug, Clone)]
+pub struct OpenQueue {
+    /// The queue.
+    pub queue: DynQueue,
+    sqlite: Option<SqliteQueue>,
+}
+
+impl OpenQueue {
+    /// Closes connections that need closing (SQLite's pools; Redis needs nothing).
+    pub async fn close(&self) {
+        if let Some(sqlite) = &self.sqlite {
+            sqlite.close().await;
+        }
+    }
+}
+
+/// Opens the queue at `location` (applying SQLite migrations; warning when Redis keeps no
+/// durable copy).
+pub async fn open_queue(location: &QueueLocation) -> anyhow::Result<OpenQueue> {
+    match location {
+        QueueLocation::Sqlite(url) => {
+            let sqlite = SqliteQueue::open_default(url)
+                .await
+                .with_context(|| format!("opening the SQLite queue at {url}"))?;
+            Ok(OpenQueue {
+                queue: Arc::new(sqlite.clone()),
+                sqlite: Some(sqlite),
+            })
+        }
+        QueueLocation::Redis { url, prefix } => {
+            let redis = RedisQueue::connect_default(url, prefix)
+                .await
+                .context("connecting to the Redis queue")?;
+            match redis.persistence_warning().await {
+                Ok(Some(warning)) => tracing::warn!("{warning}"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not read Redis's persistence settings"),
+            }
+            tracing::info!(prefix, "queue on Redis");
+            Ok(OpenQueue {
+                queue: Arc::new(redis),
+                sqlite: None,
+            })
+        }
+    }
+}
+
+impl Application {
+    /// Opens the queue and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let queue = open_queue(&settings.queue).await?;
+        let listener = match settings.api {
+            Some(api) => {
+                let listener = TcpListener::bind(api.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", api.listen))?;
+                Some((listener, api.tokens))
+            }
+            None => None,
+        };
+        let authentik = settings
+            .authentik
+            .map(dezky_authentik::AuthentikClient::new)
+            .transpose()
+            .context("Authentik client")?;
+        Ok(Self {
+            authentik,
+            queue,
+            registry: dezky_jobs::kinds::registry(settings.test_kinds),
+            listener,
+            workers: settings.workers,
+            scheduler: settings.scheduler,
+        })
+    }
+
+    /// The API's address, once bound.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> DynQueue {
+        self.queue.queue.clone()
+    }
+
+    /// Runs until `shutdown` is triggered, then stops the API, drains the workers within their
+    /// grace, and closes the queue.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut parts = tokio::task::JoinSet::new();
+        if let Some((listener, tokens)) = self.listener {
+            let state = AppState {
+                queue: self.queue.queue.clone(),
+                registry: Arc::new(self.registry.clone()),
+                tokens: Arc::new(tokens),
+            };
+            let router = dezky_api_shim::router(state);
+            tracing::info!(addr = %listener.local_addr()?, "API listening");
+            let stop = shutdown.wait();
+            parts.spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .context("API server failed")
+            });
+        }
+        if let (Some(client), Some(_)) = (&self.authentik, &self.workers) {
+            let client = client.clone();
+            // Not fatal: Authentik may come up after us; the jobs snooze until it answers.
+            tokio::spawn(async move {
+                match client.version().await {
+                    Ok(v) => tracing::info!(version = %v.version_current, "Authentik answers"),
+                    Err(e) => tracing::warn!(error = %e, "Authentik does not answer yet"),
+                }
+            });
+        }
+        if let Some(config) = self.workers {
+            let (queue, registry, stop) = (
+                self.queue.queue.clone(),
+                self.registry.clone(),
+                shutdown.wait(),
+            );
+            // Its own task: apalis's monitor runs every handler on the task that awaits it.
+            parts.spawn(async move {
+                dezky_worker::run_workers(queue, registry, config, stop)
+                    .await
+                    .context("workers failed")
+            });
+        }
+        if let Some(config) = self.scheduler {
+            let (queue, stop) = (self.queue.queue.clone(), shutdown.wait());
+            parts.spawn(async move {
+                dezky_scheduler::run_maintenance(queue, config, stop).await;
+                Ok(())
+            });
+        }
+        let mut first_error = None;
+        while let Some(done) = parts.join_next().await {
+            let result = done
+                .context("a part of the application panicked")
+                .and_then(|r| r);
+            if let Err(e) = result {
+                tracing::error!(error = %format!("{e:#}"), "stopping: a part of the application failed");
+                shutdown.trigger();
+                first_error.get_or_insert(e);
+            }
+        }
+        self.queue.close().await;
+        first_error.map_or(Ok(()), Err)
+    }
+}

@@ -1,0 +1,107 @@
+//! The subcommands: validate configuration, build the application, run it until a signal.
+
+use anyhow::Context;
+use dezky_scheduler::MaintenanceConfig;
+
+use crate::app::{ApiSettings, Application, Settings, open_queue};
+use crate::config::{ApiArgs, Cli, Command};
+use crate::shutdown::{self, Shutdown};
+use crate::{bench, dev, telemetry};
+
+fn api_settings(args: &ApiArgs) -> anyhow::Result<ApiSettings> {
+    Ok(ApiSettings {
+        listen: args.listen_addr()?,
+        tokens: args.tokens()?,
+    })
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    telemetry::init(cli.common.log_format);
+    let queue = cli.common.queue_location()?;
+    let test_kinds = cli.common.enable_test_kinds;
+    let settings = |api, workers, scheduler, authentik| Settings {
+        queue: queue.clone(),
+        test_kinds,
+        api,
+        workers,
+        scheduler,
+        authentik,
+    };
+    let settings = match &cli.command {
+        Command::Run(args) => settings(
+            Some(api_settings(&args.api)?),
+            Some(args.worker.worker_config()?),
+            Some(MaintenanceConfig::default()),
+            args.worker.authentik.client_config()?,
+        ),
+        Command::Dev(args) => {
+            let (api, authentik, simulator) = dev::start(args).await?;
+            let settings = settings(
+                Some(api_settings(&api)?),
+                Some(args.worker.worker_config()?),
+                Some(MaintenanceConfig::default()),
+                Some(authentik),
+            );
+            let result = run_until_signal(settings, test_kinds).await;
+            simulator.stop().await;
+            return result;
+        }
+        Command::AuthentikSim(args) => {
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
+            let simulator = dezky_authentik_sim::spawn(args.sim_config()?, listener)
+                .await
+                .context("starting the simulator")?;
+            tracing::info!(addr = %simulator.addr, "Authentik simulator listening");
+            shutdown::signal().await;
+            simulator.stop().await;
+            return Ok(());
+        }
+        Command::Api(args) => settings(Some(api_settings(args)?), None, None, None),
+        Command::Worker(args) => settings(
+            None,
+            Some(args.worker_config()?),
+            None,
+            args.authentik.client_config()?,
+        ),
+        Command::Scheduler => settings(None, None, Some(MaintenanceConfig::default()), None),
+        Command::Migrate => {
+            open_queue(&queue).await?.close().await;
+            tracing::info!("migrations applied");
+            return Ok(());
+        }
+        Command::Bench(args) => {
+            let report = bench::run(args, cli.common.redis_url.as_deref())
+                .await
+                .context("benchmark failed")?;
+            #[allow(
+                clippy::print_stdout,
+                reason = "the benchmark's JSON line is its output"
+            )]
+            {
+                println!("{}", serde_json::to_string(&report)?);
+            }
+            return Ok(());
+        }
+    };
+    run_until_signal(settings, test_kinds).await
+}
+
+/// Builds the application and runs it until SIGTERM or SIGINT.
+async fn run_until_signal(settings: Settings, test_kinds: bool) -> anyhow::Result<()> {
+    if test_kinds {
+        tracing::warn!(
+            "test-only job kinds are enabled (crash, fail): never do this in production"
+        );
+    }
+    let app = Application::build(settings).await?;
+    let stop = Shutdown::default();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown::signal().await;
+        trigger.trigger();
+    });
+    app.run_until_stopped(stop).await
+}

@@ -1,0 +1,542 @@
+//! Configuration by flags and environment (clap), validated at start with messages that say
+//! what to change.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dezky_api_shim::{TokenSet, Tokens};
+use dezky_worker::WorkerConfig;
+
+/// Dezky Jobs: durable background jobs for Dezky.
+#[derive(Debug, Parser)]
+#[command(name = "dezky-jobs", version, about)]
+pub struct Cli {
+    /// Settings every subcommand shares.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// API, workers and scheduler in one process.
+    Run(RunArgs),
+    /// The HTTP API only.
+    Api(ApiArgs),
+    /// Workers only.
+    Worker(WorkerArgs),
+    /// The scheduler (queue maintenance) only.
+    Scheduler,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Measure enqueue and processing rates and pickup latency (one JSON line).
+    Bench(BenchArgs),
+    /// `run` plus an Authentik simulator on a free port, pointed at each other (development).
+    Dev(RunArgs),
+    /// The Authentik simulator on its own.
+    AuthentikSim(SimArgs),
+}
+
+/// Settings of every subcommand. `Debug` hides server URLs (they may hold passwords).
+#[derive(Clone, Args)]
+pub struct CommonArgs {
+    /// The store: `sqlite://FILE` (embedded default) or `postgres://…` (needs DEZKY_REDIS_URL).
+    #[arg(
+        long,
+        global = true,
+        env = "DEZKY_DATABASE_URL",
+        default_value = "sqlite://dezky-jobs.db"
+    )]
+    pub database_url: String,
+    /// The queue on Redis. Unset: the queue lives in the SQLite file.
+    #[arg(long, global = true, env = "DEZKY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so deployments can share one Redis.
+    #[arg(
+        long,
+        global = true,
+        env = "DEZKY_REDIS_PREFIX",
+        default_value = "dezky"
+    )]
+    pub redis_prefix: String,
+    /// Log format.
+    #[arg(long, global = true, env = "DEZKY_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    /// Registers the test-only kinds (`crash`, `fail`). Never in production.
+    #[arg(long, global = true, env = "DEZKY_ENABLE_TEST_KINDS", hide = true)]
+    pub enable_test_kinds: bool,
+}
+
+impl std::fmt::Debug for CommonArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommonArgs")
+            .field(
+                "database_url",
+                &if self.database_url.starts_with("sqlite:") {
+                    self.database_url.as_str()
+                } else {
+                    "[redacted]"
+                },
+            )
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("log_format", &self.log_format)
+            .field("enable_test_kinds", &self.enable_test_kinds)
+            .finish()
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `run`: everything in one process.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// API settings.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Worker settings.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
+/// HTTP API settings. `Debug` redacts the tokens.
+#[derive(Clone, Args)]
+pub struct ApiArgs {
+    /// Address to listen on.
+    #[arg(long, env = "DEZKY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Callers such as the portal: comma-separated `name=token` pairs.
+    #[arg(
+        long,
+        env = "DEZKY_API_TOKENS",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub api_tokens: String,
+    /// Operators (admin routes): comma-separated `name=token` pairs.
+    #[arg(
+        long,
+        env = "DEZKY_OPS_TOKENS",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub ops_tokens: String,
+}
+
+impl std::fmt::Debug for ApiArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiArgs")
+            .field("listen", &self.listen)
+            .field("api_tokens", &"[redacted]")
+            .field("ops_tokens", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Worker settings.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Only these kinds (comma-separated); default every kind.
+    #[arg(long, env = "DEZKY_WORKER_KINDS", value_delimiter = ',')]
+    pub kinds: Option<Vec<String>>,
+    /// Attempts running at once per kind (overrides each kind's default).
+    #[arg(long, env = "DEZKY_WORKER_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Idle poll for work pushed by other processes, in milliseconds.
+    #[arg(long, env = "DEZKY_POLL_INTERVAL_MS", default_value_t = 250)]
+    pub poll_interval_ms: u64,
+    /// Lease length in seconds: a crashed worker's jobs return after at most this long.
+    #[arg(long, env = "DEZKY_LEASE_TTL_SECS", default_value_t = 10)]
+    pub lease_ttl_secs: u64,
+    /// Seconds running jobs may finish in after SIGTERM/SIGINT.
+    #[arg(long, env = "DEZKY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+    /// Where Authentik is, for the jobs that call it.
+    #[command(flatten)]
+    pub authentik: AuthentikArgs,
+}
+
+/// Where Authentik is (all unset: no Authentik; jobs that need it cannot run).
+#[derive(Clone, Args)]
+pub struct AuthentikArgs {
+    /// Authentik's API base, e.g. `https://auth.example.eu/api/v3`.
+    #[arg(long, env = "DEZKY_AUTHENTIK_URL")]
+    pub authentik_url: Option<String>,
+    /// An API-intent token.
+    #[arg(long, env = "DEZKY_AUTHENTIK_TOKEN", hide_env_values = true)]
+    pub authentik_token: Option<String>,
+    /// The public host to send as `Host` (recovery links and brands follow it).
+    #[arg(long, env = "DEZKY_AUTHENTIK_PUBLIC_HOST")]
+    pub authentik_public_host: Option<String>,
+}
+
+impl std::fmt::Debug for AuthentikArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthentikArgs")
+            .field("authentik_url", &self.authentik_url)
+            .field(
+                "authentik_token",
+                &self.authentik_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("authentik_public_host", &self.authentik_public_host)
+            .finish()
+    }
+}
+
+impl AuthentikArgs {
+    /// The client configuration, when Authentik is configured (URL and token both, or neither).
+    pub fn client_config(&self) -> anyhow::Result<Option<dezky_authentik::ClientConfig>> {
+        match (&self.authentik_url, &self.authentik_token) {
+            (None, None) => Ok(None),
+            (Some(url), Some(token)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    bail!("DEZKY_AUTHENTIK_URL must start with http:// or https://");
+                }
+                let mut config = dezky_authentik::ClientConfig::new(url, token);
+                config.public_host = self.authentik_public_host.clone();
+                Ok(Some(config))
+            }
+            _ => bail!("set both DEZKY_AUTHENTIK_URL and DEZKY_AUTHENTIK_TOKEN, or neither"),
+        }
+    }
+}
+
+/// `authentik-sim` settings.
+#[derive(Clone, Args)]
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: String,
+    /// The API token callers must send.
+    #[arg(long, env = "DEZKY_SIM_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// The token of the fault admin endpoint (`/_sim/faults`); default: the API token + `-admin`.
+    #[arg(long, env = "DEZKY_SIM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Where objects persist.
+    #[arg(long)]
+    pub state: Option<std::path::PathBuf>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Apply the default blueprints only after this many ms, like a fresh instance.
+    #[arg(long, default_value_t = 0)]
+    pub blueprints_after_ms: u64,
+    /// Start down: `refuse` or `unavailable`.
+    #[arg(long)]
+    pub down: Option<String>,
+    /// Fixed latency per request, ms.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Random extra latency up to this many ms.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Share of requests answered 5xx.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Answer every request 429 with this Retry-After (s).
+    #[arg(long)]
+    pub rate_limit_retry_after: Option<u64>,
+    /// Share of writes applied, then cut off before the answer.
+    #[arg(long, default_value_t = 0.0)]
+    pub reset_after_commit_rate: f64,
+    /// Send bodies slowly: ms between 16-byte chunks.
+    #[arg(long, default_value_t = 0)]
+    pub slow_body_ms: u64,
+}
+
+impl std::fmt::Debug for SimArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimArgs")
+            .field("listen", &self.listen)
+            .field("state", &self.state)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimArgs {
+    /// The simulator configuration.
+    pub fn sim_config(&self) -> anyhow::Result<dezky_authentik_sim::SimConfig> {
+        use dezky_authentik_sim::faults::{Down, Faults};
+        let down = match self.down.as_deref() {
+            None => None,
+            Some("refuse") => Some(Down::Refuse),
+            Some("unavailable") => Some(Down::Unavailable),
+            Some(other) => bail!("--down must be refuse or unavailable, not `{other}`"),
+        };
+        for (name, rate) in [
+            ("--error-rate", self.error_rate),
+            ("--reset-after-commit-rate", self.reset_after_commit_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                bail!("{name} must be between 0 and 1");
+            }
+        }
+        let mut config = dezky_authentik_sim::SimConfig::new(&self.token);
+        if let Some(admin) = &self.admin_token {
+            config.admin_token = secrecy::SecretString::from(admin.clone());
+        }
+        config.state_file = self.state.clone();
+        config.seed = self.seed;
+        config.blueprints_after = Duration::from_millis(self.blueprints_after_ms);
+        config.faults = Faults {
+            down,
+            latency_ms: self.latency_ms,
+            jitter_ms: self.jitter_ms,
+            error_rate: self.error_rate,
+            rate_limit_retry_after: self.rate_limit_retry_after,
+            reset_after_commit_rate: self.reset_after_commit_rate,
+            slow_body_ms: self.slow_body_ms,
+        };
+        Ok(config)
+    }
+}
+
+/// `bench` settings.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Backend to measure.
+    #[arg(long, default_value = "sqlite")]
+    pub backend: BenchBackend,
+    /// Jobs in the backlog.
+    #[arg(long, default_value_t = 20_000)]
+    pub jobs: usize,
+    /// Worker concurrency.
+    #[arg(long, default_value_t = 50)]
+    pub concurrency: usize,
+    /// `plain`: no-op jobs; `retry`: each fails once, then succeeds.
+    #[arg(long, default_value = "plain")]
+    pub mode: BenchMode,
+}
+
+/// Backends `bench` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchBackend {
+    /// A throwaway SQLite file.
+    Sqlite,
+    /// A throwaway key prefix on DEZKY_REDIS_URL.
+    Redis,
+}
+
+/// Benchmark modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchMode {
+    /// No-op jobs.
+    Plain,
+    /// Fail once, succeed on the retry.
+    Retry,
+}
+
+/// Where the queue lives, as validated.
+#[derive(Clone, PartialEq, Eq)]
+pub enum QueueLocation {
+    /// In the SQLite file at this URL.
+    Sqlite(String),
+    /// On Redis.
+    Redis {
+        /// The server (may hold a password: never shown).
+        url: String,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl std::fmt::Debug for QueueLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueLocation::Sqlite(url) => f.debug_tuple("Sqlite").field(url).finish(),
+            QueueLocation::Redis { prefix, .. } => f
+                .debug_struct("Redis")
+                .field("prefix", prefix)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl CommonArgs {
+    /// Validates the store and queue URLs.
+    pub fn queue_location(&self) -> anyhow::Result<QueueLocation> {
+        let url = self.database_url.trim();
+        let is_sqlite = url.starts_with("sqlite:");
+        let is_postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !is_sqlite && !is_postgres {
+            bail!(
+                "DEZKY_DATABASE_URL must start with sqlite:// or postgres:// (got a URL with another scheme)"
+            );
+        }
+        if is_postgres {
+            bail!(
+                "the PostgreSQL store is not in this build yet: use a sqlite:// DEZKY_DATABASE_URL (with DEZKY_REDIS_URL for the queue on Redis)"
+            );
+        }
+        match &self.redis_url {
+            None => Ok(QueueLocation::Sqlite(url.to_owned())),
+            Some(redis) => {
+                if !["redis://", "rediss://", "unix://"]
+                    .iter()
+                    .any(|s| redis.starts_with(s))
+                {
+                    bail!("DEZKY_REDIS_URL must start with redis://, rediss:// or unix://");
+                }
+                let prefix = self.redis_prefix.trim();
+                if prefix.is_empty() || prefix.contains(['{', '}', ' ']) {
+                    bail!("DEZKY_REDIS_PREFIX must be non-empty, without braces or spaces");
+                }
+                Ok(QueueLocation::Redis {
+                    url: redis.clone(),
+                    prefix: prefix.to_owned(),
+                })
+            }
+        }
+    }
+}
+
+impl ApiArgs {
+    /// The listen address.
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen.parse().with_context(|| {
+            format!(
+                "DEZKY_LISTEN `{}` is not an address like 127.0.0.1:8080",
+                self.listen
+            )
+        })
+    }
+
+    /// The parsed tokens; at least one must exist.
+    pub fn tokens(&self) -> anyhow::Result<Tokens> {
+        let api = TokenSet::parse(&self.api_tokens)
+            .map_err(|e| anyhow::anyhow!("DEZKY_API_TOKENS: {e}"))?;
+        let ops = TokenSet::parse(&self.ops_tokens)
+            .map_err(|e| anyhow::anyhow!("DEZKY_OPS_TOKENS: {e}"))?;
+        if api.is_empty() && ops.is_empty() {
+            bail!(
+                "no API tokens: set DEZKY_API_TOKENS (and DEZKY_OPS_TOKENS for admin routes) to name=token pairs, e.g. DEZKY_API_TOKENS=portal=<at least 8 random characters>"
+            );
+        }
+        Ok(Tokens { api, ops })
+    }
+}
+
+impl WorkerArgs {
+    /// The worker configuration.
+    pub fn worker_config(&self) -> anyhow::Result<WorkerConfig> {
+        if self.lease_ttl_secs < 2 {
+            bail!("DEZKY_LEASE_TTL_SECS must be at least 2");
+        }
+        if self.poll_interval_ms == 0 {
+            bail!("DEZKY_POLL_INTERVAL_MS must be at least 1");
+        }
+        if self.concurrency == Some(0) {
+            bail!("DEZKY_WORKER_CONCURRENCY must be at least 1");
+        }
+        let lease_ttl = Duration::from_secs(self.lease_ttl_secs);
+        Ok(WorkerConfig {
+            lease_ttl,
+            heartbeat: lease_ttl / 3,
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            kinds: self.kinds.clone(),
+            concurrency: self.concurrency,
+            ..WorkerConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("dezky-jobs").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn debug_output_never_shows_tokens() {
+        let cli = parse(&[
+            "run",
+            "--api-tokens",
+            "portal=supersecret1",
+            "--ops-tokens",
+            "ops=supersecret2",
+        ]);
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("supersecret"), "{shown}");
+    }
+
+    #[test]
+    fn bad_configuration_is_refused_with_a_message() {
+        let no_tokens = parse(&["api"]);
+        let Command::Api(api) = &no_tokens.command else {
+            panic!("api")
+        };
+        assert!(
+            api.tokens()
+                .unwrap_err()
+                .to_string()
+                .contains("DEZKY_API_TOKENS")
+        );
+        let bad_listen = parse(&["api", "--listen", "localhost"]);
+        let Command::Api(api) = &bad_listen.command else {
+            panic!("api")
+        };
+        assert!(api.listen_addr().is_err());
+        assert!(
+            parse(&["migrate", "--database-url", "mysql://x"])
+                .common
+                .queue_location()
+                .is_err()
+        );
+        assert!(
+            parse(&["migrate", "--database-url", "postgres://x/y"])
+                .common
+                .queue_location()
+                .is_err()
+        );
+        assert!(
+            parse(&["migrate", "--redis-url", "http://x"])
+                .common
+                .queue_location()
+                .is_err()
+        );
+        let redis = parse(&[
+            "migrate",
+            "--redis-url",
+            "redis://:hunter2hunter2@h:6379",
+            "--redis-prefix",
+            "p",
+        ]);
+        let location = redis.common.queue_location().unwrap();
+        assert!(matches!(&location, QueueLocation::Redis { prefix, .. } if prefix == "p"));
+        assert!(
+            !format!("{location:?} {redis:?}").contains("hunter2"),
+            "the Redis password is never shown"
+        );
+        assert_eq!(
+            parse(&["migrate", "--database-url", "sqlite://a.db"])
+                .common
+                .queue_location()
+                .unwrap(),
+            QueueLocation::Sqlite("sqlite://a.db".into())
+        );
+        let zero = parse(&["worker", "--concurrency", "0"]);
+        let Command::Worker(w) = &zero.command else {
+            panic!("worker")
+        };
+        assert!(w.worker_config().is_err());
+    }
+}

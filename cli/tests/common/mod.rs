@@ -1,0 +1,232 @@
+//! Test harness: `spawn_app` starts the real application (API, workers, scheduler) on port 0
+//! with its own SQLite file, so tests run in parallel and never share rows. Waiting is done by
+//! polling with a deadline, never by sleeping for a guessed time.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use dezky_api_shim::{TokenSet, Tokens};
+use dezky_cli::app::{ApiSettings, Application, Settings};
+use dezky_cli::config::QueueLocation;
+use dezky_cli::shutdown::Shutdown;
+use dezky_queue::DynQueue;
+use dezky_scheduler::MaintenanceConfig;
+use dezky_worker::WorkerConfig;
+use serde_json::Value;
+
+pub const PORTAL_TOKEN: &str = "portal-test-token";
+pub const OPS_TOKEN: &str = "ops-test-token-1";
+
+/// A running application.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub queue: DynQueue,
+    pub shutdown: Shutdown,
+    pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub db_url: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// Worker settings for fast tests: short leases and beats, a quick poll.
+pub fn fast_workers() -> WorkerConfig {
+    WorkerConfig {
+        lease_ttl: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(300),
+        poll_interval: Duration::from_millis(50),
+        shutdown_grace: Duration::from_secs(5),
+        ..WorkerConfig::default()
+    }
+}
+
+/// Starts the app with `workers` (none: API only) on its own SQLite file.
+pub async fn spawn_app_with(workers: Option<WorkerConfig>) -> TestApp {
+    spawn_app_on(None, workers).await
+}
+
+/// Starts the app with its queue at `queue` (default: its own SQLite file).
+pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerConfig>) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+    let tokens = Tokens {
+        api: TokenSet::parse(&format!("portal={PORTAL_TOKEN}")).expect("tokens"),
+        ops: TokenSet::parse(&format!("ops={OPS_TOKEN}")).expect("tokens"),
+    };
+    let settings = Settings {
+        queue: queue.unwrap_or_else(|| QueueLocation::Sqlite(db_url.clone())),
+        test_kinds: true,
+        api: Some(ApiSettings {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            tokens,
+        }),
+        workers,
+        scheduler: Some(MaintenanceConfig {
+            every: Duration::from_millis(200),
+            ..MaintenanceConfig::default()
+        }),
+        authentik: None,
+    };
+    let app = Application::build(settings).await.expect("build app");
+    let addr = app.local_addr().expect("bound");
+    let queue = app.queue();
+    let shutdown = Shutdown::default();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    TestApp {
+        addr,
+        client: http(),
+        queue,
+        shutdown,
+        handle,
+        db_url,
+        dir,
+    }
+}
+
+/// Starts the app with fast workers.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Some(fast_workers())).await
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs `body` to `/v1/jobs` with the portal token; answers the response.
+    pub async fn enqueue(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/jobs"))
+            .bearer_auth(PORTAL_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Enqueues and answers the new job's id, asserting 202.
+    pub async fn enqueue_ok(&self, body: Value) -> String {
+        let response = self.enqueue(body).await;
+        assert_eq!(response.status(), 202, "enqueue");
+        let body: Value = response.json().await.expect("json");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// GETs a job's status as JSON.
+    pub async fn job(&self, id: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(&format!("/v1/jobs/{id}")))
+            .bearer_auth(PORTAL_TOKEN)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("json")
+    }
+
+    /// Polls a job until `done` holds for it, failing after `within`.
+    pub async fn wait_for_job(
+        &self,
+        id: &str,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tick.tick().await;
+            let job = self.job(id).await;
+            if done(&job) {
+                return job;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "job {id} did not reach the expected state in {within:?}; last seen: {job}"
+            );
+        }
+    }
+
+    /// Stops the app and waits for it.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        self.handle
+            .await
+            .expect("app task")
+            .expect("app ran cleanly");
+    }
+}
+
+/// Polls `check` every 20 ms until it answers `true` (→ `true`) or `within` passes (→ `false`).
+pub async fn poll_until<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+/// Whether a job JSON is in `state`.
+pub fn in_state(state: &'static str) -> impl Fn(&Value) -> bool {
+    move |job| job["state"] == state
+}
+
+/// An HTTP client for tests (the TLS provider installed first, as reqwest is built without one).
+pub fn http() -> reqwest::Client {
+    dezky_authentik::client::install_crypto_provider();
+    reqwest::Client::new()
+}
+
+/// A port free right now on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `/readyz` of the process on `port` until it answers 200 (→ `true`) or 30 s pass.
+pub async fn wait_ready(client: &reqwest::Client, port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    poll_until(Duration::from_secs(30), || async {
+        client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await
+}
+
+/// Starts the real binary's `run` on `port` with the portal test token, `env` on top, output
+/// discarded.
+pub fn start_binary(port: u16, env: &[(&str, String)]) -> std::process::Child {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dezky-jobs"));
+    command
+        .arg("run")
+        .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("DEZKY_API_TOKENS", format!("portal={PORTAL_TOKEN}"))
+        .env_remove("DEZKY_REDIS_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().expect("start dezky-jobs")
+}

@@ -1,0 +1,138 @@
+//! One apalis worker per job kind over the queue, under one monitor, with graceful shutdown:
+//! stop fetching, let running attempts finish within the grace, then give back (attempt
+//! refunded) every lease still held.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
+use apalis_core::error::BoxDynError;
+use apalis_core::worker::event::Event;
+use dezky_jobs::registry::ErasedKind;
+use dezky_jobs::{JobContext, Registry};
+use dezky_queue::DynQueue;
+
+use crate::config::WorkerConfig;
+use crate::leases::HeldLeases;
+use crate::source::{JobTask, QueueSource};
+
+/// Why the worker pool stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// A kind named in the configuration is not in the registry.
+    #[error("unknown job kind `{0}` in the worker configuration")]
+    UnknownKind(String),
+    /// apalis's monitor failed.
+    #[error("worker monitor failed: {0}")]
+    Monitor(String),
+    /// Giving leases back at shutdown failed; they will expire instead.
+    #[error("releasing leases at shutdown failed: {0}")]
+    Release(#[from] dezky_queue::QueueError),
+}
+
+/// Called after each attempt that succeeded and was recorded (benchmarks count these).
+pub type SuccessObserver = Arc<dyn Fn() + Send + Sync>;
+
+/// Runs workers for the configured kinds until `shutdown` resolves, then drains and releases.
+pub async fn run_workers(
+    queue: DynQueue,
+    registry: Registry,
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    run_observed_workers(queue, registry, config, None, shutdown).await
+}
+
+/// [`run_workers`], calling `on_success` after every recorded success.
+pub async fn run_observed_workers(
+    queue: DynQueue,
+    registry: Registry,
+    config: WorkerConfig,
+    on_success: Option<SuccessObserver>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let kinds = selected_kinds(&registry, &config)?;
+    let held = HeldLeases::default();
+    // Unique per process, so a restarted worker never collides with its predecessor's leases.
+    let instance = format!("{}-{}", std::process::id(), ulid::Ulid::new());
+    let mut monitor = Monitor::new().shutdown_timeout(config.shutdown_grace);
+    if let Some(observer) = on_success {
+        monitor = monitor.on_event(move |_worker, event| {
+            if matches!(event, Event::Success(_)) {
+                observer();
+            }
+        });
+    }
+    for kind in kinds {
+        let settings = kind.settings();
+        let concurrency = config.concurrency.unwrap_or(settings.concurrency).max(1);
+        let batch = config.batch.min(concurrency).max(1);
+        let name = format!("{}@{instance}", kind.name());
+        let (queue, held, config) = (queue.clone(), held.clone(), config.clone());
+        tracing::info!(kind = kind.name(), concurrency, "starting worker");
+        monitor = monitor.register(move |_restarts| {
+            let kind = kind.clone();
+            WorkerBuilder::new(name.as_str())
+                .backend(QueueSource::new(
+                    queue.clone(),
+                    kind.name(),
+                    batch,
+                    config.clone(),
+                    held.clone(),
+                ))
+                .catch_panic()
+                // Concurrency outside the timeout, so time waiting for a slot is not run time.
+                .concurrency(concurrency)
+                .timeout(settings.timeout)
+                .build(move |task: JobTask| run_attempt(kind.clone(), task))
+        });
+    }
+    monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            Ok(())
+        })
+        .await
+        .map_err(|e| WorkerError::Monitor(e.to_string()))?;
+    // Attempts cut off when the grace ran out: give their jobs back without spending the attempt.
+    let leftover = held.take_all();
+    if !leftover.is_empty() {
+        let released = queue.release(&leftover).await?;
+        tracing::info!(released, "released leases of attempts stopped by shutdown");
+    }
+    Ok(())
+}
+
+fn selected_kinds(
+    registry: &Registry,
+    config: &WorkerConfig,
+) -> Result<Vec<Arc<dyn ErasedKind>>, WorkerError> {
+    match &config.kinds {
+        None => Ok(registry.kinds().cloned().collect()),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                registry
+                    .get(n)
+                    .cloned()
+                    .ok_or_else(|| WorkerError::UnknownKind(n.clone()))
+            })
+            .collect(),
+    }
+}
+
+async fn run_attempt(
+    kind: Arc<dyn ErasedKind>,
+    task: JobTask,
+) -> Result<serde_json::Value, BoxDynError> {
+    let job = task.job;
+    let ctx = JobContext {
+        id: job.lease.id.0.clone(),
+        kind: job.kind,
+        attempt: job.lease.attempt,
+        max_attempts: job.max_attempts,
+        tenant: job.tenant,
+        cancel: task.cancel,
+    };
+    kind.run(ctx, job.args).await.map_err(Into::into)
+}
