@@ -27,6 +27,22 @@ pub fn validate(job: &NewJob) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// Checks a bulk push: every job valid, and all of one queue, so that every backend can make it
+/// all-or-nothing in one atomic step (one transaction, one script call on one hash slot).
+pub fn validate_bulk(jobs: &[NewJob]) -> Result<(), QueueError> {
+    jobs.iter().try_for_each(validate)?;
+    if let Some(first) = jobs.first()
+        && let Some(other) = jobs.iter().find(|j| j.queue_name() != first.queue_name())
+    {
+        return Err(QueueError::Invalid(format!(
+            "a bulk push goes to one queue; this one spans `{}` and `{}`",
+            first.queue_name(),
+            other.queue_name()
+        )));
+    }
+    Ok(())
+}
+
 /// Checks a queue name (pushes, pause and resume).
 pub fn validate_queue_name(queue: &str) -> Result<(), QueueError> {
     if queue.trim().is_empty() {

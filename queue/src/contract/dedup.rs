@@ -88,3 +88,51 @@ pub async fn concurrent_dedup_pushes_make_one_job(f: &Factory) {
     ids.dedup();
     assert_eq!((fresh, ids.len()), (1, 1));
 }
+
+/// A dedup key is scoped by queue on every backend: the same key in another queue is another job.
+pub async fn dedup_keys_are_per_queue(f: &Factory) {
+    let h = f(HarnessConfig::default()).await;
+    let first = h
+        .queue
+        .push(keyed(1, "k", Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let mut elsewhere = keyed(2, "k", Duration::from_secs(60));
+    elsewhere.queue = Some("other".into());
+    let second = h.queue.push(elsewhere).await.unwrap();
+    assert!(!second.duplicate, "one key in two queues made one job");
+    assert_ne!(second.id, first.id);
+}
+
+/// A dedup window longer than the retention of the finished job still answers: the key
+/// outlives its pruned job.
+pub async fn dedup_window_outlives_retention(f: &Factory) {
+    let h = f(HarnessConfig::default()).await;
+    let window = Duration::from_secs(7 * 24 * 3600);
+    let first = h.queue.push(keyed(1, "weekly", window)).await.unwrap();
+    let leased = fetch_one(&h, "q").await;
+    super::succeed(&h, &leased.lease).await;
+    h.clock.advance(Duration::from_secs(2 * 24 * 3600));
+    let pruned = h
+        .queue
+        .prune(crate::model::Retention::default(), 1000)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert!(h.queue.get(&first.id).await.unwrap().is_none());
+    let again = h.queue.push(keyed(2, "weekly", window)).await.unwrap();
+    assert!(again.duplicate, "the key was forgotten with its pruned job");
+    assert_eq!(again.id, first.id);
+    h.clock.advance(window);
+    h.queue
+        .prune(crate::model::Retention::default(), 1000)
+        .await
+        .unwrap();
+    assert!(
+        !h.queue
+            .push(keyed(3, "weekly", window))
+            .await
+            .unwrap()
+            .duplicate
+    );
+}

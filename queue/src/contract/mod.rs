@@ -16,6 +16,7 @@ mod ordering;
 mod outcomes;
 pub mod redis_prefix;
 mod scale;
+mod stops;
 
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ pub use leases::*;
 pub use ordering::*;
 pub use outcomes::*;
 pub use scale::*;
+pub use stops::*;
 
 use crate::DynQueue;
 use crate::backoff::RetryPolicy;
@@ -141,7 +143,13 @@ macro_rules! queue_contract_tests {
             counts_per_queue_and_state,
             retention_prunes_finished_jobs,
             push_wakes_an_idle_worker,
-            promotion_is_bounded_with_a_large_backlog
+            promotion_is_bounded_with_a_large_backlog,
+            cancelled_without_a_request_is_refused,
+            a_cancel_request_wins_over_retry_and_snooze,
+            retry_now_clears_the_cancel_request,
+            bulk_push_spanning_queues_is_refused,
+            dedup_keys_are_per_queue,
+            dedup_window_outlives_retention
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

@@ -56,6 +56,29 @@ pub async fn invalid_pushes_are_refused(f: &Factory) {
     assert!(fetch(&h, "echo", 10).await.jobs.is_empty());
 }
 
+/// A bulk push is all-or-nothing within one queue; one that spans queues is refused on every
+/// backend, and nothing is inserted.
+pub async fn bulk_push_spanning_queues_is_refused(f: &Factory) {
+    let h = f(HarnessConfig::default()).await;
+    let spanning = h.queue.push_bulk(vec![job("a", 1), job("b", 2)]).await;
+    assert!(
+        matches!(spanning, Err(QueueError::Invalid(_))),
+        "bulk push across queues: {spanning:?}"
+    );
+    assert!(fetch(&h, "a", 10).await.jobs.is_empty());
+    assert!(fetch(&h, "b", 10).await.jobs.is_empty());
+    let mut same = job("c", 3);
+    same.queue = Some("a".into());
+    assert_eq!(
+        h.queue
+            .push_bulk(vec![job("a", 1), same])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 /// Higher priority first, then earlier run_at, then first pushed.
 pub async fn fetch_orders_by_priority_then_run_at_then_fifo(f: &Factory) {
     let h = f(HarnessConfig::default()).await;

@@ -171,9 +171,10 @@ pub async fn abort_is_dead_at_once(f: &Factory) {
 pub async fn complete_many_answers_each_attempt(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     h.queue
-        .push_bulk(vec![job("q", 1), job("q", 2), job("q", 3), job("r", 4)])
+        .push_bulk(vec![job("q", 1), job("q", 2), job("q", 3)])
         .await
         .unwrap();
+    h.queue.push(job("r", 4)).await.unwrap();
     let mut leased = fetch(&h, "q", 3).await.jobs;
     leased.extend(fetch(&h, "r", 1).await.jobs);
     let ids: Vec<_> = leased.iter().map(|j| j.lease.id.clone()).collect();

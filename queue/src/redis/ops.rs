@@ -13,7 +13,7 @@ use crate::model::{
     FetchRequest, Fetched, Job, JobId, JobState, Lease, LeasedJob, NewJob, Outcome, Pushed,
     Renewed, Retention,
 };
-use crate::validate::{validate, validate_queue_name};
+use crate::validate::{validate_bulk, validate_queue_name};
 
 impl RedisQueue {
     /// Registers `queue` in the queue index (once per process).
@@ -39,7 +39,7 @@ impl RedisQueue {
     }
 
     pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {
-        jobs.iter().try_for_each(validate)?;
+        validate_bulk(&jobs)?;
         let now = self.now();
         // One script call per queue; answers go back in the order the jobs came.
         let mut by_queue: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -214,9 +214,19 @@ impl RedisQueue {
                 .map_err(storage)?;
             let mut rescheduled = false;
             for (&i, state) in indexes.iter().zip(states) {
-                if let Some(state) = state {
-                    rescheduled |= state == "scheduled";
-                    out[i] = state.parse().map_err(QueueError::Storage);
+                match state.as_deref() {
+                    None => {}
+                    Some("refused") => {
+                        out[i] = Err(QueueError::InvalidState {
+                            id: items[i].0.id.0.clone(),
+                            state: JobState::Running.to_string(),
+                            reason: crate::machine::NO_CANCEL_REQUEST,
+                        })
+                    }
+                    Some(state) => {
+                        rescheduled |= state == "scheduled";
+                        out[i] = state.parse().map_err(QueueError::Storage);
+                    }
                 }
             }
             if rescheduled {

@@ -208,6 +208,18 @@ impl SqliteQueue {
             .await?;
             deleted += done.rows_affected() as usize;
         }
+        // Dedup keys past their window whose job is finished or gone (not counted: not jobs).
+        sqlx::query(
+            "DELETE FROM queue_dedup WHERE (queue, key) IN (
+                 SELECT d.queue, d.key FROM queue_dedup d WHERE d.until <= ?
+                   AND NOT EXISTS (SELECT 1 FROM queue_jobs j WHERE j.id = d.job_id
+                                   AND j.state IN ('scheduled', 'available', 'running'))
+                 LIMIT ?)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.write)
+        .await?;
         Ok(deleted)
     }
 

@@ -28,10 +28,17 @@ macro_rules! clear_lease {
     };
 }
 
-/// Only the current lease may complete the job; binds id, token.
+/// Only the current lease may complete the job (and only when `$also` holds); binds id, token.
 macro_rules! fence {
     () => {
-        " WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING state"
+        fence!("")
+    };
+    ($also:literal) => {
+        concat!(
+            " WHERE id = ? AND lease_token = ? AND state = 'running'",
+            $also,
+            " RETURNING state"
+        )
     };
 }
 
@@ -182,7 +189,8 @@ impl SqliteQueue {
     ) -> Result<JobState, QueueError> {
         let query = match outcome {
             Outcome::Succeeded(result) => {
-                let result = serde_json::to_string(result).map_err(|e| QueueError::Invalid(e.to_string()))?;
+                let result = serde_json::to_string(result)
+                    .map_err(|e| QueueError::Invalid(e.to_string()))?;
                 sqlx::query_scalar::<_, String>(concat!(
                     "UPDATE queue_jobs SET state = 'succeeded', result = ?, finished_at = ?, ",
                     clear_lease!(),
@@ -192,13 +200,16 @@ impl SqliteQueue {
                 .bind(now)
             }
             Outcome::Retry { error, retry_after } => {
-                let delay = retry_after.unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
+                let delay =
+                    retry_after.unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
                 let run_at = now.saturating_add(duration_ms(delay));
+                // machine::step: a cancel request wins, then the last attempt, then backoff.
                 sqlx::query_scalar::<_, String>(concat!(
                     "UPDATE queue_jobs SET
-                        state = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'scheduled' END,
-                        finished_at = CASE WHEN attempt >= max_attempts THEN ? END,
-                        run_at = CASE WHEN attempt >= max_attempts THEN run_at ELSE ? END,
+                        state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+                                     WHEN attempt >= max_attempts THEN 'dead' ELSE 'scheduled' END,
+                        finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ? END,
+                        run_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN run_at ELSE ? END,
                         errors = ",
                     append_error!(),
                     ", ",
@@ -212,10 +223,15 @@ impl SqliteQueue {
                 .bind(error.message.clone())
             }
             Outcome::Snooze(delay) => sqlx::query_scalar::<_, String>(concat!(
-                "UPDATE queue_jobs SET state = 'scheduled', run_at = ?, attempt = attempt - 1, snoozes = snoozes + 1, ",
+                "UPDATE queue_jobs SET
+                    state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'scheduled' END,
+                    finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
+                    run_at = CASE WHEN cancel_requested = 1 THEN run_at ELSE ? END,
+                    attempt = attempt - 1, snoozes = snoozes + 1, ",
                 clear_lease!(),
                 fence!()
             ))
+            .bind(now)
             .bind(now.saturating_add(duration_ms(*delay))),
             Outcome::Abort(error) => sqlx::query_scalar::<_, String>(concat!(
                 "UPDATE queue_jobs SET state = 'dead', finished_at = ?, errors = ",
@@ -228,20 +244,44 @@ impl SqliteQueue {
             .bind(now)
             .bind(error.class.clone())
             .bind(error.message.clone()),
+            // Only a real cancel request ends a job cancelled (machine::step).
             Outcome::Cancelled => sqlx::query_scalar::<_, String>(concat!(
                 "UPDATE queue_jobs SET state = 'cancelled', finished_at = ?, ",
                 clear_lease!(),
-                fence!()
+                fence!(" AND cancel_requested = 1")
             ))
             .bind(now),
         };
         let state = query
             .bind(lease.id.as_str())
             .bind(lease.token)
-            .fetch_optional(conn)
-            .await?
-            .ok_or_else(|| QueueError::LeaseLost(lease.id.0.clone()))?;
-        state.parse().map_err(QueueError::Storage)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match state {
+            Some(state) => state.parse().map_err(QueueError::Storage),
+            None => Err(self.why_not_completed(conn, lease).await),
+        }
+    }
+
+    /// Why a completion changed nothing: the lease is gone, or (for `Cancelled` without a
+    /// request) the state machine refuses it.
+    async fn why_not_completed(&self, conn: &mut SqliteConnection, lease: &Lease) -> QueueError {
+        let held = sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM queue_jobs WHERE id = ? AND lease_token = ? AND state = 'running'",
+        )
+        .bind(lease.id.as_str())
+        .bind(lease.token)
+        .fetch_optional(conn)
+        .await;
+        match held {
+            Ok(Some(_)) => QueueError::InvalidState {
+                id: lease.id.0.clone(),
+                state: JobState::Running.to_string(),
+                reason: crate::machine::NO_CANCEL_REQUEST,
+            },
+            Ok(None) => QueueError::LeaseLost(lease.id.0.clone()),
+            Err(e) => e.into(),
+        }
     }
 
     pub(super) async fn release_leases(&self, leases: &[Lease]) -> Result<usize, QueueError> {

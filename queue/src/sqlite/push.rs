@@ -1,5 +1,6 @@
 //! `push` and `push_bulk`: validation, dedup look-up and insert in one `BEGIN IMMEDIATE`
 //! transaction, so concurrent pushes of one dedup key (even from other processes) insert once.
+//! Dedup keys live in `queue_dedup`, per queue, and outlive their jobs until their window ends.
 
 use std::collections::BTreeSet;
 
@@ -9,11 +10,11 @@ use super::SqliteQueue;
 use crate::clock::duration_ms;
 use crate::error::QueueError;
 use crate::model::{JobId, NewJob, Pushed};
-use crate::validate::validate;
+use crate::validate::validate_bulk;
 
 impl SqliteQueue {
     pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {
-        jobs.iter().try_for_each(validate)?;
+        validate_bulk(&jobs)?;
         let now = self.now();
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
         let mut out = Vec::with_capacity(jobs.len());
@@ -37,8 +38,8 @@ impl SqliteQueue {
                 serde_json::to_string(&job.args).map_err(|e| QueueError::Invalid(e.to_string()))?;
             sqlx::query(
                 "INSERT INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, run_at,
-                    max_attempts, dedup_key, dedup_until, dedup_fingerprint, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    max_attempts, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id.as_str())
             .bind(job.queue_name())
@@ -50,12 +51,23 @@ impl SqliteQueue {
             .bind(job.priority)
             .bind(run_at)
             .bind(i64::from(job.max_attempts))
-            .bind(job.dedup.as_ref().map(|d| d.key.as_str()))
-            .bind(job.dedup.as_ref().map(|d| now.saturating_add(duration_ms(d.window))))
-            .bind(job.dedup.as_ref().and_then(|d| d.fingerprint.as_deref()))
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if let Some(dedup) = &job.dedup {
+                sqlx::query(
+                    "INSERT INTO queue_dedup (queue, key, job_id, until, fingerprint) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (queue, key) DO UPDATE SET job_id = excluded.job_id,
+                         until = excluded.until, fingerprint = excluded.fingerprint",
+                )
+                .bind(job.queue_name())
+                .bind(&dedup.key)
+                .bind(id.as_str())
+                .bind(now.saturating_add(duration_ms(dedup.window)))
+                .bind(dedup.fingerprint.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            }
             out.push(Pushed {
                 id,
                 duplicate: false,
@@ -79,18 +91,22 @@ async fn find_live_duplicate(
     let Some(dedup) = &job.dedup else {
         return Ok(None);
     };
+    // The key answers while its job is unfinished, or inside its window even once the job
+    // finished or was pruned.
     let row = sqlx::query(
-        "SELECT id, dedup_fingerprint FROM queue_jobs
-         WHERE dedup_key = ? AND (state IN ('scheduled','available','running') OR dedup_until > ?)
-         ORDER BY seq DESC LIMIT 1",
+        "SELECT d.job_id, d.fingerprint FROM queue_dedup d
+         LEFT JOIN queue_jobs j ON j.id = d.job_id
+         WHERE d.queue = ? AND d.key = ?
+           AND (j.state IN ('scheduled','available','running') OR d.until > ?)",
     )
+    .bind(job.queue_name())
     .bind(&dedup.key)
     .bind(now)
     .fetch_optional(conn)
     .await?;
     Ok(row.map(|r| Pushed {
-        id: JobId(r.get("id")),
+        id: JobId(r.get("job_id")),
         duplicate: true,
-        existing_fingerprint: r.get("dedup_fingerprint"),
+        existing_fingerprint: r.get("fingerprint"),
     }))
 }

@@ -61,6 +61,7 @@ elseif op == 'retry' then
     local f = redis.call('HMGET', jk, 'n', 'm')
     local max = math.max(tonumber(f[2]), tonumber(f[1]) + 1)
     make_available(id, now, { 'f', '', 'cr', '0', 'm', max })
+    redis.call('SREM', K.cancel, id)
     wake(1)
     return { 'ok', state }
   end
