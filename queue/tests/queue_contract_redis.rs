@@ -38,3 +38,4 @@ async fn redis_harness(config: HarnessConfig) -> Harness {
 }
 
 dezky_queue::queue_contract_tests!(redis_harness);
+dezky_queue::queue_model_test!(redis_harness);

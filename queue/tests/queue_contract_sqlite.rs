@@ -35,3 +35,4 @@ async fn sqlite_harness(config: HarnessConfig) -> Harness {
 }
 
 dezky_queue::queue_contract_tests!(sqlite_harness);
+dezky_queue::queue_model_test!(sqlite_harness);

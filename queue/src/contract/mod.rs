@@ -12,6 +12,8 @@
 mod admin;
 mod dedup;
 mod leases;
+pub mod model;
+pub mod model_test;
 mod ordering;
 mod outcomes;
 pub mod redis_prefix;

@@ -208,12 +208,12 @@ impl SqliteQueue {
             .await?;
             deleted += done.rows_affected() as usize;
         }
-        // Dedup keys past their window whose job is finished or gone (not counted: not jobs).
+        // Dedup keys past their window whose job is gone (not counted: not jobs). A key whose
+        // job still exists stays, so that retrying the job now makes it hold its key again.
         sqlx::query(
             "DELETE FROM queue_dedup WHERE (queue, key) IN (
                  SELECT d.queue, d.key FROM queue_dedup d WHERE d.until <= ?
-                   AND NOT EXISTS (SELECT 1 FROM queue_jobs j WHERE j.id = d.job_id
-                                   AND j.state IN ('scheduled', 'available', 'running'))
+                   AND NOT EXISTS (SELECT 1 FROM queue_jobs j WHERE j.id = d.job_id)
                  LIMIT ?)",
         )
         .bind(now)

@@ -62,6 +62,16 @@ elseif op == 'retry' then
     local max = math.max(tonumber(f[2]), tonumber(f[1]) + 1)
     make_available(id, now, { 'f', '', 'cr', '0', 'm', max })
     redis.call('SREM', K.cancel, id)
+    -- Unfinished again, the job holds its dedup key again, unless another job took the key.
+    local d = redis.call('HMGET', jk, 'dk', 'du', 'fp')
+    if d[1] and d[1] ~= '' then
+      local held = redis.call('GET', dkey(d[1]))
+      if not held then
+        redis.call('SET', dkey(d[1]), id .. '\n' .. d[2] .. '\n' .. (d[3] or ''))
+      elseif string.match(held, '^([^\n]*)\n') == id then
+        redis.call('PERSIST', dkey(d[1]))
+      end
+    end
     wake(1)
     return { 'ok', state }
   end

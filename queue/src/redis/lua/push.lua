@@ -26,7 +26,7 @@ while i <= #ARGV do
     local state = 'scheduled'
     if run_at <= now then state = 'available' end
     redis.call('HSET', jkey(id), 'k', kind, 'a', args, 't', tenant, 'by', by, 'p', prio, 'r', run_at,
-      'n', 0, 'm', max, 'sn', 0, 's', state, 'dk', dk, 'c', now, 'e', '[]')
+      'n', 0, 'm', max, 'sn', 0, 's', state, 'dk', dk, 'du', du, 'fp', fp, 'c', now, 'e', '[]')
     if state == 'available' then
       available[#available + 1] = available_score(prio, run_at); available[#available + 1] = id
     else
