@@ -1,5 +1,7 @@
 //! Workers end to end over the SQLite queue: outcomes (retry, abort, panic, snooze, timeout,
-//! cancellation), lease renewal, prompt wake-ups, and graceful and forced shutdown.
+//! cancellation), lease renewal (one call per process and beat; a handler whose lease cannot be
+//! renewed is stopped before it expires), prompt wake-ups, and graceful and forced shutdown (an
+//! ack in flight is never released).
 
 #![allow(
     clippy::unwrap_used,
@@ -9,12 +11,15 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use common::{OPS_TOKEN, in_state, poll_until, spawn_app};
 use dezky_cli::shutdown::Shutdown;
-use dezky_jobs::{JobContext, JobError, JobKind, KindSettings, Registry};
+use dezky_jobs::kinds::builtin::Sleep;
+use dezky_jobs::{JobContext, JobError, JobKind, KindSettings, Registry, StopReason};
+use dezky_queue::contract::faulty::Faulty;
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_queue::{DynQueue, JobId, JobState, NewJob};
 use dezky_worker::WorkerConfig;
@@ -37,21 +42,46 @@ async fn transient_failure_retries_then_succeeds() {
 }
 
 #[tokio::test]
-async fn permanent_failure_and_panic_are_dead_at_once() {
+async fn permanent_failure_is_dead_at_once() {
     let app = spawn_app().await;
     let aborted = app
         .enqueue_ok(json!({"kind": "fail", "args": {"mode": "abort"}}))
         .await;
-    let panicked = app
-        .enqueue_ok(json!({"kind": "fail", "args": {"mode": "panic"}}))
+    let job = app
+        .wait_for_job(&aborted, Duration::from_secs(10), in_state("dead"))
         .await;
-    for (id, class) in [(aborted, "permanent"), (panicked, "panic")] {
-        let job = app
-            .wait_for_job(&id, Duration::from_secs(10), in_state("dead"))
-            .await;
-        assert_eq!(job["attempt"], 1, "{class}");
-        assert_eq!(job["errors"][0]["class"], class);
-    }
+    assert_eq!(job["attempt"], 1);
+    assert_eq!(job["errors"][0]["class"], "permanent");
+    app.stop().await;
+}
+
+/// A panic is retried like any error (an `unwrap()` on a transient failure must not kill the job
+/// for good), and dead once its attempts are spent.
+#[tokio::test]
+async fn a_panic_is_retried_like_an_error() {
+    let app = spawn_app().await;
+    let recovers = app
+        .enqueue_ok(json!({"kind": "fail", "args": {"mode": "panic", "succeed_on_attempt": 2}}))
+        .await;
+    let always = app
+        .enqueue_ok(json!({"kind": "fail", "max_attempts": 2, "args": {"mode": "panic"}}))
+        .await;
+    let job = app
+        .wait_for_job(&recovers, Duration::from_secs(15), in_state("succeeded"))
+        .await;
+    assert_eq!(job["attempt"], 2, "{job}");
+    assert_eq!(job["errors"][0]["class"], "panic");
+    let job = app
+        .wait_for_job(&always, Duration::from_secs(15), in_state("dead"))
+        .await;
+    assert_eq!(job["attempt"], 2, "{job}");
+    let classes: Vec<&str> = job["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["panic", "panic"]);
     app.stop().await;
 }
 
@@ -129,18 +159,92 @@ impl JobKind for Slow {
     }
 }
 
+/// Runs until dropped, ignoring every stop request; records when it started and was dropped.
+struct Stubborn;
+
+type Lifetimes = Mutex<HashMap<String, (Instant, Option<Instant>)>>;
+
+fn lifetimes() -> &'static Lifetimes {
+    static LIFETIMES: OnceLock<Lifetimes> = OnceLock::new();
+    LIFETIMES.get_or_init(Lifetimes::default)
+}
+
+struct DropRecorder(String);
+
+impl Drop for DropRecorder {
+    fn drop(&mut self) {
+        if let Some(entry) = lifetimes().lock().unwrap().get_mut(&self.0) {
+            entry.1 = Some(Instant::now());
+        }
+    }
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct StubbornArgs {}
+
+impl JobKind for Stubborn {
+    type Args = StubbornArgs;
+    const NAME: &'static str = "stubborn";
+
+    async fn run(&self, ctx: JobContext, _args: StubbornArgs) -> Result<Value, JobError> {
+        lifetimes()
+            .lock()
+            .unwrap()
+            .insert(ctx.id.clone(), (Instant::now(), None));
+        let _recorder = DropRecorder(ctx.id.clone());
+        std::future::pending::<()>().await;
+        Ok(Value::Null)
+    }
+}
+
+/// Answers `Cancelled`: at once (`on_stop: false`), or when asked to stop, after recording why.
+struct Quitter;
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct QuitterArgs {
+    on_stop: bool,
+}
+
+fn stop_reasons() -> &'static Mutex<HashMap<String, StopReason>> {
+    static REASONS: OnceLock<Mutex<HashMap<String, StopReason>>> = OnceLock::new();
+    REASONS.get_or_init(Mutex::default)
+}
+
+impl JobKind for Quitter {
+    type Args = QuitterArgs;
+    const NAME: &'static str = "quitter";
+
+    async fn run(&self, ctx: JobContext, args: QuitterArgs) -> Result<Value, JobError> {
+        if args.on_stop {
+            let reason = ctx.stopped().await;
+            stop_reasons()
+                .lock()
+                .unwrap()
+                .insert(ctx.id.clone(), reason);
+        }
+        Err(JobError::Cancelled)
+    }
+}
+
 struct Harness {
     queue: DynQueue,
+    /// The same queue, for injecting faults.
+    faulty: Arc<Faulty>,
     stop: Shutdown,
     workers: tokio::task::JoinHandle<Result<(), dezky_worker::pool::WorkerError>>,
     _dir: tempfile::TempDir,
 }
 
 async fn start_workers(timeout: Duration, config: WorkerConfig) -> Harness {
+    start_registry(Registry::new().register(Slow { timeout }), config).await
+}
+
+async fn start_registry(registry: Registry, config: WorkerConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let queue: DynQueue = Arc::new(SqliteQueue::open_default(&url).await.unwrap());
-    let registry = Registry::new().register(Slow { timeout });
+    let sqlite: DynQueue = Arc::new(SqliteQueue::open_default(&url).await.unwrap());
+    let faulty = Arc::new(Faulty::new(sqlite));
+    let queue: DynQueue = faulty.clone();
     let stop = Shutdown::default();
     let workers = tokio::spawn(dezky_worker::run_workers(
         queue.clone(),
@@ -150,6 +254,7 @@ async fn start_workers(timeout: Duration, config: WorkerConfig) -> Harness {
     ));
     Harness {
         queue,
+        faulty,
         stop,
         workers,
         _dir: dir,
@@ -273,4 +378,170 @@ async fn forced_shutdown_releases_cut_off_jobs_without_spending_the_attempt() {
     h.stop.trigger();
     h.workers.await.unwrap().unwrap();
     assert_eq!(state_of(&h.queue, &id).await, (JobState::Available, 0));
+}
+
+/// A forced shutdown (the grace runs out while an ack is being written) never releases the lease
+/// of that ack: the success is recorded, not lost to a release that refunds the attempt.
+#[tokio::test]
+async fn a_forced_shutdown_never_releases_a_job_whose_success_is_being_written() {
+    let config = WorkerConfig {
+        shutdown_grace: Duration::from_millis(300),
+        ..quick(WorkerConfig::default())
+    };
+    let h = start_workers(Duration::from_secs(60), config).await;
+    h.faulty.delay_acks(Duration::from_millis(1500));
+    let id = push_slow(&h.queue, 50).await;
+    wait_state(&h.queue, &id, JobState::Running).await;
+    h.stop.trigger();
+    h.workers.await.unwrap().unwrap();
+    assert_eq!(
+        state_of(&h.queue, &id).await,
+        (JobState::Succeeded, 1),
+        "the success being written when the grace ran out was kept"
+    );
+}
+
+/// One process renews all its leases in one call per beat, whatever the number of kinds.
+#[tokio::test]
+async fn one_renewal_call_per_beat_covers_every_kind() {
+    let heartbeat = Duration::from_millis(100);
+    let config = WorkerConfig {
+        heartbeat,
+        lease_ttl: Duration::from_secs(5),
+        shutdown_grace: Duration::from_millis(100),
+        ..quick(WorkerConfig::default())
+    };
+    let registry = Registry::new()
+        .register(Slow {
+            timeout: Duration::from_secs(60),
+        })
+        .register(Sleep);
+    let h = start_registry(registry, config).await;
+    let slow = push_slow(&h.queue, 60_000).await;
+    let sleep = h
+        .queue
+        .push(NewJob::new("sleep", json!({"ms": 60_000})))
+        .await
+        .unwrap()
+        .id;
+    wait_state(&h.queue, &slow, JobState::Running).await;
+    wait_state(&h.queue, &sleep, JobState::Running).await;
+    let since = Instant::now();
+    let calls_since = || -> Vec<(Instant, usize)> {
+        h.faulty
+            .renewals()
+            .into_iter()
+            .filter(|(at, _)| *at >= since)
+            .collect()
+    };
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            calls_since().len() >= 6
+        })
+        .await,
+        "leases were not renewed"
+    );
+    let calls = calls_since();
+    assert!(
+        calls.iter().all(|(_, leases)| *leases == 2),
+        "every call renews both leases: {calls:?}"
+    );
+    for pair in calls.windows(2) {
+        let gap = pair[1].0 - pair[0].0;
+        assert!(
+            gap >= heartbeat / 2,
+            "two renewal calls {gap:?} apart: leases are renewed once per kind, not once per process"
+        );
+    }
+    h.stop.trigger();
+    h.workers.await.unwrap().unwrap();
+}
+
+/// A worker that cannot renew a lease stops the handler itself before the lease expires (another
+/// worker may take the job then), even a handler that ignores stop requests, and records nothing.
+#[tokio::test]
+async fn a_handler_whose_lease_cannot_be_renewed_is_stopped_before_it_expires() {
+    let ttl = Duration::from_millis(600);
+    let config = WorkerConfig {
+        lease_ttl: ttl,
+        heartbeat: Duration::from_millis(150),
+        shutdown_grace: Duration::from_millis(100),
+        ..quick(WorkerConfig::default())
+    };
+    let h = start_registry(Registry::new().register(Stubborn), config).await;
+    h.faulty.fail_renewals(true);
+    let id = h
+        .queue
+        .push(NewJob::new("stubborn", json!({})))
+        .await
+        .unwrap()
+        .id;
+    let lifetime = || lifetimes().lock().unwrap().get(id.as_str()).copied();
+    let stopped = poll_until(Duration::from_secs(5), || async {
+        lifetime().is_some_and(|(_, dropped)| dropped.is_some())
+    })
+    .await;
+    assert!(stopped, "the handler kept running without a renewed lease");
+    let (started, dropped) = lifetime().unwrap();
+    let ran = dropped.unwrap() - started;
+    assert!(
+        ran < ttl,
+        "the handler ran {ran:?}, past its lease's {ttl:?}"
+    );
+    let job = h.queue.get(&id).await.unwrap().unwrap();
+    assert_eq!((job.state, job.errors.len()), (JobState::Running, 0));
+    h.stop.trigger();
+    h.workers.await.unwrap().unwrap();
+}
+
+/// Handlers learn why they are asked to stop, and only a real cancel request ends a job
+/// `cancelled`: at shutdown a handler that stops is given back (attempt refunded), and one that
+/// answers `Cancelled` unasked is retried (class `stopped`).
+#[tokio::test]
+async fn stop_reasons_decide_what_a_cancelled_answer_records() {
+    let h = start_registry(
+        Registry::new().register(Quitter),
+        quick(WorkerConfig::default()),
+    )
+    .await;
+    let push = |on_stop: bool, max_attempts: u32| {
+        let queue = h.queue.clone();
+        async move {
+            queue
+                .push(NewJob {
+                    max_attempts,
+                    ..NewJob::new("quitter", json!({ "on_stop": on_stop }))
+                })
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    let unasked = push(false, 1).await;
+    wait_state(&h.queue, &unasked, JobState::Dead).await;
+    let job = h.queue.get(&unasked).await.unwrap().unwrap();
+    assert_eq!(job.errors[0].class, "stopped", "{:?}", job.errors);
+
+    let cancelled = push(true, 5).await;
+    wait_state(&h.queue, &cancelled, JobState::Running).await;
+    h.queue.cancel(&cancelled).await.unwrap();
+    wait_state(&h.queue, &cancelled, JobState::Cancelled).await;
+    assert_eq!(
+        stop_reasons().lock().unwrap().get(cancelled.as_str()),
+        Some(&StopReason::Cancel)
+    );
+
+    let interrupted = push(true, 5).await;
+    wait_state(&h.queue, &interrupted, JobState::Running).await;
+    h.stop.trigger();
+    h.workers.await.unwrap().unwrap();
+    assert_eq!(
+        stop_reasons().lock().unwrap().get(interrupted.as_str()),
+        Some(&StopReason::Shutdown)
+    );
+    assert_eq!(
+        state_of(&h.queue, &interrupted).await,
+        (JobState::Available, 0),
+        "given back at shutdown, attempt refunded"
+    );
 }

@@ -1,7 +1,24 @@
-//! What a handler knows about the attempt it runs: ids, attempt numbers, and whether someone
-//! asked it to stop.
+//! What a handler knows about the attempt it runs: ids, attempt numbers, and whether — and why —
+//! it is asked to stop.
 
 use tokio::sync::watch;
+
+/// Why a handler is asked to stop. Only [`StopReason::Cancel`] lets it end the job `cancelled`
+/// (by answering [`JobError::Cancelled`](crate::JobError::Cancelled)); the worker records the
+/// other two itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StopReason {
+    /// An operator asked to cancel the job.
+    Cancel,
+    /// The worker could not keep the job's lease (it expired, or could not be renewed in time):
+    /// another worker may run the job now. The worker stops the handler itself, without waiting
+    /// for an answer, and records nothing; the job's rescue decides what happens.
+    LeaseLost,
+    /// The process is shutting down. A handler that stops early answers
+    /// [`JobError::Cancelled`](crate::JobError::Cancelled); the worker gives the job back with the
+    /// attempt refunded.
+    Shutdown,
+}
 
 /// The attempt being run.
 #[derive(Debug, Clone)]
@@ -16,35 +33,50 @@ pub struct JobContext {
     pub max_attempts: u32,
     /// The tenant, if any.
     pub tenant: Option<String>,
-    /// Becomes `true` when cancellation is requested or the lease is lost.
-    pub cancel: watch::Receiver<bool>,
+    /// Becomes `Some(reason)` when the handler should stop.
+    pub stop: watch::Receiver<Option<StopReason>>,
 }
 
 impl JobContext {
-    /// Whether the handler should stop now.
-    pub fn is_cancelled(&self) -> bool {
-        *self.cancel.borrow()
+    /// Why the handler should stop, if it should.
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        *self.stop.borrow()
     }
 
-    /// Resolves once the handler should stop (never, if nobody asks).
-    pub async fn cancelled(&self) {
-        let mut rx = self.cancel.clone();
-        if rx.wait_for(|c| *c).await.is_err() {
+    /// Resolves with the reason once the handler should stop (never, if nobody asks).
+    pub async fn stopped(&self) -> StopReason {
+        let mut rx = self.stop.clone();
+        let reason = rx.wait_for(Option::is_some).await.map(|r| *r);
+        match reason {
+            Ok(Some(reason)) => reason,
             // The sender is gone: nobody can ask any more.
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Resolves once an operator asked to cancel the job (never otherwise): for handlers that
+    /// finish what they started at shutdown.
+    pub async fn cancelled(&self) {
+        let mut rx = self.stop.clone();
+        let asked = rx
+            .wait_for(|r| *r == Some(StopReason::Cancel))
+            .await
+            .is_ok();
+        if !asked {
             std::future::pending::<()>().await;
         }
     }
 
     /// A context for tests and tools that run a handler outside a worker.
-    pub fn detached(kind: &str) -> (Self, watch::Sender<bool>) {
-        let (tx, rx) = watch::channel(false);
+    pub fn detached(kind: &str) -> (Self, watch::Sender<Option<StopReason>>) {
+        let (tx, rx) = watch::channel(None);
         let ctx = Self {
             id: "detached".into(),
             kind: kind.into(),
             attempt: 1,
             max_attempts: 1,
             tenant: None,
-            cancel: rx,
+            stop: rx,
         };
         (ctx, tx)
     }

@@ -27,7 +27,11 @@ pub enum JobError {
         /// For people; never a secret.
         message: String,
     },
-    /// The handler saw a cancellation request and stopped.
+    /// The handler stopped because it was asked to ([`JobContext::stop_reason`]): the job ends
+    /// `cancelled` when an operator asked, is given back (attempt refunded) at shutdown, and is
+    /// retried (class `stopped`) when nobody asked.
+    ///
+    /// [`JobContext::stop_reason`]: crate::JobContext::stop_reason
     #[error("cancelled")]
     Cancelled,
 }

@@ -12,6 +12,6 @@ pub mod error;
 pub mod kinds;
 pub mod registry;
 
-pub use context::JobContext;
+pub use context::{JobContext, StopReason};
 pub use error::JobError;
 pub use registry::{JobKind, KindSettings, Registry};

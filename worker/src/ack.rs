@@ -1,32 +1,40 @@
-//! The ack layer: turns each attempt's final result into a queue outcome and completes the job,
-//! fenced by its lease. It sits outside timeout and catch-panic, so it sees their verdicts too.
+//! The ack layer: turns each attempt's final result — and why its handler was asked to stop —
+//! into what the queue records, and records it, fenced by the lease. It sits outside timeout and
+//! catch-panic, so it sees their verdicts too.
+//!
+//! A handler whose lease is lost is dropped at once (another worker may run the job) and nothing
+//! is recorded. `JobError::Cancelled` ends the job `cancelled` only after an operator's cancel
+//! request; at shutdown it gives the job back (attempt refunded); unasked it is a retry of class
+//! `stopped`. A panic is retried like any error (class `panic`): an `unwrap()` on a transient
+//! failure must not kill a job for good.
 
 use std::task::{Context, Poll};
 
 use apalis_core::error::{AbortError, BoxDynError};
 use apalis_core::task::Task;
-use dezky_jobs::JobError;
-use dezky_queue::{AttemptFailure, Outcome, QueueError};
+use dezky_jobs::{JobError, StopReason};
+use dezky_queue::{AttemptFailure, Lease, Outcome, QueueError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use tokio::sync::watch;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::batch::AckBatcher;
-use crate::leases::HeldLeases;
+use crate::lease_keeper::LeaseKeeper;
 use crate::source::JobTask;
 
 /// Makes [`Ack`] services.
 #[derive(Debug, Clone)]
 pub struct AckLayer {
     acks: AckBatcher,
-    held: HeldLeases,
+    keeper: LeaseKeeper,
 }
 
 impl AckLayer {
-    /// A layer completing jobs through `acks` and forgetting them in `held`.
-    pub fn new(acks: AckBatcher, held: HeldLeases) -> Self {
-        Self { acks, held }
+    /// A layer completing jobs through `acks`, their leases kept by `keeper`.
+    pub fn new(acks: AckBatcher, keeper: LeaseKeeper) -> Self {
+        Self { acks, keeper }
     }
 }
 
@@ -35,7 +43,7 @@ impl<S> Layer<S> for AckLayer {
     fn layer(&self, inner: S) -> Ack<S> {
         Ack {
             acks: self.acks.clone(),
-            held: self.held.clone(),
+            keeper: self.keeper.clone(),
             inner,
         }
     }
@@ -45,15 +53,33 @@ impl<S> Layer<S> for AckLayer {
 #[derive(Debug, Clone)]
 pub struct Ack<S> {
     acks: AckBatcher,
-    held: HeldLeases,
+    keeper: LeaseKeeper,
     inner: S,
 }
 
-/// The outcome an attempt's result implies.
-pub fn classify(result: &Result<serde_json::Value, BoxDynError>) -> Outcome {
+/// What the worker does with an attempt that ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Record this outcome.
+    Complete(Outcome),
+    /// Give the job back, attempt refunded (stopped by a shutdown).
+    Release,
+}
+
+/// The verdict an attempt's result implies, given why its handler was asked to stop.
+pub fn classify(
+    result: &Result<serde_json::Value, BoxDynError>,
+    stop: Option<StopReason>,
+) -> Verdict {
     let error = match result {
-        Ok(value) => return Outcome::Succeeded(value.clone()),
+        Ok(value) => return Verdict::Complete(Outcome::Succeeded(value.clone())),
         Err(e) => e,
+    };
+    let retry = |class: &str, message: String| {
+        Verdict::Complete(Outcome::Retry {
+            error: AttemptFailure::new(class, message),
+            retry_after: None,
+        })
     };
     if let Some(job_error) = error.downcast_ref::<JobError>() {
         return match job_error {
@@ -61,32 +87,50 @@ pub fn classify(result: &Result<serde_json::Value, BoxDynError>) -> Outcome {
                 class,
                 message,
                 retry_after,
-            } => Outcome::Retry {
+            } => Verdict::Complete(Outcome::Retry {
                 error: AttemptFailure::new(*class, message.clone()),
                 retry_after: *retry_after,
-            },
-            JobError::Snooze(delay) => Outcome::Snooze(*delay),
+            }),
+            JobError::Snooze(delay) => Verdict::Complete(Outcome::Snooze(*delay)),
             JobError::Abort { class, message } => {
-                Outcome::Abort(AttemptFailure::new(*class, message.clone()))
+                Verdict::Complete(Outcome::Abort(AttemptFailure::new(*class, message.clone())))
             }
-            JobError::Cancelled => Outcome::Cancelled,
+            JobError::Cancelled => match stop {
+                Some(StopReason::Cancel) => Verdict::Complete(Outcome::Cancelled),
+                Some(StopReason::Shutdown) => Verdict::Release,
+                Some(StopReason::LeaseLost) | None => retry(
+                    "stopped",
+                    "the handler answered Cancelled, but no cancel was requested".into(),
+                ),
+            },
         };
     }
     if error.is::<tower::timeout::error::Elapsed>() {
-        return Outcome::Retry {
-            error: AttemptFailure::new("timeout", "the attempt ran past its kind's timeout"),
-            retry_after: None,
-        };
+        return retry("timeout", "the attempt ran past its kind's timeout".into());
     }
     if let Some(abort) = error.downcast_ref::<AbortError>() {
-        // catch-panic's verdict: a panic is a bug, and retrying a bug only repeats it.
-        return Outcome::Abort(AttemptFailure::new("panic", abort.to_string()));
+        // catch-panic's verdict. A panic is often an `unwrap()` on a transient failure: retried
+        // with backoff like any error, dead after max_attempts.
+        return retry("panic", abort.to_string());
     }
-    Outcome::Retry {
-        error: AttemptFailure::new("error", error.to_string()),
-        retry_after: None,
+    retry("error", error.to_string())
+}
+
+/// Resolves when the lease is lost (never otherwise).
+async fn lease_lost(mut stop: watch::Receiver<Option<StopReason>>) {
+    if stop
+        .wait_for(|r| *r == Some(StopReason::LeaseLost))
+        .await
+        .is_err()
+    {
+        std::future::pending::<()>().await;
     }
 }
+
+/// The attempt was dropped: its lease was lost.
+#[derive(Debug, thiserror::Error)]
+#[error("the attempt was stopped: its lease was lost")]
+pub struct LeaseLostError;
 
 impl<S> Service<Task<JobTask>> for Ack<S>
 where
@@ -105,32 +149,78 @@ where
     fn call(&mut self, task: Task<JobTask>) -> Self::Future {
         let job = &task.args.job;
         let lease = job.lease.clone();
+        let stop = task.args.stop.clone();
         let span =
             tracing::info_span!("job", id = %lease.id, kind = %job.kind, attempt = lease.attempt);
-        let (acks, held) = (self.acks.clone(), self.held.clone());
+        let (acks, keeper) = (self.acks.clone(), self.keeper.clone());
         let attempt = self.inner.call(task);
         async move {
-            let result = attempt.await.map_err(Into::into);
-            let outcome = classify(&result);
-            let finished = describe(&outcome);
-            let completed = acks.complete(lease.clone(), outcome.clone()).await;
-            held.drop_lease(&lease);
-            match &completed {
-                Ok(state) if matches!(outcome, Outcome::Succeeded(_)) => {
-                    tracing::debug!(outcome = finished, state = %state, "attempt finished")
+            let result = tokio::select! {
+                biased;
+                result = attempt => result.map_err(Into::into),
+                () = lease_lost(stop) => {
+                    keeper.done(&lease);
+                    tracing::warn!("handler stopped: its lease was lost; nothing recorded");
+                    return Err(LeaseLostError.into());
                 }
-                Ok(state) => tracing::info!(outcome = finished, state = %state, "attempt finished"),
-                Err(QueueError::LeaseLost(_)) => {
-                    tracing::warn!(outcome = finished, "attempt finished after its lease was lost; result discarded")
-                }
-                Err(e) => tracing::error!(outcome = finished, error = %e, "could not record the outcome; the lease will expire and the job run again"),
-            }
-            completed?;
+            };
+            let verdict = classify(&result, keeper.acking(&lease));
+            record(&acks, &keeper, lease, verdict).await?;
             result
         }
         .instrument(span)
         .boxed()
     }
+}
+
+/// Records `verdict` for `lease`, logging what became of the job.
+async fn record(
+    acks: &AckBatcher,
+    keeper: &LeaseKeeper,
+    lease: Lease,
+    verdict: Verdict,
+) -> Result<(), QueueError> {
+    let outcome = match verdict {
+        Verdict::Complete(outcome) => outcome,
+        Verdict::Release => {
+            keeper.release(std::slice::from_ref(&lease)).await?;
+            tracing::info!("stopped by shutdown; given back, attempt refunded");
+            return Ok(());
+        }
+    };
+    let finished = describe(&outcome);
+    let mut completed = acks.complete(lease.clone(), outcome.clone()).await;
+    if matches!(completed, Err(QueueError::InvalidState { .. })) && outcome == Outcome::Cancelled {
+        // The queue accepts Cancelled only after a cancel request (a race we cannot see).
+        completed = acks
+            .complete(
+                lease,
+                Outcome::Retry {
+                    error: AttemptFailure::new(
+                        "stopped",
+                        "the handler stopped without a cancel request",
+                    ),
+                    retry_after: None,
+                },
+            )
+            .await;
+    }
+    match &completed {
+        Ok(state) if matches!(outcome, Outcome::Succeeded(_)) => {
+            tracing::debug!(outcome = finished, state = %state, "attempt finished")
+        }
+        Ok(state) => tracing::info!(outcome = finished, state = %state, "attempt finished"),
+        Err(QueueError::LeaseLost(_)) => {
+            tracing::warn!(
+                outcome = finished,
+                "attempt finished after its lease was lost; result discarded"
+            )
+        }
+        Err(e) => {
+            tracing::error!(outcome = finished, error = %e, "could not record the outcome; the lease will expire and the job run again")
+        }
+    }
+    completed.map(drop)
 }
 
 fn describe(outcome: &Outcome) -> &'static str {

@@ -2,13 +2,17 @@
 //! whatever has queued up since its last call as one `complete_many` — under load many acks per
 //! round trip (one transaction on SQLite, one script call on Redis), when idle a batch of one, so
 //! batching never waits. A store outage is retried briefly with backoff; past that each attempt
-//! hears the error and its lease expiry brings the job back.
+//! hears the error and its lease expiry brings the job back. The task, not the caller, tells the
+//! [`LeaseKeeper`] a lease is gone once its ack is answered, so an ack whose caller was dropped
+//! (a forced shutdown) still finishes, and its lease is never released meanwhile.
 
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use dezky_queue::{DynQueue, JobState, Lease, Outcome, QueueError};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::lease_keeper::LeaseKeeper;
 
 /// Most completions sent in one call.
 const MAX_BATCH: usize = 256;
@@ -23,9 +27,9 @@ pub struct AckBatcher {
 
 impl AckBatcher {
     /// Starts the completion task for `queue`; it ends when every handle is dropped.
-    pub fn spawn(queue: DynQueue) -> Self {
+    pub fn spawn(queue: DynQueue, keeper: LeaseKeeper) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(queue, rx));
+        tokio::spawn(run(queue, keeper, rx));
         Self { tx }
     }
 
@@ -41,7 +45,11 @@ impl AckBatcher {
     }
 }
 
-async fn run(queue: DynQueue, mut rx: mpsc::UnboundedReceiver<(Lease, Outcome, Reply)>) {
+async fn run(
+    queue: DynQueue,
+    keeper: LeaseKeeper,
+    mut rx: mpsc::UnboundedReceiver<(Lease, Outcome, Reply)>,
+) {
     let mut buffer = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buffer, MAX_BATCH).await > 0 {
         let (items, replies): (Vec<(Lease, Outcome)>, Vec<Reply>) = buffer
@@ -56,6 +64,9 @@ async fn run(queue: DynQueue, mut rx: mpsc::UnboundedReceiver<(Lease, Outcome, R
             )
             .when(|e| matches!(e, QueueError::Storage(_)))
             .await;
+        for (lease, _) in &items {
+            keeper.done(lease);
+        }
         match answers {
             Ok(answers) => {
                 for (reply, answer) in replies.into_iter().zip(answers) {

@@ -1,18 +1,18 @@
 //! apalis workers over our durable queue.
 //!
 //! apalis is the runtime (WorkerBuilder, tower layers, monitor); the queue decides everything
-//! durable. [`source::QueueSource`] is the apalis backend: it leases batches from one queue and
-//! hands tasks out one free slot at a time, waking promptly on pushes. [`leases`] renews every
-//! held lease from its own task (so renewal keeps going while apalis drains at shutdown) and
-//! relays cancellation requests. [`ack::AckLayer`] sees each attempt's final result — after
-//! timeout and panic handling — and completes the job with the matching outcome, fenced by its
-//! lease, through a per-worker [`batch::AckBatcher`] that sends acks in batches under load.
-//! [`pool`] runs one apalis worker per kind and releases what is still held at shutdown.
+//! durable. [`source::QueueSource`] is the apalis source of one queue: it leases only as many
+//! jobs as there are free slots, waking promptly on pushes. [`lease_keeper`] owns every lease's
+//! life in the process — one renewal call per beat, stop reasons for handlers, the stop before an
+//! unrenewed lease expires, and the release at shutdown after acks drain. [`ack::AckLayer`] sees
+//! each attempt's final result — after timeout and panic handling — and records what it implies,
+//! fenced by the lease, through a per-worker [`batch::AckBatcher`] that sends acks in batches
+//! under load. [`pool`] runs one apalis worker per kind under one monitor.
 
 pub mod ack;
 pub mod batch;
 pub mod config;
-pub mod leases;
+pub mod lease_keeper;
 pub mod pool;
 pub mod source;
 

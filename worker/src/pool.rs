@@ -1,6 +1,7 @@
-//! One apalis worker per job kind over the queue, under one monitor, with graceful shutdown:
-//! stop fetching, let running attempts finish within the grace, then give back (attempt
-//! refunded) every lease still held.
+//! One apalis worker per job kind over the queue, under one monitor, and one [`LeaseKeeper`] for
+//! the process. Graceful shutdown: stop fetching, tell running handlers why (they may stop early
+//! and be given back), let them finish within the grace, let acks in flight finish, then give back
+//! (attempt refunded) every lease still held.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use dezky_jobs::{JobContext, Registry};
 use dezky_queue::DynQueue;
 
 use crate::config::WorkerConfig;
-use crate::leases::HeldLeases;
+use crate::lease_keeper::{KeeperTiming, LeaseKeeper};
 use crate::source::{JobTask, QueueSource};
 
 /// Why the worker pool stopped abnormally.
@@ -52,7 +53,15 @@ pub async fn run_observed_workers(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     let kinds = selected_kinds(&registry, &config)?;
-    let held = HeldLeases::default();
+    let keeper = LeaseKeeper::new(
+        queue.clone(),
+        KeeperTiming {
+            ttl: config.lease_ttl,
+            heartbeat: config.heartbeat,
+            margin: config.lease_ttl / 10,
+        },
+    );
+    let renewals = tokio::spawn(keeper.clone().run());
     // Unique per process, so a restarted worker never collides with its predecessor's leases.
     let instance = format!("{}-{}", std::process::id(), ulid::Ulid::new());
     let mut monitor = Monitor::new().shutdown_timeout(config.shutdown_grace);
@@ -66,9 +75,8 @@ pub async fn run_observed_workers(
     for kind in kinds {
         let settings = kind.settings();
         let concurrency = config.concurrency.unwrap_or(settings.concurrency).max(1);
-        let batch = config.batch.min(concurrency).max(1);
         let name = format!("{}@{instance}", kind.name());
-        let (queue, held, config) = (queue.clone(), held.clone(), config.clone());
+        let (queue, keeper, config) = (queue.clone(), keeper.clone(), config.clone());
         tracing::info!(kind = kind.name(), concurrency, "starting worker");
         monitor = monitor.register(move |_restarts| {
             let kind = kind.clone();
@@ -76,9 +84,9 @@ pub async fn run_observed_workers(
                 .backend(QueueSource::new(
                     queue.clone(),
                     kind.name(),
-                    batch,
+                    concurrency,
                     config.clone(),
-                    held.clone(),
+                    keeper.clone(),
                 ))
                 .catch_panic()
                 // Concurrency outside the timeout, so time waiting for a slot is not run time.
@@ -87,17 +95,22 @@ pub async fn run_observed_workers(
                 .build(move |task: JobTask| run_attempt(kind.clone(), task))
         });
     }
-    monitor
+    let told = keeper.clone();
+    let ran = monitor
         .run_with_signal(async move {
             shutdown.await;
+            told.shutting_down();
             Ok(())
         })
         .await
-        .map_err(|e| WorkerError::Monitor(e.to_string()))?;
-    // Attempts cut off when the grace ran out: give their jobs back without spending the attempt.
-    let leftover = held.take_all();
-    if !leftover.is_empty() {
-        let released = queue.release(&leftover).await?;
+        .map_err(|e| WorkerError::Monitor(e.to_string()));
+    // Attempts cut off when the grace ran out: once every ack in flight is written (their leases
+    // stay renewed meanwhile), give the rest back without spending the attempt.
+    let released = keeper.release_after_acks(config.lease_ttl).await;
+    renewals.abort();
+    ran?;
+    let released = released?;
+    if released > 0 {
         tracing::info!(released, "released leases of attempts stopped by shutdown");
     }
     Ok(())
@@ -132,7 +145,7 @@ async fn run_attempt(
         attempt: job.lease.attempt,
         max_attempts: job.max_attempts,
         tenant: job.tenant,
-        cancel: task.cancel,
+        stop: task.stop,
     };
     kind.run(ctx, job.args).await.map_err(Into::into)
 }

@@ -1,6 +1,8 @@
-//! The apalis backend over one queue: leases batches, buffers them, hands out one task per free
-//! concurrency slot, waits on the queue's wake signal when idle, and gives back what it never
-//! started when apalis closes it.
+//! The apalis backend over one queue. apalis asks for a task only when a concurrency slot is free;
+//! the source then leases as many jobs as there are free slots (concurrency minus the slots its
+//! queue's leases take in the [`LeaseKeeper`]), never more, so no job is leased that cannot start
+//! at once — another process can run it instead. It waits on the queue's wake signal when idle
+//! and gives back whatever it had not started when apalis closes it.
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
@@ -11,37 +13,42 @@ use apalis_core::task::Task;
 use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::task_id::TaskId;
 use apalis_core::worker::context::WorkerContext;
+use dezky_jobs::StopReason;
 use dezky_queue::{DynQueue, FetchRequest, Fetched, LeasedJob, QueueError, WakeSignal};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::ack::AckLayer;
 use crate::batch::AckBatcher;
 use crate::config::WorkerConfig;
-use crate::leases::{HeldLeases, heartbeat};
+use crate::lease_keeper::LeaseKeeper;
 
-/// What a handler receives: the leased job and its stop switch.
+/// What a handler receives: the leased job and its stop signal.
 #[derive(Debug, Clone)]
 pub struct JobTask {
     /// The job as leased.
     pub job: LeasedJob,
-    /// Becomes `true` when the job should stop (cancel requested or lease lost).
-    pub cancel: watch::Receiver<bool>,
+    /// Becomes `Some(reason)` when the handler should stop.
+    pub stop: watch::Receiver<Option<StopReason>>,
 }
+
+/// A fetch in flight, with when it was sent (the lease's life counts from then).
+type Fetching = (Instant, BoxFuture<'static, Result<Fetched, QueueError>>);
 
 /// The apalis backend of one queue.
 pub struct QueueSource {
     queue: DynQueue,
     name: String,
-    batch: usize,
+    /// The worker's concurrency: the slots this source fills.
+    concurrency: usize,
     config: WorkerConfig,
-    held: HeldLeases,
+    keeper: LeaseKeeper,
     signal: WakeSignal,
     buffer: VecDeque<Task<JobTask>>,
-    fetching: Option<BoxFuture<'static, Result<Fetched, QueueError>>>,
+    fetching: Option<Fetching>,
     idle: Option<BoxFuture<'static, ()>>,
-    beat: Option<tokio::task::JoinHandle<()>>,
     closing: Option<BoxFuture<'static, Result<(), QueueError>>>,
 }
 
@@ -55,52 +62,58 @@ impl std::fmt::Debug for QueueSource {
 }
 
 impl QueueSource {
-    /// A source for `queue_name`, leasing at most `batch` at a time, recording leases in `held`.
+    /// A source for `queue_name` filling `concurrency` slots, its leases kept by `keeper`.
     pub fn new(
         queue: DynQueue,
         queue_name: &str,
-        batch: usize,
+        concurrency: usize,
         config: WorkerConfig,
-        held: HeldLeases,
+        keeper: LeaseKeeper,
     ) -> Self {
         let signal = queue.wake_signal(queue_name);
         Self {
             queue,
             name: queue_name.to_owned(),
-            batch: batch.max(1),
+            concurrency: concurrency.max(1),
             config,
-            held,
+            keeper,
             signal,
             buffer: VecDeque::new(),
             fetching: None,
             idle: None,
-            beat: None,
             closing: None,
         }
     }
 
-    fn start_fetch(
-        &mut self,
-        worker: &WorkerContext,
-    ) -> &mut BoxFuture<'static, Result<Fetched, QueueError>> {
+    /// How many jobs to lease now: one per free slot (apalis asks only when one is free), at
+    /// most the configured batch.
+    fn free_slots(&self) -> usize {
+        self.concurrency
+            .saturating_sub(self.keeper.slots_taken(&self.name))
+            .clamp(1, self.config.batch.max(1))
+    }
+
+    fn start_fetch(&mut self, worker: &WorkerContext) -> &mut Fetching {
         // Mark wake-ups seen *before* fetching: a push that lands during the fetch still wakes us.
         self.signal.mark_seen();
         let queue = self.queue.clone();
         let req = FetchRequest {
             queue: self.name.clone(),
             worker: worker.name().to_owned(),
-            limit: self.batch,
+            limit: self.free_slots(),
             lease_ttl: self.config.lease_ttl,
         };
-        self.fetching
-            .insert(async move { queue.fetch(req).await }.boxed())
+        self.fetching.insert((
+            Instant::now(),
+            async move { queue.fetch(req).await }.boxed(),
+        ))
     }
 
-    fn buffer_jobs(&mut self, jobs: Vec<LeasedJob>) {
+    fn buffer_jobs(&mut self, jobs: Vec<LeasedJob>, sent_at: Instant) {
         for job in jobs {
-            let cancel = self.held.hold(job.lease.clone());
+            let stop = self.keeper.hold(job.lease.clone(), sent_at);
             let task = TaskBuilder::new(JobTask {
-                cancel,
+                stop,
                 job: job.clone(),
             })
             .task_id(TaskId::from_string(job.lease.id.as_str()))
@@ -108,14 +121,6 @@ impl QueueSource {
             .attempt(job.lease.attempt.saturating_sub(1) as usize)
             .build();
             self.buffer.push_back(task);
-        }
-    }
-}
-
-impl Drop for QueueSource {
-    fn drop(&mut self) {
-        if let Some(beat) = self.beat.take() {
-            beat.abort();
         }
     }
 }
@@ -129,14 +134,6 @@ impl Backend for QueueSource {
         _cx: &mut Context<'_>,
         _worker: &WorkerContext,
     ) -> Poll<Result<(), QueueError>> {
-        if self.beat.is_none() {
-            self.beat = Some(tokio::spawn(heartbeat(
-                self.queue.clone(),
-                self.held.clone(),
-                self.config.heartbeat,
-                self.config.lease_ttl,
-            )));
-        }
         Poll::Ready(Ok(()))
     }
 
@@ -147,20 +144,22 @@ impl Backend for QueueSource {
     ) -> Poll<Option<Result<Self::Task, QueueError>>> {
         loop {
             if let Some(task) = self.buffer.pop_front() {
+                self.keeper.start(&task.args.job.lease);
                 return Poll::Ready(Some(Ok(task)));
             }
             if let Some(idle) = self.idle.as_mut() {
                 futures::ready!(idle.poll_unpin(cx));
                 self.idle = None;
             }
-            let fetching = match self.fetching.as_mut() {
+            let (sent_at, fetching) = match self.fetching.as_mut() {
                 Some(f) => f,
                 None => self.start_fetch(worker),
             };
+            let sent_at = *sent_at;
             let fetched = futures::ready!(fetching.poll_unpin(cx));
             self.fetching = None;
             match fetched {
-                Ok(f) if !f.jobs.is_empty() => self.buffer_jobs(f.jobs),
+                Ok(f) if !f.jobs.is_empty() => self.buffer_jobs(f.jobs, sent_at),
                 Ok(_) => {
                     let mut signal = self.signal.clone();
                     let poll = self.config.poll_interval;
@@ -181,38 +180,22 @@ impl Backend for QueueSource {
         _worker: &WorkerContext,
     ) -> Poll<Result<(), QueueError>> {
         // A fetch cut short by shutdown may already have leased jobs: finish it and give them back.
-        if let Some(fetching) = self.fetching.as_mut() {
+        if let Some((sent_at, fetching)) = self.fetching.as_mut() {
+            let sent_at = *sent_at;
             let fetched = futures::ready!(fetching.poll_unpin(cx));
             self.fetching = None;
             if let Ok(f) = fetched {
-                self.buffer_jobs(f.jobs);
+                self.buffer_jobs(f.jobs, sent_at);
             }
         }
         if self.closing.is_none() {
             let unstarted: Vec<_> = self.buffer.drain(..).map(|t| t.args.job.lease).collect();
-            for lease in &unstarted {
-                self.held.drop_lease(lease);
-            }
-            let queue = self.queue.clone();
-            self.closing = Some(
-                async move {
-                    if !unstarted.is_empty() {
-                        queue.release(&unstarted).await?;
-                    }
-                    Ok(())
-                }
-                .boxed(),
-            );
+            let keeper = self.keeper.clone();
+            self.closing = Some(async move { keeper.release(&unstarted).await.map(drop) }.boxed());
         }
-        let done = futures::ready!(
-            self.closing
-                .as_mut()
-                .map_or(Poll::Ready(Ok(())), |c| c.poll_unpin(cx))
-        );
-        if let Some(beat) = self.beat.take() {
-            beat.abort();
-        }
-        Poll::Ready(done)
+        self.closing
+            .as_mut()
+            .map_or(Poll::Ready(Ok(())), |c| c.poll_unpin(cx))
     }
 }
 
@@ -228,6 +211,9 @@ impl BackendConfig for QueueSource {
     }
 
     fn middleware(&mut self, _worker: &mut WorkerContext) -> AckLayer {
-        AckLayer::new(AckBatcher::spawn(self.queue.clone()), self.held.clone())
+        AckLayer::new(
+            AckBatcher::spawn(self.queue.clone(), self.keeper.clone()),
+            self.keeper.clone(),
+        )
     }
 }

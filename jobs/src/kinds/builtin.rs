@@ -90,6 +90,8 @@ impl JobKind for Sleep {
     async fn run(&self, ctx: JobContext, args: SleepArgs) -> Result<serde_json::Value, JobError> {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(args.ms)) => Ok(serde_json::json!({ "slept_ms": args.ms })),
+            // Cancelled: nothing to undo, so stop at once. At shutdown it sleeps on within the
+            // grace, like a job that finishes what it started.
             () = ctx.cancelled() => Err(JobError::Cancelled),
         }
     }

@@ -11,6 +11,7 @@
 
 mod admin;
 mod dedup;
+pub mod faulty;
 mod leases;
 pub mod model;
 pub mod model_test;

@@ -1,0 +1,270 @@
+//! The one owner of every lease a worker process holds, from fetch to the end: buffered (fetched,
+//! about to start) → running (handed to a handler) → acking (the handler answered, the ack is in
+//! flight) → gone (acked, released, or lost).
+//!
+//! One keeper per process renews every held lease in one call per beat, from its own task (apalis
+//! stops polling a source while it drains at shutdown, exactly when running jobs still need their
+//! leases). It tells each handler why it must stop — an operator's cancel, a lost lease, a
+//! shutdown — and stops a handler itself when its lease could not be renewed before its expiry
+//! minus a margin, measured on this process's monotonic clock from when the fetch or the last
+//! renewal was *sent*, so it errs on the early side. It counts the slots each queue's leases take,
+//! so sources fetch only for free slots. At shutdown it lets acks in flight finish before it gives
+//! back what is left, so a job whose success is being written is never released.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dezky_jobs::StopReason;
+use dezky_queue::{DynQueue, Lease, QueueError};
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+/// Where a lease is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Fetched, not yet handed to a handler (it starts at once: sources fetch for free slots).
+    Buffered,
+    /// Its handler runs.
+    Running,
+    /// Its handler answered; the ack is in flight. Never released.
+    Acking,
+}
+
+#[derive(Debug)]
+struct Entry {
+    lease: Lease,
+    phase: Phase,
+    /// The handler's stop signal (and why).
+    stop: watch::Sender<Option<StopReason>>,
+    /// When the lease expires at the latest, on this process's clock.
+    expires: Instant,
+}
+
+/// Renewal cadence and the stop margin.
+#[derive(Debug, Clone, Copy)]
+pub struct KeeperTiming {
+    /// A lease's life without renewal.
+    pub ttl: Duration,
+    /// How often every held lease is renewed.
+    pub heartbeat: Duration,
+    /// A handler whose lease was not renewed is stopped this long before the lease expires.
+    pub margin: Duration,
+}
+
+#[derive(Debug)]
+struct Inner {
+    queue: DynQueue,
+    timing: KeeperTiming,
+    leases: Mutex<HashMap<i64, Entry>>,
+    /// Fires whenever a lease is gone (for the drain at shutdown).
+    gone: Notify,
+}
+
+/// A handle on the process's lease keeper; clones share it.
+#[derive(Debug, Clone)]
+pub struct LeaseKeeper {
+    inner: Arc<Inner>,
+}
+
+impl LeaseKeeper {
+    /// A keeper renewing through `queue` with `timing`. Start [`LeaseKeeper::run`] on a task.
+    pub fn new(queue: DynQueue, timing: KeeperTiming) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                queue,
+                timing,
+                leases: Mutex::default(),
+                gone: Notify::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
+        self.inner.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a freshly fetched lease (fetch sent at `sent_at`); answers its handler's stop signal.
+    pub fn hold(&self, lease: Lease, sent_at: Instant) -> watch::Receiver<Option<StopReason>> {
+        let (stop, rx) = watch::channel(None);
+        let expires = sent_at + self.inner.timing.ttl;
+        self.lock().insert(
+            lease.token,
+            Entry {
+                lease,
+                phase: Phase::Buffered,
+                stop,
+                expires,
+            },
+        );
+        rx
+    }
+
+    /// The lease's handler starts.
+    pub fn start(&self, lease: &Lease) {
+        if let Some(e) = self.lock().get_mut(&lease.token) {
+            e.phase = Phase::Running;
+        }
+    }
+
+    /// The lease's handler answered and its ack goes out; answers why the handler was asked to
+    /// stop, if it was.
+    pub fn acking(&self, lease: &Lease) -> Option<StopReason> {
+        let mut leases = self.lock();
+        let e = leases.get_mut(&lease.token)?;
+        e.phase = Phase::Acking;
+        *e.stop.borrow()
+    }
+
+    /// The lease is gone (acked, released, or given up).
+    pub fn done(&self, lease: &Lease) {
+        if self.lock().remove(&lease.token).is_some() {
+            self.inner.gone.notify_waiters();
+        }
+    }
+
+    /// Slots `queue`'s leases take (buffered or running), for fetching only for free slots.
+    pub fn slots_taken(&self, queue: &str) -> usize {
+        self.lock()
+            .values()
+            .filter(|e| e.phase != Phase::Acking && e.lease.queue == queue)
+            .count()
+    }
+
+    /// Asks every handler to stop for `reason` (a lost lease is never overridden).
+    fn signal(entry: &Entry, reason: StopReason) {
+        entry.stop.send_if_modified(|current| {
+            let replace = match (*current, reason) {
+                (Some(StopReason::LeaseLost), _) => false,
+                (Some(StopReason::Cancel), StopReason::Shutdown) => false,
+                (now, new) => now != Some(new),
+            };
+            if replace {
+                *current = Some(reason);
+            }
+            replace
+        });
+    }
+
+    /// Tells every running handler the process is shutting down.
+    pub fn shutting_down(&self) {
+        for e in self.lock().values() {
+            Self::signal(e, StopReason::Shutdown);
+        }
+    }
+
+    /// Gives back leases fetched but never started (attempt refunded).
+    pub async fn release(&self, leases: &[Lease]) -> Result<usize, QueueError> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let released = self.inner.queue.release(leases).await;
+        for lease in leases {
+            self.done(lease);
+        }
+        released
+    }
+
+    /// After a shutdown: waits (at most `within`) for every ack in flight, then gives back every
+    /// lease still held — never one whose ack was in flight.
+    pub async fn release_after_acks(&self, within: Duration) -> Result<usize, QueueError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let gone = self.inner.gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            if !self.lock().values().any(|e| e.phase == Phase::Acking) {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, gone).await.is_err() {
+                tracing::warn!(
+                    "acks still in flight at the end of shutdown; their leases will expire"
+                );
+                break;
+            }
+        }
+        let leftover: Vec<Lease> = self
+            .lock()
+            .values()
+            .filter(|e| e.phase != Phase::Acking)
+            .map(|e| e.lease.clone())
+            .collect();
+        self.release(&leftover).await
+    }
+
+    /// Renews every held lease once per beat and stops handlers whose lease ran out. Runs until
+    /// the task is aborted.
+    pub async fn run(self) {
+        let timing = self.inner.timing;
+        let mut next_beat = Instant::now() + timing.heartbeat;
+        loop {
+            let next_stop = self
+                .lock()
+                .values()
+                .filter(|e| e.stop.borrow().is_none_or(|r| r != StopReason::LeaseLost))
+                .map(|e| e.expires.checked_sub(timing.margin).unwrap_or(e.expires))
+                .min();
+            let wake = next_stop.map_or(next_beat, |s| s.min(next_beat));
+            tokio::time::sleep_until(wake).await;
+            if Instant::now() >= next_beat {
+                self.beat().await;
+                next_beat = Instant::now() + timing.heartbeat;
+            }
+            self.stop_expiring();
+        }
+    }
+
+    /// One renewal of every held lease, in one call.
+    async fn beat(&self) {
+        let leases: Vec<Lease> = self.lock().values().map(|e| e.lease.clone()).collect();
+        if leases.is_empty() {
+            return;
+        }
+        let sent_at = Instant::now();
+        match self.inner.queue.renew(&leases, self.inner.timing.ttl).await {
+            Ok(renewed) => {
+                let mut held = self.lock();
+                let lost: std::collections::HashSet<i64> =
+                    renewed.lost.iter().map(|l| l.token).collect();
+                for lease in &leases {
+                    if let Some(e) = held.get_mut(&lease.token)
+                        && !lost.contains(&lease.token)
+                    {
+                        e.expires = sent_at + self.inner.timing.ttl;
+                    }
+                }
+                for lease in &renewed.cancel_requested {
+                    if let Some(e) = held.get(&lease.token) {
+                        tracing::info!(job = %lease.id, "cancellation requested; telling the handler");
+                        Self::signal(e, StopReason::Cancel);
+                    }
+                }
+                for lease in &renewed.lost {
+                    if let Some(e) = held.get(&lease.token) {
+                        tracing::warn!(job = %lease.id, "lease lost (expired and taken over); stopping the handler");
+                        Self::signal(e, StopReason::LeaseLost);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, held = leases.len(), "lease renewal failed; retrying at the next beat")
+            }
+        }
+    }
+
+    /// Stops the handlers whose lease expires within the margin: they could not be renewed.
+    fn stop_expiring(&self) {
+        let now = Instant::now();
+        for e in self.lock().values() {
+            if e.expires
+                .checked_sub(self.inner.timing.margin)
+                .unwrap_or(e.expires)
+                <= now
+                && *e.stop.borrow() != Some(StopReason::LeaseLost)
+            {
+                tracing::warn!(job = %e.lease.id, "lease not renewed in time; stopping the handler before it expires");
+                Self::signal(e, StopReason::LeaseLost);
+            }
+        }
+    }
+}
