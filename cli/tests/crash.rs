@@ -9,24 +9,13 @@
 
 mod common;
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{PORTAL_TOKEN, free_port, poll_until, start_binary, wait_ready};
+use common::{Process, enqueue_at, free_port, poll_until, start_binary, wait_ready};
 use dezky_queue::sqlite::SqliteQueue;
-use dezky_queue::{JobId, JobState, QueueBackend};
-use serde_json::{Value, json};
-
-struct Process {
-    child: Child,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use dezky_queue::{JobState, QueueBackend};
+use serde_json::json;
 
 fn start(db_url: &str, port: u16) -> Process {
     let env = [
@@ -35,9 +24,7 @@ fn start(db_url: &str, port: u16) -> Process {
         ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
         ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),
     ];
-    Process {
-        child: start_binary(port, &env),
-    }
+    Process(start_binary(port, &env))
 }
 
 /// A process on a fresh SQLite file, up and answering.
@@ -67,23 +54,6 @@ async fn start_fresh() -> Started {
     }
 }
 
-async fn enqueue(client: &reqwest::Client, port: u16, body: Value) -> JobId {
-    let r = client
-        .post(format!("http://127.0.0.1:{port}/v1/jobs"))
-        .bearer_auth(PORTAL_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    JobId(
-        r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    )
-}
-
 #[tokio::test]
 async fn sigkill_mid_run_loses_no_accepted_job() {
     let Started {
@@ -96,7 +66,7 @@ async fn sigkill_mid_run_loses_no_accepted_job() {
     let mut ids = Vec::new();
     for _ in 0..8 {
         ids.push(
-            enqueue(
+            enqueue_at(
                 &client,
                 port,
                 json!({"kind": "sleep", "args": {"ms": 1500}}),
@@ -114,8 +84,8 @@ async fn sigkill_mid_run_loses_no_accepted_job() {
     })
     .await;
     assert!(running, "jobs never started");
-    process.child.kill().unwrap(); // SIGKILL
-    process.child.wait().unwrap();
+    process.0.kill().unwrap(); // SIGKILL
+    process.0.wait().unwrap();
 
     let _restarted = start(&db_url, port);
     let all_done = poll_until(Duration::from_secs(60), || async {
@@ -152,12 +122,12 @@ async fn a_handler_that_kills_its_process_ends_dead_after_max_attempts() {
         client,
         mut process,
     } = start_fresh().await;
-    let id = enqueue(&client, port, json!({"kind": "crash", "max_attempts": 2})).await;
+    let id = enqueue_at(&client, port, json!({"kind": "crash", "max_attempts": 2})).await;
     let queue = SqliteQueue::open_default(&db_url).await.unwrap();
     let mut starts = 1;
     let dead = poll_until(Duration::from_secs(90), || {
         // Restart the process whenever the crash kind has killed it.
-        if process.child.try_wait().unwrap().is_some() {
+        if process.0.try_wait().unwrap().is_some() {
             process = start(&db_url, port);
             starts += 1;
         }
@@ -193,7 +163,7 @@ async fn sigterm_lets_running_jobs_finish_then_exits_cleanly() {
         client,
         mut process,
     } = start_fresh().await;
-    let id = enqueue(
+    let id = enqueue_at(
         &client,
         port,
         json!({"kind": "sleep", "args": {"ms": 1000}}),
@@ -206,18 +176,18 @@ async fn sigterm_lets_running_jobs_finish_then_exits_cleanly() {
     .await;
     assert!(running);
     let term = Command::new("kill")
-        .args(["-TERM", &process.child.id().to_string()])
+        .args(["-TERM", &process.0.id().to_string()])
         .status()
         .unwrap();
     assert!(term.success());
     let exited = poll_until(Duration::from_secs(30), || {
-        let done = process.child.try_wait().unwrap();
+        let done = process.0.try_wait().unwrap();
         async move { done.is_some() }
     })
     .await;
     assert!(exited, "the process did not stop after SIGTERM");
     assert!(
-        process.child.wait().unwrap().success(),
+        process.0.wait().unwrap().success(),
         "a graceful stop exits 0"
     );
     let job = queue.get(&id).await.unwrap().unwrap();

@@ -12,21 +12,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PORTAL_TOKEN, free_port, poll_until, start_binary, wait_ready};
+use common::{Process, enqueue_at, free_port, poll_until, start_binary, wait_ready};
 use dezky_queue::clock::format_ms;
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_queue::{Clock, JobId, JobState, QueueBackend, SystemClock};
 use serde_json::{Value, json};
-
-/// Kills the process when dropped.
-struct Process(std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test]
 async fn a_job_no_slot_can_start_is_left_for_another_process() {
@@ -40,25 +30,7 @@ async fn a_job_no_slot_can_start_is_left_for_another_process() {
     let (port, client) = (free_port(), common::http());
     let _first = Process(start_binary(port, &env));
     assert!(wait_ready(&client, port).await, "process 1 did not come up");
-    let enqueue = |body: Value| {
-        let client = client.clone();
-        async move {
-            let r = client
-                .post(format!("http://127.0.0.1:{port}/v1/jobs"))
-                .bearer_auth(PORTAL_TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 202);
-            JobId(
-                r.json::<Value>().await.unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            )
-        }
-    };
+    let enqueue = |body: Value| enqueue_at(&client, port, body);
     let queue = SqliteQueue::open_default(&db_url).await.unwrap();
     let state = |id: JobId| {
         let queue = queue.clone();

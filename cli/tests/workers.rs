@@ -205,8 +205,9 @@ struct QuitterArgs {
     on_stop: bool,
 }
 
-fn stop_reasons() -> &'static Mutex<HashMap<String, StopReason>> {
-    static REASONS: OnceLock<Mutex<HashMap<String, StopReason>>> = OnceLock::new();
+/// Per job: `None` once its handler started, then why it was asked to stop.
+fn stop_reasons() -> &'static Mutex<HashMap<String, Option<StopReason>>> {
+    static REASONS: OnceLock<Mutex<HashMap<String, Option<StopReason>>>> = OnceLock::new();
     REASONS.get_or_init(Mutex::default)
 }
 
@@ -216,11 +217,12 @@ impl JobKind for Quitter {
 
     async fn run(&self, ctx: JobContext, args: QuitterArgs) -> Result<Value, JobError> {
         if args.on_stop {
+            stop_reasons().lock().unwrap().insert(ctx.id.clone(), None);
             let reason = ctx.stopped().await;
             stop_reasons()
                 .lock()
                 .unwrap()
-                .insert(ctx.id.clone(), reason);
+                .insert(ctx.id.clone(), Some(reason));
         }
         Err(JobError::Cancelled)
     }
@@ -522,22 +524,23 @@ async fn stop_reasons_decide_what_a_cancelled_answer_records() {
     let job = h.queue.get(&unasked).await.unwrap().unwrap();
     assert_eq!(job.errors[0].class, "stopped", "{:?}", job.errors);
 
+    let started = |id: &JobId| stop_reasons().lock().unwrap().contains_key(id.as_str());
     let cancelled = push(true, 5).await;
-    wait_state(&h.queue, &cancelled, JobState::Running).await;
+    assert!(poll_until(Duration::from_secs(10), || async { started(&cancelled) }).await);
     h.queue.cancel(&cancelled).await.unwrap();
     wait_state(&h.queue, &cancelled, JobState::Cancelled).await;
     assert_eq!(
         stop_reasons().lock().unwrap().get(cancelled.as_str()),
-        Some(&StopReason::Cancel)
+        Some(&Some(StopReason::Cancel))
     );
 
     let interrupted = push(true, 5).await;
-    wait_state(&h.queue, &interrupted, JobState::Running).await;
+    assert!(poll_until(Duration::from_secs(10), || async { started(&interrupted) }).await);
     h.stop.trigger();
     h.workers.await.unwrap().unwrap();
     assert_eq!(
         stop_reasons().lock().unwrap().get(interrupted.as_str()),
-        Some(&StopReason::Shutdown)
+        Some(&Some(StopReason::Shutdown))
     );
     assert_eq!(
         state_of(&h.queue, &interrupted).await,

@@ -7,14 +7,15 @@ use std::time::Duration;
 pub struct WorkerConfig {
     /// A lease's life without renewal: the bound on how long a crashed worker's jobs wait.
     pub lease_ttl: Duration,
-    /// How often held leases are renewed (well under `lease_ttl`).
+    /// How often held leases are renewed, all in one call per process (well under `lease_ttl`).
+    /// A handler whose lease was not renewed is stopped `lease_ttl / 10` before it expires.
     pub heartbeat: Duration,
     /// The fallback poll of an idle worker, for work pushed by other processes and for
     /// scheduled jobs coming due.
     pub poll_interval: Duration,
     /// How long to wait after a failed fetch before trying again.
     pub error_backoff: Duration,
-    /// Most jobs leased per fetch (capped by the kind's concurrency).
+    /// Most jobs leased per fetch; a fetch never leases more than the worker's free slots.
     pub batch: usize,
     /// How long running jobs may go on after a shutdown signal before they are dropped and their
     /// leases released.

@@ -12,6 +12,7 @@
 //! back what is left, so a job whose success is being written is never released.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -59,6 +60,8 @@ struct Inner {
     leases: Mutex<HashMap<i64, Entry>>,
     /// Fires whenever a lease is gone (for the drain at shutdown).
     gone: Notify,
+    /// Set at shutdown: sources lease nothing more.
+    closing: AtomicBool,
 }
 
 /// A handle on the process's lease keeper; clones share it.
@@ -76,6 +79,7 @@ impl LeaseKeeper {
                 timing,
                 leases: Mutex::default(),
                 gone: Notify::new(),
+                closing: AtomicBool::new(false),
             }),
         }
     }
@@ -146,8 +150,15 @@ impl LeaseKeeper {
         });
     }
 
-    /// Tells every running handler the process is shutting down.
+    /// Whether the process is shutting down (sources must not lease more).
+    pub fn closing(&self) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
+    }
+
+    /// Stops further leasing and tells every handler the process is shutting down. A job a
+    /// handler gives back now is not leased again by this process.
     pub fn shutting_down(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
         for e in self.lock().values() {
             Self::signal(e, StopReason::Shutdown);
         }

@@ -153,6 +153,8 @@ impl Backend for QueueSource {
             }
             let (sent_at, fetching) = match self.fetching.as_mut() {
                 Some(f) => f,
+                // Shutting down: lease nothing more; apalis closes the source next.
+                None if self.keeper.closing() => return Poll::Pending,
                 None => self.start_fetch(worker),
             };
             let sent_at = *sent_at;

@@ -230,3 +230,31 @@ pub fn start_binary(port: u16, env: &[(&str, String)]) -> std::process::Child {
     }
     command.spawn().expect("start dezky-jobs")
 }
+
+/// A child process, killed when dropped (a failed test leaves none behind).
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Enqueues `body` on the process listening on `port` with the portal token; answers the id.
+pub async fn enqueue_at(client: &reqwest::Client, port: u16, body: Value) -> dezky_queue::JobId {
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/v1/jobs"))
+        .bearer_auth(PORTAL_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    dezky_queue::JobId(
+        r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}

@@ -15,6 +15,9 @@ use crate::model::{
 };
 use crate::validate::{validate_bulk, validate_queue_name};
 
+/// Most completions one script call takes.
+const COMPLETE_CHUNK: usize = 1000;
+
 impl RedisQueue {
     /// Registers `queue` in the queue index (once per process).
     pub(super) async fn register_queue(&self, queue: &str) -> Result<(), QueueError> {
@@ -40,52 +43,50 @@ impl RedisQueue {
 
     pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {
         validate_bulk(&jobs)?;
+        // One queue (validated), so one script call on one slot: all or nothing.
+        let Some(queue) = jobs.first().map(|j| j.queue_name().to_owned()) else {
+            return Ok(Vec::new());
+        };
         let now = self.now();
-        // One script call per queue; answers go back in the order the jobs came.
-        let mut by_queue: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for (i, job) in jobs.iter().enumerate() {
-            by_queue.entry(job.queue_name()).or_default().push(i);
+        self.register_queue(&queue).await?;
+        let mut call = PUSH.key(self.base(&queue));
+        call.arg(now);
+        for job in &jobs {
+            let dedup = job.dedup.as_ref();
+            call.arg(JobId::generate().as_str())
+                .arg(&job.kind)
+                .arg(
+                    serde_json::to_string(&job.args)
+                        .map_err(|e| QueueError::Invalid(e.to_string()))?,
+                )
+                .arg(job.priority)
+                .arg(job.run_at.unwrap_or(now).max(0))
+                .arg(job.max_attempts)
+                .arg(job.tenant.as_deref().unwrap_or(""))
+                .arg(job.enqueued_by.as_deref().unwrap_or(""))
+                .arg(dedup.map_or("", |d| d.key.as_str()))
+                .arg(dedup.map_or(0, |d| now.saturating_add(duration_ms(d.window))))
+                .arg(dedup.and_then(|d| d.fingerprint.as_deref()).unwrap_or(""));
         }
-        let mut out: Vec<Option<Pushed>> = vec![None; jobs.len()];
-        for (queue, indexes) in by_queue {
-            self.register_queue(queue).await?;
-            let mut call = PUSH.key(self.base(queue));
-            call.arg(now);
-            for &i in &indexes {
-                let job = &jobs[i];
-                let dedup = job.dedup.as_ref();
-                call.arg(JobId::generate().as_str())
-                    .arg(&job.kind)
-                    .arg(
-                        serde_json::to_string(&job.args)
-                            .map_err(|e| QueueError::Invalid(e.to_string()))?,
-                    )
-                    .arg(job.priority)
-                    .arg(job.run_at.unwrap_or(now).max(0))
-                    .arg(job.max_attempts)
-                    .arg(job.tenant.as_deref().unwrap_or(""))
-                    .arg(job.enqueued_by.as_deref().unwrap_or(""))
-                    .arg(dedup.map_or("", |d| d.key.as_str()))
-                    .arg(dedup.map_or(0, |d| now.saturating_add(duration_ms(d.window))))
-                    .arg(dedup.and_then(|d| d.fingerprint.as_deref()).unwrap_or(""));
-            }
-            let answer: Vec<Value> = call
-                .invoke_async(&mut self.conn.clone())
-                .await
-                .map_err(storage)?;
-            for (chunk, &i) in answer.chunks(3).zip(&indexes) {
+        let answer: Vec<Value> = call
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(storage)?;
+        self.hub.notify(&queue);
+        if answer.len() != jobs.len() * 3 {
+            return Err(QueueError::Storage("push answered too little".into()));
+        }
+        Ok(answer
+            .chunks(3)
+            .map(|chunk| {
                 let fingerprint = text(&chunk[2]);
-                out[i] = Some(Pushed {
+                Pushed {
                     id: JobId(text(&chunk[0])),
                     duplicate: int(&chunk[1]) == 1,
                     existing_fingerprint: (!fingerprint.is_empty()).then_some(fingerprint),
-                });
-            }
-            self.hub.notify(queue);
-        }
-        out.into_iter()
-            .map(|p| p.ok_or_else(|| QueueError::Storage("push answered too little".into())))
-            .collect()
+                }
+            })
+            .collect())
     }
 
     pub(super) async fn fetch_leases(&self, req: FetchRequest) -> Result<Fetched, QueueError> {
@@ -171,7 +172,14 @@ impl RedisQueue {
             .iter()
             .map(|(l, _)| Err(QueueError::LeaseLost(l.id.0.clone())))
             .collect();
-        for (queue, indexes) in by_queue {
+        // One script call per queue and chunk (Lua's `unpack` takes a few thousand values).
+        let calls = by_queue.into_iter().flat_map(|(queue, indexes)| {
+            indexes
+                .chunks(COMPLETE_CHUNK)
+                .map(|c| (queue, c.to_vec()))
+                .collect::<Vec<_>>()
+        });
+        for (queue, indexes) in calls {
             let mut call = COMPLETE.key(self.base(queue));
             call.arg(now);
             for &i in &indexes {

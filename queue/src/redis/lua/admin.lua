@@ -68,8 +68,10 @@ elseif op == 'retry' then
       local held = redis.call('GET', dkey(d[1]))
       if not held then
         redis.call('SET', dkey(d[1]), id .. '\n' .. d[2] .. '\n' .. (d[3] or ''))
+        redis.call('SADD', K.keyed, id)
       elseif string.match(held, '^([^\n]*)\n') == id then
         redis.call('PERSIST', dkey(d[1]))
+        redis.call('SADD', K.keyed, id)
       end
     end
     wake(1)

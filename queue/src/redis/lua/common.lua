@@ -11,6 +11,7 @@ local K = {
   cancelled = base .. ':cancelled',
   all = base .. ':all',             -- ZSET id, score 0: lexicographic = creation order (ULIDs)
   cancel = base .. ':cancel',       -- SET ids with a cancel request while running
+  keyed = base .. ':keyed',         -- SET unfinished ids that hold a dedup key
   paused = base .. ':paused',
   wake = base .. ':wake',           -- LIST of wake tokens, BLPOPed by idle processes
 }
@@ -45,22 +46,24 @@ local function chunked(cmd, key, items, prefix_args)
   end
 end
 
--- Ends a job in a final state: the state set, the hash, its cancel flag and its dedup key.
-local function finish(id, state, now, fields)
-  local jk = jkey(id)
-  local f = redis.call('HMGET', jk, 'dk', 'cr')
-  redis.call('HSET', jk, 's', state, 'f', now, 'w', '', unpack(fields))
-  redis.call('ZADD', K[state], now, id)
-  if f[2] == '1' then redis.call('SREM', K.cancel, id) end
-  if f[1] and f[1] ~= '' then
-    local d = redis.call('GET', dkey(f[1]))
-    if d then
-      local eid, edu = string.match(d, '^([^\n]*)\n([^\n]*)\n')
-      if eid == id then
-        if tonumber(edu) > now then redis.call('PEXPIREAT', dkey(f[1]), edu) else redis.call('DEL', dkey(f[1])) end
-      end
+-- A finished job's dedup key lives on until its window ends (it may be re-taken after that).
+local function release_key(id, now)
+  local dk = redis.call('HGET', jkey(id), 'dk')
+  local d = dk and redis.call('GET', dkey(dk))
+  if d then
+    local eid, edu = string.match(d, '^([^\n]*)\n([^\n]*)\n')
+    if eid == id then
+      if tonumber(edu) > now then redis.call('PEXPIREAT', dkey(dk), edu) else redis.call('DEL', dkey(dk)) end
     end
   end
+end
+
+-- Ends a job in a final state: the state set, the hash, its cancel request and its dedup key.
+local function finish(id, state, now, fields)
+  redis.call('HSET', jkey(id), 's', state, 'f', now, 'w', '', unpack(fields))
+  redis.call('ZADD', K[state], now, id)
+  redis.call('SREM', K.cancel, id)
+  if redis.call('SREM', K.keyed, id) == 1 then release_key(id, now) end
 end
 
 -- Makes a job available now (rescue, release, retry now).

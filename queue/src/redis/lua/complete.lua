@@ -2,53 +2,82 @@
 -- ok (a = result), retry (a = run_at, b = class, c = message), snooze (a = run_at),
 -- abort (a = class, b = message) or cancelled. Answers one value per attempt: the new state,
 -- false when the lease is no longer held (fencing), or 'refused' for `cancelled` without a
--- cancel request. The branches follow `machine::step` (queue/src/machine.rs).
+-- cancel request. The branches follow `machine::step` (queue/src/machine.rs). Fencing, cancel
+-- requests and dedup keys are read for the whole batch at once, and the set updates are written
+-- at once at the end: per job, a success costs one HSET.
 local now = tonumber(ARGV[1])
-local out = {}
-for i = 2, #ARGV, 6 do
-  local id, token, outcome, a, b, c = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+local n = (#ARGV - 1) / 6
+if n < 1 then return {} end
+local ids, members = {}, {}
+for i = 1, n do
+  local at = 2 + (i - 1) * 6
+  ids[i] = ARGV[at]
+  members[i] = ARGV[at] .. ':' .. ARGV[at + 1]
+end
+local held = redis.call('ZMSCORE', K.running, unpack(members))
+local asked = redis.call('SMISMEMBER', K.cancel, unpack(ids))
+local keyed = redis.call('SMISMEMBER', K.keyed, unpack(ids))
+local out, gone, ended, unasked, unkeyed, seen = {}, {}, {}, {}, {}, {}
+local function ends(state, id, i, fields)
+  redis.call('HSET', jkey(id), 's', state, 'f', now, 'w', '', unpack(fields))
+  local set = ended[state]
+  if not set then set = {}; ended[state] = set end
+  set[#set + 1] = now; set[#set + 1] = id
+  if asked[i] == 1 then unasked[#unasked + 1] = id end
+  if keyed[i] == 1 then unkeyed[#unkeyed + 1] = id; release_key(id, now) end
+end
+for i = 1, n do
+  local at = 2 + (i - 1) * 6
+  local id, outcome, a, b, c = ids[i], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]
   local jk = jkey(id)
-  local member = id .. ':' .. token
+  local cr = asked[i] == 1
   local state = false
-  if outcome == 'cancelled' and redis.call('HGET', jk, 'cr') ~= '1' then
+  if not held[i] or seen[members[i]] then
+    state = false
+  elseif outcome == 'cancelled' and not cr then
     -- Only a real cancel request ends a job cancelled; the lease stays held.
-    if redis.call('ZSCORE', K.running, member) then state = 'refused' end
-  elseif redis.call('ZREM', K.running, member) == 1 then
-    local asked = redis.call('HGET', jk, 'cr') == '1'
+    state = 'refused'
+  else
+    seen[members[i]] = true
+    gone[#gone + 1] = members[i]
     if outcome == 'ok' then
-      finish(id, 'succeeded', now, { 'res', a })
       state = 'succeeded'
+      ends(state, id, i, { 'res', a })
     elseif outcome == 'retry' or outcome == 'abort' then
       local class, message = b, c
       if outcome == 'abort' then class, message = a, b end
       local f = redis.call('HMGET', jk, 'n', 'm', 'e')
       local errs = append_error(f[3], now, f[1], class, message)
-      if outcome == 'retry' and asked then
+      if outcome == 'retry' and cr then
         state = 'cancelled'
       elseif outcome == 'abort' or tonumber(f[1]) >= tonumber(f[2]) then
         state = 'dead'
       else
+        state = 'scheduled'
         redis.call('HSET', jk, 's', 'scheduled', 'r', a, 'e', errs, 'w', '')
         redis.call('ZADD', K.scheduled, a, id)
-        state = 'scheduled'
       end
-      if state ~= 'scheduled' then finish(id, state, now, { 'e', errs }) end
+      if state ~= 'scheduled' then ends(state, id, i, { 'e', errs }) end
     elseif outcome == 'snooze' then
       redis.call('HINCRBY', jk, 'n', -1)
       redis.call('HINCRBY', jk, 'sn', 1)
-      if asked then
-        finish(id, 'cancelled', now, {})
+      if cr then
         state = 'cancelled'
+        ends(state, id, i, {})
       else
+        state = 'scheduled'
         redis.call('HSET', jk, 's', 'scheduled', 'r', a, 'w', '')
         redis.call('ZADD', K.scheduled, a, id)
-        state = 'scheduled'
       end
     else
-      finish(id, 'cancelled', now, {})
       state = 'cancelled'
+      ends(state, id, i, {})
     end
   end
-  out[#out + 1] = state
+  out[i] = state
 end
+if #gone > 0 then redis.call('ZREM', K.running, unpack(gone)) end
+for state, set in pairs(ended) do redis.call('ZADD', K[state], unpack(set)) end
+if #unasked > 0 then redis.call('SREM', K.cancel, unpack(unasked)) end
+if #unkeyed > 0 then redis.call('SREM', K.keyed, unpack(unkeyed)) end
 return out

@@ -25,15 +25,22 @@ while i <= #ARGV do
   else
     local state = 'scheduled'
     if run_at <= now then state = 'available' end
-    redis.call('HSET', jkey(id), 'k', kind, 'a', args, 't', tenant, 'by', by, 'p', prio, 'r', run_at,
-      'n', 0, 'm', max, 'sn', 0, 's', state, 'dk', dk, 'du', du, 'fp', fp, 'c', now, 'e', '[]')
+    redis.call('HSET', jkey(id), 'k', kind, 'a', args, 'p', prio, 'r', run_at, 'n', 0, 'm', max,
+      's', state, 'c', now)
+    -- Optional fields only when set (fewer fields: less work per push; readers default them).
+    if tenant ~= '' then redis.call('HSET', jkey(id), 't', tenant) end
+    if by ~= '' then redis.call('HSET', jkey(id), 'by', by) end
     if state == 'available' then
       available[#available + 1] = available_score(prio, run_at); available[#available + 1] = id
     else
       scheduled[#scheduled + 1] = run_at; scheduled[#scheduled + 1] = id
     end
     all[#all + 1] = 0; all[#all + 1] = id
-    if dk ~= '' then redis.call('SET', dkey(dk), id .. '\n' .. du .. '\n' .. fp) end
+    if dk ~= '' then
+      redis.call('HSET', jkey(id), 'dk', dk, 'du', du, 'fp', fp)
+      redis.call('SET', dkey(dk), id .. '\n' .. du .. '\n' .. fp)
+      redis.call('SADD', K.keyed, id)
+    end
     out[#out + 1] = id; out[#out + 1] = 0; out[#out + 1] = ''
   end
 end
