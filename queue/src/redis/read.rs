@@ -234,7 +234,8 @@ fn job_from_hash(id: &JobId, queue: &str, h: &HashMap<String, String>, with_resu
         created_at: num("c"),
         finished_at: opt("f").and_then(|f| f.parse().ok()),
         cancel_requested: get("cr") == "1",
-        worker: opt("w"),
+        // The worker field is not cleared when a job leaves `running`: shown only while it runs.
+        worker: opt("w").filter(|_| get("s") == "running"),
         errors: serde_json::from_str::<Vec<RecordedError>>(get("e")).unwrap_or_default(),
         result: if with_result {
             opt("res").map(|r| serde_json::from_str(&r).unwrap_or(serde_json::Value::Null))

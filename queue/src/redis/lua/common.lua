@@ -60,7 +60,7 @@ end
 
 -- Ends a job in a final state: the state set, the hash, its cancel request and its dedup key.
 local function finish(id, state, now, fields)
-  redis.call('HSET', jkey(id), 's', state, 'f', now, 'w', '', unpack(fields))
+  redis.call('HSET', jkey(id), 's', state, 'f', now, unpack(fields))
   redis.call('ZADD', K[state], now, id)
   redis.call('SREM', K.cancel, id)
   if redis.call('SREM', K.keyed, id) == 1 then release_key(id, now) end
@@ -70,7 +70,7 @@ end
 local function make_available(id, now, fields)
   local jk = jkey(id)
   local p = redis.call('HGET', jk, 'p')
-  redis.call('HSET', jk, 's', 'available', 'r', now, 'w', '', unpack(fields))
+  redis.call('HSET', jk, 's', 'available', 'r', now, unpack(fields))
   redis.call('ZADD', K.available, available_score(p, now), id)
 end
 

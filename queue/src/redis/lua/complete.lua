@@ -5,7 +5,9 @@
 -- cancel request. The branches follow `machine::step` (queue/src/machine.rs). Fencing, cancel
 -- requests and dedup keys are read for the whole batch at once, and the set updates are written
 -- at once at the end: per job, a success costs one HSET.
-local now = tonumber(ARGV[1])
+-- `now` as the caller sent it: written as is (no number formatting per job).
+local nowstr = ARGV[1]
+local now = tonumber(nowstr)
 local n = (#ARGV - 1) / 6
 if n < 1 then return {} end
 local ids, members = {}, {}
@@ -18,13 +20,18 @@ local held = redis.call('ZMSCORE', K.running, unpack(members))
 local asked = redis.call('SMISMEMBER', K.cancel, unpack(ids))
 local keyed = redis.call('SMISMEMBER', K.keyed, unpack(ids))
 local out, gone, ended, unasked, unkeyed, seen = {}, {}, {}, {}, {}, {}
-local function ends(state, id, i, fields)
-  redis.call('HSET', jkey(id), 's', state, 'f', now, 'w', '', unpack(fields))
+-- A job ends in `state` (its hash already written): the state set, cancel request, dedup key.
+local function ended_in(state, id, i)
   local set = ended[state]
   if not set then set = {}; ended[state] = set end
-  set[#set + 1] = now; set[#set + 1] = id
+  set[#set + 1] = nowstr; set[#set + 1] = id
   if asked[i] == 1 then unasked[#unasked + 1] = id end
   if keyed[i] == 1 then unkeyed[#unkeyed + 1] = id; release_key(id, now) end
+end
+-- The worker field is left as is: readers show it only while the job runs.
+local function ends(state, id, i, fields)
+  redis.call('HSET', jkey(id), 's', state, 'f', nowstr, unpack(fields))
+  ended_in(state, id, i)
 end
 for i = 1, n do
   local at = 2 + (i - 1) * 6
@@ -41,8 +48,10 @@ for i = 1, n do
     seen[members[i]] = true
     gone[#gone + 1] = members[i]
     if outcome == 'ok' then
+      -- The hot path, written out: one HSET of three fields.
       state = 'succeeded'
-      ends(state, id, i, { 'res', a })
+      redis.call('HSET', jk, 's', state, 'f', nowstr, 'res', a)
+      ended_in(state, id, i)
     elseif outcome == 'retry' or outcome == 'abort' then
       local class, message = b, c
       if outcome == 'abort' then class, message = a, b end
@@ -54,7 +63,7 @@ for i = 1, n do
         state = 'dead'
       else
         state = 'scheduled'
-        redis.call('HSET', jk, 's', 'scheduled', 'r', a, 'e', errs, 'w', '')
+        redis.call('HSET', jk, 's', 'scheduled', 'r', a, 'e', errs)
         redis.call('ZADD', K.scheduled, a, id)
       end
       if state ~= 'scheduled' then ends(state, id, i, { 'e', errs }) end
@@ -66,7 +75,7 @@ for i = 1, n do
         ends(state, id, i, {})
       else
         state = 'scheduled'
-        redis.call('HSET', jk, 's', 'scheduled', 'r', a, 'w', '')
+        redis.call('HSET', jk, 's', 'scheduled', 'r', a)
         redis.call('ZADD', K.scheduled, a, id)
       end
     else
