@@ -82,14 +82,23 @@ ensure_postgres() {
   wait_for PostgreSQL postgres_up
 }
 
-ensure_redis
-ensure_postgres
+# phase NAME COMMAND...: runs it and says how long it took.
+phase() {
+  local name="$1" start=$SECONDS; shift
+  "$@"
+  say "$name took $((SECONDS - start)) s"
+}
+
+phase redis ensure_redis
+phase postgres ensure_postgres
 say "Redis at $DEZKY_TEST_REDIS_URL, PostgreSQL at $DEZKY_TEST_DATABASE_URL"
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+phase fmt cargo fmt --all -- --check
+phase clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+# The model-based test runs PROPTEST_CASES cases (200 by default) of 50 steps per backend and
+# prints its seed; multi-process tests run one at a time (.config/nextest.toml).
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  phase tests cargo nextest run --workspace --locked --no-fail-fast
 else
-  cargo test --workspace --locked --no-fail-fast
+  phase tests cargo test --workspace --locked --no-fail-fast
 fi
