@@ -71,6 +71,8 @@ pub enum Answer {
     Fetched(usize, usize, Vec<usize>),
     /// A renewal's verdict.
     Renewed(Renewal),
+    /// One answer per item (complete many).
+    Many(Vec<Answer>),
     /// Nothing to say (pause, resume, clock).
     Done,
     /// `QueueError::LeaseLost`.

@@ -1,6 +1,7 @@
 //! The model-based test: random sequences of every queue operation — push, bulk push, fetch,
-//! renew, complete with every outcome, cancel, retry now, discard, release, pause and resume,
-//! clock advances, rescue and prune — run against a backend and against the reference
+//! renew, complete with every outcome, complete many, cancel, retry now, discard, release, get,
+//! pause and resume, clock advances, rescue and prune (list and counts after every step) — run
+//! against a backend and against the reference
 //! [`Model`] under one manual clock, comparing every answer and, after each step, every job's
 //! state, attempts, snoozes, errors, cancel flag, due time and finish time, and the counts.
 //!
@@ -14,14 +15,14 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
-use super::model::{Answer, Model, ModelPush, Renewal};
+use super::model::{Answer, Model, ModelJob, ModelPush, Renewal};
 use super::{Factory, Harness, HarnessConfig};
 use crate::backoff::RetryPolicy;
 use crate::clock::Clock;
 use crate::error::QueueError;
 use crate::machine::{Ending, Event};
 use crate::model::{
-    AttemptFailure, Dedup, FetchRequest, JobFilter, JobId, JobState, Lease, NewJob, Outcome,
+    AttemptFailure, Dedup, FetchRequest, Job, JobFilter, JobId, JobState, Lease, NewJob, Outcome,
     Retention,
 };
 
@@ -61,8 +62,12 @@ pub enum Op {
         ending: Ending,
         delay_s: Option<i64>,
     },
+    /// `complete_many` over several leases (repeats and stale ones included).
+    CompleteMany(Vec<(usize, Ending)>),
     /// `release` a lease.
     Release { lease: usize },
+    /// `get` a job.
+    Get { job: usize },
     /// `cancel` a job.
     Cancel { job: usize },
     /// `retry_now` a job.
@@ -117,7 +122,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => index.clone().prop_map(|lease| Op::Renew { lease }),
         6 => (index.clone(), ending(), proptest::option::of(0i64..=20))
             .prop_map(|(lease, ending, delay_s)| Op::Complete { lease, ending, delay_s }),
+        2 => proptest::collection::vec((index.clone(), ending()), 1..5).prop_map(Op::CompleteMany),
         1 => index.clone().prop_map(|lease| Op::Release { lease }),
+        1 => index.clone().prop_map(|job| Op::Get { job }),
         2 => index.clone().prop_map(|job| Op::Cancel { job }),
         1 => index.clone().prop_map(|job| Op::RetryNow { job }),
         1 => index.prop_map(|job| Op::Discard { job }),
@@ -260,30 +267,61 @@ impl Run {
                 let Some(l) = pick(*lease, self.leases.len()) else {
                     return Ok(None);
                 };
-                let delay = Duration::from_secs(delay_s.unwrap_or(0) as u64);
-                let (outcome, delay_ms) = match ending {
-                    Ending::Succeeded => (Outcome::Succeeded(serde_json::json!(l)), 0),
-                    Ending::Retry => (
-                        Outcome::Retry {
-                            error: AttemptFailure::new("transient", "model"),
-                            retry_after: delay_s.map(|_| delay),
-                        },
-                        delay.as_millis() as i64,
-                    ),
-                    Ending::Snooze => (Outcome::Snooze(delay), delay.as_millis() as i64),
-                    Ending::Abort => (Outcome::Abort(AttemptFailure::new("permanent", "model")), 0),
-                    Ending::Cancelled => (Outcome::Cancelled, 0),
-                };
-                let class = match ending {
-                    Ending::Abort => "permanent",
-                    _ => "transient",
-                };
+                let (outcome, class, delay_ms) = outcome_of(*ending, *delay_s, l);
                 let expected = self.model.complete(l, *ending, class, delay_ms);
                 let got = match q.complete(&self.leases[l], outcome).await {
                     Err(e) => answer_of_error(&e)?,
                     Ok(state) => Answer::State(state),
                 };
                 (expected, got)
+            }
+            Op::CompleteMany(items) => {
+                if self.leases.is_empty() {
+                    return Ok(None);
+                }
+                let mut expected = Vec::new();
+                let mut batch = Vec::new();
+                for (lease, ending) in items {
+                    let l = lease % self.leases.len();
+                    let (outcome, class, delay_ms) = outcome_of(*ending, None, l);
+                    expected.push(self.model.complete(l, *ending, class, delay_ms));
+                    batch.push((self.leases[l].clone(), outcome));
+                }
+                let got = match q.complete_many(&batch).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(answers) => Answer::Many(
+                        answers
+                            .iter()
+                            .map(|a| match a {
+                                Ok(state) => Ok(Answer::State(*state)),
+                                Err(e) => answer_of_error(e),
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
+                };
+                (Answer::Many(expected), got)
+            }
+            Op::Get { job } => {
+                let Some(j) = pick(*job, self.ids.len()) else {
+                    return Ok(None);
+                };
+                let got = q.get(&self.ids[j]).await.map_err(|e| format!("get: {e}"))?;
+                let m = &self.model.jobs[j];
+                match got {
+                    None if m.pruned => {}
+                    None => return Err(format!("get: job #{j} is missing")),
+                    Some(job) if m.pruned => {
+                        return Err(format!(
+                            "get: job #{j} should be pruned, backend has {job:?}"
+                        ));
+                    }
+                    Some(job) => {
+                        if let Some(diff) = differs(j, m, &job) {
+                            return Err(format!("get: {diff}"));
+                        }
+                    }
+                }
+                (Answer::Done, Answer::Done)
             }
             Op::Release { lease } => {
                 let Some(l) = pick(*lease, self.leases.len()) else {
@@ -374,36 +412,8 @@ impl Run {
             if m.pruned {
                 return Err(format!("job #{n} should be pruned, backend has {job:?}"));
             }
-            let errors: Vec<(i64, u32, String)> = job
-                .errors
-                .iter()
-                .map(|e| (e.at, e.attempt, e.class.clone()))
-                .collect();
-            let due = matches!(m.facts.state, JobState::Scheduled | JobState::Available);
-            let model_view = (
-                m.facts.state,
-                m.facts.attempt,
-                m.facts.max_attempts,
-                m.facts.cancel_requested,
-                m.snoozes,
-                &m.errors,
-                due.then_some(m.run_at),
-                m.finished_at,
-            );
-            let backend_view = (
-                job.state,
-                job.attempt,
-                job.max_attempts,
-                job.cancel_requested,
-                job.snoozes,
-                &errors,
-                due.then_some(job.run_at),
-                job.finished_at,
-            );
-            if model_view != backend_view {
-                return Err(format!(
-                    "job #{n} differs:\n  model   (state, attempt, max, cancel, snoozes, errors, run_at, finished_at) = {model_view:?}\n  backend (state, attempt, max, cancel, snoozes, errors, run_at, finished_at) = {backend_view:?}"
-                ));
+            if let Some(diff) = differs(n, m, job) {
+                return Err(diff);
             }
         }
         if let Some(n) = (0..seen.len()).find(|&n| !seen[n] && !self.model.jobs[n].pruned) {
@@ -438,6 +448,66 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// The outcome `ending` stands for (`delay_s`: a retry's `retry_after`, a snooze's delay), the
+/// class its error records, and the delay the model must apply.
+fn outcome_of(ending: Ending, delay_s: Option<i64>, l: usize) -> (Outcome, &'static str, i64) {
+    let delay = Duration::from_secs(delay_s.unwrap_or(0) as u64);
+    let delay_ms = delay.as_millis() as i64;
+    match ending {
+        Ending::Succeeded => (Outcome::Succeeded(serde_json::json!(l)), "", 0),
+        Ending::Retry => (
+            Outcome::Retry {
+                error: AttemptFailure::new("transient", "model"),
+                retry_after: delay_s.map(|_| delay),
+            },
+            "transient",
+            delay_ms,
+        ),
+        Ending::Snooze => (Outcome::Snooze(delay), "", delay_ms),
+        Ending::Abort => (
+            Outcome::Abort(AttemptFailure::new("permanent", "model")),
+            "permanent",
+            0,
+        ),
+        Ending::Cancelled => (Outcome::Cancelled, "", 0),
+    }
+}
+
+/// How job #`n` differs between the model and the backend, if it does.
+fn differs(n: usize, m: &ModelJob, job: &Job) -> Option<String> {
+    let errors: Vec<(i64, u32, String)> = job
+        .errors
+        .iter()
+        .map(|e| (e.at, e.attempt, e.class.clone()))
+        .collect();
+    let due = matches!(m.facts.state, JobState::Scheduled | JobState::Available);
+    let model_view = (
+        m.facts.state,
+        m.facts.attempt,
+        m.facts.max_attempts,
+        m.facts.cancel_requested,
+        m.snoozes,
+        &m.errors,
+        due.then_some(m.run_at),
+        m.finished_at,
+    );
+    let backend_view = (
+        job.state,
+        job.attempt,
+        job.max_attempts,
+        job.cancel_requested,
+        job.snoozes,
+        &errors,
+        due.then_some(job.run_at),
+        job.finished_at,
+    );
+    (model_view != backend_view).then(|| {
+        format!(
+            "job #{n} differs:\n  model   (state, attempt, max, cancel, snoozes, errors, run_at, finished_at) = {model_view:?}\n  backend (state, attempt, max, cancel, snoozes, errors, run_at, finished_at) = {backend_view:?}"
+        )
+    })
 }
 
 /// Runs `ops` on a fresh backend and the model; answers the first difference.
