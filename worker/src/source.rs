@@ -1,8 +1,9 @@
-//! The apalis backend over one queue. apalis asks for a task only when a concurrency slot is free;
-//! the source then leases as many jobs as there are free slots (concurrency minus the slots its
-//! queue's leases take in the [`LeaseKeeper`]), never more, so no job is leased that cannot start
-//! at once — another process can run it instead. It waits on the queue's wake signal when idle
-//! and gives back whatever it had not started when apalis closes it.
+//! The apalis source of one queue (what apalis calls a backend). apalis asks for a task only when
+//! a concurrency slot is free; the source then leases as many jobs as there are free slots
+//! (concurrency minus the slots its queue's leases take in the [`LeaseKeeper`]), never more, so
+//! no job is leased that cannot start at once — another process can run it instead. It waits on
+//! the queue's wake signal when idle and gives back whatever it had not started when apalis
+//! closes it.
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
@@ -37,7 +38,7 @@ pub struct JobTask {
 /// A fetch in flight, with when it was sent (the lease's life counts from then).
 type Fetching = (Instant, BoxFuture<'static, Result<Fetched, QueueError>>);
 
-/// The apalis backend of one queue.
+/// The apalis source of one queue.
 pub struct QueueSource {
     queue: DynQueue,
     name: String,
