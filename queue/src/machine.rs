@@ -88,9 +88,19 @@ pub struct Step {
     pub recorded: Option<Recorded>,
     /// The attempt was refunded by a snooze (the job's snooze count goes up).
     pub snoozed: bool,
-    /// Where the job runs next: `Some(true)` when `run_at` moves to now (rescue, retry now),
-    /// `Some(false)` when it moves to now + a delay (retry backoff, snooze); `None`: unchanged.
-    pub run_at_now: Option<bool>,
+    /// When the job runs next.
+    pub run_at: RunAt,
+}
+
+/// How an event moves a job's `run_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunAt {
+    /// Left as it was.
+    Unchanged,
+    /// Now (rescue, retry now).
+    Now,
+    /// Now plus the event's delay (retry backoff or `retry_after`, snooze).
+    AfterDelay,
 }
 
 /// Why an event does not apply to a job in its state.
@@ -120,7 +130,7 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
         },
         recorded: None,
         snoozed: false,
-        run_at_now: None,
+        run_at: RunAt::Unchanged,
     };
     let keep = cancel_requested;
     Ok(match (state, event) {
@@ -139,7 +149,7 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
                 };
                 Step {
                     recorded: Some(Recorded::AttemptError),
-                    run_at_now: (to == Scheduled).then_some(false),
+                    run_at: delayed_if(to == Scheduled),
                     ..go(to, attempt, keep)
                 }
             }
@@ -151,7 +161,7 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
                 };
                 Step {
                     snoozed: true,
-                    run_at_now: (to == Scheduled).then_some(false),
+                    run_at: delayed_if(to == Scheduled),
                     ..go(to, attempt.saturating_sub(1), keep)
                 }
             }
@@ -174,7 +184,11 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
             };
             Step {
                 recorded: Some(Recorded::LeaseExpired),
-                run_at_now: (to == Available).then_some(true),
+                run_at: if to == Available {
+                    RunAt::Now
+                } else {
+                    RunAt::Unchanged
+                },
                 ..go(to, attempt, keep)
             }
         }
@@ -201,7 +215,7 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
             },
             recorded: None,
             snoozed: false,
-            run_at_now: Some(true),
+            run_at: RunAt::Now,
         },
         (_, Event::Cancel) => return Err(Refused("only unfinished jobs can be cancelled")),
         (_, Event::Discard) => return Err(Refused("only unfinished jobs can be discarded")),
@@ -216,6 +230,15 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
         (_, Event::Promote) => return Err(Refused("the job is not scheduled")),
         (_, Event::Fetch) => return Err(Refused("the job is not available")),
     })
+}
+
+/// `AfterDelay` when the job is rescheduled, else `Unchanged`.
+fn delayed_if(rescheduled: bool) -> RunAt {
+    if rescheduled {
+        RunAt::AfterDelay
+    } else {
+        RunAt::Unchanged
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::machine::{Ending, Event, Facts, Recorded, step};
+use crate::machine::{Ending, Event, Facts, Recorded, RunAt, step};
 use crate::model::{JobState, Retention};
 
 /// A job as the model sees it.
@@ -125,10 +125,10 @@ impl Model {
             job.errors.push((now, job.facts.attempt, class.to_owned()));
         }
         job.snoozes += u32::from(s.snoozed);
-        match s.run_at_now {
-            Some(true) => job.run_at = now,
-            Some(false) => job.run_at = now + delay_ms,
-            None => {}
+        match s.run_at {
+            RunAt::Now => job.run_at = now,
+            RunAt::AfterDelay => job.run_at = now + delay_ms,
+            RunAt::Unchanged => {}
         }
         if s.next.state != JobState::Running {
             job.lease = None;
