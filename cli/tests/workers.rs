@@ -460,9 +460,9 @@ async fn one_renewal_call_per_beat_covers_every_kind() {
 }
 
 /// A worker that cannot renew a lease stops the handler itself before the lease expires (another
-/// worker may take the job then), even a handler that ignores stop requests, and records nothing.
-#[tokio::test]
-async fn a_handler_whose_lease_cannot_be_renewed_is_stopped_before_it_expires() {
+/// worker may take the job then), even a handler that ignores stop requests, and records nothing:
+/// whether renewals fail at once or hang.
+async fn handler_is_stopped_before_its_unrenewed_lease_expires(fault: impl Fn(&Faulty)) {
     let ttl = Duration::from_millis(600);
     let config = WorkerConfig {
         lease_ttl: ttl,
@@ -471,7 +471,7 @@ async fn a_handler_whose_lease_cannot_be_renewed_is_stopped_before_it_expires() 
         ..quick(WorkerConfig::default())
     };
     let h = start_registry(Registry::new().register(Stubborn), config).await;
-    h.faulty.fail_renewals(true);
+    fault(&h.faulty);
     let id = h
         .queue
         .push(NewJob::new("stubborn", json!({})))
@@ -494,6 +494,19 @@ async fn a_handler_whose_lease_cannot_be_renewed_is_stopped_before_it_expires() 
     assert_eq!((job.state, job.errors.len()), (JobState::Running, 0));
     h.stop.trigger();
     h.workers.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_handler_whose_lease_cannot_be_renewed_is_stopped_before_it_expires() {
+    handler_is_stopped_before_its_unrenewed_lease_expires(|f| f.fail_renewals(true)).await;
+}
+
+#[tokio::test]
+async fn a_handler_is_stopped_on_time_while_a_renewal_hangs() {
+    handler_is_stopped_before_its_unrenewed_lease_expires(|f| {
+        f.delay_renewals(Duration::from_secs(5))
+    })
+    .await;
 }
 
 /// Handlers learn why they are asked to stop, and only a real cancel request ends a job

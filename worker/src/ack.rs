@@ -164,7 +164,7 @@ where
                     return Err(LeaseLostError.into());
                 }
             };
-            let verdict = classify(&result, keeper.acking(&lease));
+            let verdict = classify(&result, keeper.stop_reason(&lease));
             record(&acks, &keeper, lease, verdict).await?;
             result
         }
@@ -189,6 +189,7 @@ async fn record(
         }
     };
     let finished = describe(&outcome);
+    keeper.acking(&lease);
     let mut completed = acks.complete(lease.clone(), outcome.clone()).await;
     if matches!(completed, Err(QueueError::InvalidState { .. })) && outcome == Outcome::Cancelled {
         // The queue accepts Cancelled only after a cancel request (a race we cannot see).

@@ -12,7 +12,7 @@
 //! back what is left, so a job whose success is being written is never released.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,10 +58,12 @@ struct Inner {
     queue: DynQueue,
     timing: KeeperTiming,
     leases: Mutex<HashMap<i64, Entry>>,
-    /// Fires whenever a lease is gone (for the drain at shutdown).
+    /// Fires whenever a lease is gone or a fetch ends (for the drain at shutdown).
     gone: Notify,
     /// Set at shutdown: sources lease nothing more.
     closing: AtomicBool,
+    /// Fetches in flight: their leases are not held yet, so the release at shutdown waits.
+    fetching: AtomicUsize,
 }
 
 /// A handle on the process's lease keeper; clones share it.
@@ -73,6 +75,13 @@ pub struct LeaseKeeper {
 impl LeaseKeeper {
     /// A keeper renewing through `queue` with `timing`. Start [`LeaseKeeper::run`] on a task.
     pub fn new(queue: DynQueue, timing: KeeperTiming) -> Self {
+        // Zero would spin the renewal loop.
+        let floor = Duration::from_millis(10);
+        let timing = KeeperTiming {
+            heartbeat: timing.heartbeat.max(floor),
+            margin: timing.margin.max(floor),
+            ..timing
+        };
         Self {
             inner: Arc::new(Inner {
                 queue,
@@ -80,12 +89,19 @@ impl LeaseKeeper {
                 leases: Mutex::default(),
                 gone: Notify::new(),
                 closing: AtomicBool::new(false),
+                fetching: AtomicUsize::new(0),
             }),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
         self.inner.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A fetch starts; its leases must be [`held`](Self::hold) before the guard is dropped.
+    pub fn fetch_started(&self) -> FetchGuard {
+        self.inner.fetching.fetch_add(1, Ordering::SeqCst);
+        FetchGuard(self.clone())
     }
 
     /// Takes a freshly fetched lease (fetch sent at `sent_at`); answers its handler's stop signal.
@@ -111,13 +127,16 @@ impl LeaseKeeper {
         }
     }
 
-    /// The lease's handler answered and its ack goes out; answers why the handler was asked to
-    /// stop, if it was.
-    pub fn acking(&self, lease: &Lease) -> Option<StopReason> {
-        let mut leases = self.lock();
-        let e = leases.get_mut(&lease.token)?;
-        e.phase = Phase::Acking;
-        *e.stop.borrow()
+    /// Why the lease's handler was asked to stop, if it was.
+    pub fn stop_reason(&self, lease: &Lease) -> Option<StopReason> {
+        self.lock().get(&lease.token).and_then(|e| *e.stop.borrow())
+    }
+
+    /// The lease's ack goes out: from now on it is never released.
+    pub fn acking(&self, lease: &Lease) {
+        if let Some(e) = self.lock().get_mut(&lease.token) {
+            e.phase = Phase::Acking;
+        }
     }
 
     /// The lease is gone (acked, released, or given up).
@@ -176,15 +195,16 @@ impl LeaseKeeper {
         released
     }
 
-    /// After a shutdown: waits (at most `within`) for every ack in flight, then gives back every
-    /// lease still held — never one whose ack was in flight.
+    /// After a shutdown: waits (at most `within`) for every ack and fetch in flight, then gives
+    /// back every lease still held — never one whose ack was in flight.
     pub async fn release_after_acks(&self, within: Duration) -> Result<usize, QueueError> {
         let deadline = Instant::now() + within;
         loop {
             let gone = self.inner.gone.notified();
             tokio::pin!(gone);
             gone.as_mut().enable();
-            if !self.lock().values().any(|e| e.phase == Phase::Acking) {
+            let fetching = self.inner.fetching.load(Ordering::SeqCst) > 0;
+            if !fetching && !self.lock().values().any(|e| e.phase == Phase::Acking) {
                 break;
             }
             if tokio::time::timeout_at(deadline, gone).await.is_err() {
@@ -206,23 +226,52 @@ impl LeaseKeeper {
     /// Renews every held lease once per beat and stops handlers whose lease ran out. Runs until
     /// the task is aborted.
     pub async fn run(self) {
-        let timing = self.inner.timing;
-        let mut next_beat = Instant::now() + timing.heartbeat;
+        let heartbeat = self.inner.timing.heartbeat;
+        let mut next_beat = Instant::now() + heartbeat;
         loop {
-            let next_stop = self
-                .lock()
-                .values()
-                .filter(|e| e.stop.borrow().is_none_or(|r| r != StopReason::LeaseLost))
-                .map(|e| e.expires.checked_sub(timing.margin).unwrap_or(e.expires))
-                .min();
-            let wake = next_stop.map_or(next_beat, |s| s.min(next_beat));
-            tokio::time::sleep_until(wake).await;
-            if Instant::now() >= next_beat {
-                self.beat().await;
-                next_beat = Instant::now() + timing.heartbeat;
+            self.stop_expiring_until(next_beat).await;
+            // A renewal may be slow (a store out of reach): handlers are still stopped on time
+            // meanwhile, and a renewal that outlasts a lease counts as failed.
+            let beat = tokio::time::timeout(self.inner.timing.ttl, self.beat());
+            tokio::pin!(beat);
+            loop {
+                tokio::select! {
+                    biased;
+                    done = &mut beat => {
+                        if done.is_err() {
+                            tracing::warn!("lease renewal timed out; retrying at the next beat");
+                        }
+                        break;
+                    }
+                    () = self.next_stop() => self.stop_expiring(),
+                }
             }
-            self.stop_expiring();
+            next_beat = Instant::now() + heartbeat;
         }
+    }
+
+    /// Stops handlers whose lease runs out, each on time, until `until`.
+    async fn stop_expiring_until(&self, until: Instant) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => return,
+                () = self.next_stop() => self.stop_expiring(),
+            }
+        }
+    }
+
+    /// Resolves when the next held lease is due to be stopped, or after the margin at the
+    /// latest (so a lease taken meanwhile is looked at in time).
+    async fn next_stop(&self) {
+        let margin = self.inner.timing.margin;
+        let latest = Instant::now() + margin;
+        let next = self
+            .lock()
+            .values()
+            .filter(|e| *e.stop.borrow() != Some(StopReason::LeaseLost))
+            .map(|e| e.expires.checked_sub(margin).unwrap_or(e.expires))
+            .min();
+        tokio::time::sleep_until(next.map_or(latest, |at| at.min(latest))).await;
     }
 
     /// One renewal of every held lease, in one call.
@@ -277,5 +326,16 @@ impl LeaseKeeper {
                 Self::signal(e, StopReason::LeaseLost);
             }
         }
+    }
+}
+
+/// A fetch in flight (see [`LeaseKeeper::fetch_started`]).
+#[derive(Debug)]
+pub struct FetchGuard(LeaseKeeper);
+
+impl Drop for FetchGuard {
+    fn drop(&mut self) {
+        self.0.inner.fetching.fetch_sub(1, Ordering::SeqCst);
+        self.0.inner.gone.notify_waiters();
     }
 }

@@ -15,7 +15,7 @@ use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::task_id::TaskId;
 use apalis_core::worker::context::WorkerContext;
 use dezky_jobs::StopReason;
-use dezky_queue::{DynQueue, FetchRequest, Fetched, LeasedJob, QueueError, WakeSignal};
+use dezky_queue::{DynQueue, FetchRequest, LeasedJob, QueueError, WakeSignal};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -35,8 +35,13 @@ pub struct JobTask {
     pub stop: watch::Receiver<Option<StopReason>>,
 }
 
-/// A fetch in flight, with when it was sent (the lease's life counts from then).
-type Fetching = (Instant, BoxFuture<'static, Result<Fetched, QueueError>>);
+/// Jobs leased by a fetch, each with its handler's stop signal.
+type Leased = Vec<(LeasedJob, watch::Receiver<Option<StopReason>>)>;
+
+/// A fetch in flight, on a task of its own: it finishes, and its leases are held by the keeper,
+/// even when apalis stops polling the source (at shutdown), so no lease is left unheld and no
+/// SQLite transaction is left half done.
+type Fetching = tokio::task::JoinHandle<Result<Leased, QueueError>>;
 
 /// The apalis source of one queue.
 pub struct QueueSource {
@@ -97,22 +102,33 @@ impl QueueSource {
     fn start_fetch(&mut self, worker: &WorkerContext) -> &mut Fetching {
         // Mark wake-ups seen *before* fetching: a push that lands during the fetch still wakes us.
         self.signal.mark_seen();
-        let queue = self.queue.clone();
+        let (queue, keeper) = (self.queue.clone(), self.keeper.clone());
         let req = FetchRequest {
             queue: self.name.clone(),
             worker: worker.name().to_owned(),
             limit: self.free_slots(),
             lease_ttl: self.config.lease_ttl,
         };
-        self.fetching.insert((
-            Instant::now(),
-            async move { queue.fetch(req).await }.boxed(),
-        ))
+        let guard = keeper.fetch_started();
+        self.fetching.insert(tokio::spawn(async move {
+            // The lease's life counts from when the fetch was sent.
+            let sent_at = Instant::now();
+            let fetched = queue.fetch(req).await?;
+            let leased = fetched
+                .jobs
+                .into_iter()
+                .map(|job| {
+                    let stop = keeper.hold(job.lease.clone(), sent_at);
+                    (job, stop)
+                })
+                .collect();
+            drop(guard);
+            Ok(leased)
+        }))
     }
 
-    fn buffer_jobs(&mut self, jobs: Vec<LeasedJob>, sent_at: Instant) {
-        for job in jobs {
-            let stop = self.keeper.hold(job.lease.clone(), sent_at);
+    fn buffer_jobs(&mut self, leased: Leased) {
+        for (job, stop) in leased {
             let task = TaskBuilder::new(JobTask {
                 stop,
                 job: job.clone(),
@@ -152,17 +168,16 @@ impl Backend for QueueSource {
                 futures::ready!(idle.poll_unpin(cx));
                 self.idle = None;
             }
-            let (sent_at, fetching) = match self.fetching.as_mut() {
+            let fetching = match self.fetching.as_mut() {
                 Some(f) => f,
                 // Shutting down: lease nothing more; apalis closes the source next.
                 None if self.keeper.closing() => return Poll::Pending,
                 None => self.start_fetch(worker),
             };
-            let sent_at = *sent_at;
-            let fetched = futures::ready!(fetching.poll_unpin(cx));
+            let fetched = joined(futures::ready!(fetching.poll_unpin(cx)));
             self.fetching = None;
             match fetched {
-                Ok(f) if !f.jobs.is_empty() => self.buffer_jobs(f.jobs, sent_at),
+                Ok(leased) if !leased.is_empty() => self.buffer_jobs(leased),
                 Ok(_) => {
                     let mut signal = self.signal.clone();
                     let poll = self.config.poll_interval;
@@ -183,12 +198,11 @@ impl Backend for QueueSource {
         _worker: &WorkerContext,
     ) -> Poll<Result<(), QueueError>> {
         // A fetch cut short by shutdown may already have leased jobs: finish it and give them back.
-        if let Some((sent_at, fetching)) = self.fetching.as_mut() {
-            let sent_at = *sent_at;
-            let fetched = futures::ready!(fetching.poll_unpin(cx));
+        if let Some(fetching) = self.fetching.as_mut() {
+            let fetched = joined(futures::ready!(fetching.poll_unpin(cx)));
             self.fetching = None;
-            if let Ok(f) = fetched {
-                self.buffer_jobs(f.jobs, sent_at);
+            if let Ok(leased) = fetched {
+                self.buffer_jobs(leased);
             }
         }
         if self.closing.is_none() {
@@ -200,6 +214,13 @@ impl Backend for QueueSource {
             .as_mut()
             .map_or(Poll::Ready(Ok(())), |c| c.poll_unpin(cx))
     }
+}
+
+/// A fetch task's answer (a panicked task is a failed fetch).
+fn joined(
+    result: Result<Result<Leased, QueueError>, tokio::task::JoinError>,
+) -> Result<Leased, QueueError> {
+    result.unwrap_or_else(|e| Err(QueueError::Storage(format!("the fetch task failed: {e}"))))
 }
 
 impl BackendConfig for QueueSource {

@@ -136,3 +136,31 @@ pub async fn dedup_window_outlives_retention(f: &Factory) {
             .duplicate
     );
 }
+
+/// A job retried now holds its dedup key again only if no other job took the key meanwhile.
+pub async fn a_retried_job_does_not_take_back_a_key_another_job_took(f: &Factory) {
+    let h = f(HarnessConfig::default()).await;
+    // No window: a key answers only while its job is unfinished.
+    let window = Duration::ZERO;
+    let x = h.queue.push(keyed(1, "k", window)).await.unwrap();
+    let leased = fetch_one(&h, "q").await;
+    h.queue
+        .complete(
+            &leased.lease,
+            crate::model::Outcome::Abort(crate::model::AttemptFailure::new("permanent", "no")),
+        )
+        .await
+        .unwrap();
+    let y = h.queue.push(keyed(2, "k", window)).await.unwrap();
+    assert!(!y.duplicate);
+    let leased = fetch_one(&h, "q").await;
+    super::succeed(&h, &leased.lease).await;
+    h.queue.retry_now(&x.id).await.unwrap();
+    let z = h.queue.push(keyed(3, "k", window)).await.unwrap();
+    assert!(
+        !z.duplicate,
+        "the retried job took back a key another job had taken"
+    );
+    // While the retried job runs again, the key is Z's.
+    assert_eq!(h.queue.push(keyed(4, "k", window)).await.unwrap().id, z.id);
+}

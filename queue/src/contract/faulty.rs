@@ -1,6 +1,6 @@
 //! A backend wrapped with faults and a record of calls, for the worker's tests: acks that take
-//! their time (a slow store), renewals that fail (a store out of reach), and the time and size of
-//! every renewal call. Everything else passes straight through.
+//! their time (a slow store), renewals that fail or hang (a store out of reach), and the time and
+//! size of every renewal call. Everything else passes straight through.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +24,8 @@ pub struct Faulty {
     ack_delay_ms: AtomicU64,
     /// Renewals fail with a storage error.
     fail_renewals: AtomicBool,
+    /// Renewals wait this long (ms) before reaching the store (a store out of reach).
+    renew_delay_ms: AtomicU64,
     /// When each renewal call came, with how many leases.
     renewals: Mutex<Vec<(Instant, usize)>>,
 }
@@ -35,6 +37,7 @@ impl Faulty {
             inner,
             ack_delay_ms: AtomicU64::new(0),
             fail_renewals: AtomicBool::new(false),
+            renew_delay_ms: AtomicU64::new(0),
             renewals: Mutex::default(),
         }
     }
@@ -50,6 +53,12 @@ impl Faulty {
         self.fail_renewals.store(fail, Ordering::SeqCst);
     }
 
+    /// Makes every renewal wait `delay` first.
+    pub fn delay_renewals(&self, delay: Duration) {
+        self.renew_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
     /// Every renewal call so far: when, and how many leases.
     pub fn renewals(&self) -> Vec<(Instant, usize)> {
         self.renewals
@@ -58,10 +67,10 @@ impl Faulty {
             .clone()
     }
 
-    async fn ack_delay(&self) {
-        let ms = self.ack_delay_ms.load(Ordering::SeqCst);
+    /// The fault itself: a store that takes `delay_ms` to answer.
+    async fn slow(delay_ms: &AtomicU64) {
+        let ms = delay_ms.load(Ordering::SeqCst);
         if ms > 0 {
-            // The fault itself: a store that takes this long to answer.
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
     }
@@ -86,6 +95,7 @@ impl QueueBackend for Faulty {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((Instant::now(), leases.len()));
+        Self::slow(&self.renew_delay_ms).await;
         if self.fail_renewals.load(Ordering::SeqCst) {
             return Err(QueueError::Storage("renewals fail (injected)".into()));
         }
@@ -93,7 +103,7 @@ impl QueueBackend for Faulty {
     }
 
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<JobState, QueueError> {
-        self.ack_delay().await;
+        Self::slow(&self.ack_delay_ms).await;
         self.inner.complete(lease, outcome).await
     }
 
@@ -101,7 +111,7 @@ impl QueueBackend for Faulty {
         &self,
         items: &[(Lease, Outcome)],
     ) -> Result<Vec<Result<JobState, QueueError>>, QueueError> {
-        self.ack_delay().await;
+        Self::slow(&self.ack_delay_ms).await;
         self.inner.complete_many(items).await
     }
 

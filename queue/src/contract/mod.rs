@@ -152,7 +152,8 @@ macro_rules! queue_contract_tests {
             retry_now_clears_the_cancel_request,
             bulk_push_spanning_queues_is_refused,
             dedup_keys_are_per_queue,
-            dedup_window_outlives_retention
+            dedup_window_outlives_retention,
+            a_retried_job_does_not_take_back_a_key_another_job_took
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

@@ -31,26 +31,6 @@ impl PrefixGuard {
         self.keys().len()
     }
 
-    /// How many keys under the prefix have no expiry (keys with one go away by themselves).
-    pub fn persistent_key_count(&self) -> usize {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return 0;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return 0;
-        };
-        self.keys()
-            .into_iter()
-            .filter(|k| {
-                redis::cmd("PTTL")
-                    .arg(k)
-                    .query::<i64>(&mut conn)
-                    .unwrap_or(-2)
-                    == -1
-            })
-            .count()
-    }
-
     fn keys(&self) -> Vec<String> {
         let Ok(client) = redis::Client::open(self.url.as_str()) else {
             return Vec::new();

@@ -325,7 +325,7 @@ pub(super) async fn rescue(
             state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
                          WHEN attempt >= max_attempts THEN 'dead' ELSE 'available' END,
             finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ? END,
-            run_at = ?,
+            run_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN run_at ELSE ? END,
             errors = ",
         append_error!(),
         ", ",

@@ -24,7 +24,11 @@ if op == 'prune' then
     local ids = redis.call('ZRANGE', K[pair[1]], '-inf', '(' .. pair[2], 'BYSCORE', 'LIMIT', 0, left)
     if #ids > 0 then
       local keys = {}
-      for _, id in ipairs(ids) do keys[#keys + 1] = jkey(id) end
+      for _, id in ipairs(ids) do
+        keys[#keys + 1] = jkey(id)
+        local dk = redis.call('HGET', jkey(id), 'dk')
+        if dk then release_key(id, dk, now) end
+      end
       for j = 1, #keys, 1000 do redis.call('DEL', unpack(keys, j, math.min(j + 999, #keys))) end
       chunked('ZREM', K[pair[1]], ids)
       chunked('ZREM', K.all, ids)
@@ -62,18 +66,6 @@ elseif op == 'retry' then
     local max = math.max(tonumber(f[2]), tonumber(f[1]) + 1)
     make_available(id, now, { 'f', '', 'cr', '0', 'm', max })
     redis.call('SREM', K.cancel, id)
-    -- Unfinished again, the job holds its dedup key again, unless another job took the key.
-    local d = redis.call('HMGET', jk, 'dk', 'du', 'fp')
-    if d[1] and d[1] ~= '' then
-      local held = redis.call('GET', dkey(d[1]))
-      if not held then
-        redis.call('SET', dkey(d[1]), id .. '\n' .. d[2] .. '\n' .. (d[3] or ''))
-        redis.call('SADD', K.keyed, id)
-      elseif string.match(held, '^([^\n]*)\n') == id then
-        redis.call('PERSIST', dkey(d[1]))
-        redis.call('SADD', K.keyed, id)
-      end
-    end
     wake(1)
     return { 'ok', state }
   end

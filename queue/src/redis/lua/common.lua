@@ -11,7 +11,6 @@ local K = {
   cancelled = base .. ':cancelled',
   all = base .. ':all',             -- ZSET id, score 0: lexicographic = creation order (ULIDs)
   cancel = base .. ':cancel',       -- SET ids with a cancel request while running
-  keyed = base .. ':keyed',         -- SET unfinished ids that hold a dedup key
   paused = base .. ':paused',
   wake = base .. ':wake',           -- LIST of wake tokens, BLPOPed by idle processes
 }
@@ -46,10 +45,11 @@ local function chunked(cmd, key, items, prefix_args)
   end
 end
 
--- A finished job's dedup key lives on until its window ends (it may be re-taken after that).
-local function release_key(id, now)
-  local dk = redis.call('HGET', jkey(id), 'dk')
-  local d = dk and redis.call('GET', dkey(dk))
+-- A pruned job's dedup key lives on until its window ends, if the key still names the job
+-- (another job may have taken it since). Until the prune the key stays: it answers while the job
+-- is unfinished (also after a retry now) or inside its window, as on SQLite.
+local function release_key(id, dk, now)
+  local d = redis.call('GET', dkey(dk))
   if d then
     local eid, edu = string.match(d, '^([^\n]*)\n([^\n]*)\n')
     if eid == id then
@@ -58,12 +58,11 @@ local function release_key(id, now)
   end
 end
 
--- Ends a job in a final state: the state set, the hash, its cancel request and its dedup key.
+-- Ends a job in a final state: the state set, the hash and its cancel request.
 local function finish(id, state, now, fields)
   redis.call('HSET', jkey(id), 's', state, 'f', now, unpack(fields))
   redis.call('ZADD', K[state], now, id)
   redis.call('SREM', K.cancel, id)
-  if redis.call('SREM', K.keyed, id) == 1 then release_key(id, now) end
 end
 
 -- Makes a job available now (rescue, release, retry now).

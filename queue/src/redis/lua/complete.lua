@@ -18,15 +18,13 @@ for i = 1, n do
 end
 local held = redis.call('ZMSCORE', K.running, unpack(members))
 local asked = redis.call('SMISMEMBER', K.cancel, unpack(ids))
-local keyed = redis.call('SMISMEMBER', K.keyed, unpack(ids))
-local out, gone, ended, unasked, unkeyed, seen = {}, {}, {}, {}, {}, {}
--- A job ends in `state` (its hash already written): the state set, cancel request, dedup key.
+local out, gone, ended, unasked, seen = {}, {}, {}, {}, {}
+-- A job ends in `state` (its hash already written): the state set and its cancel request.
 local function ended_in(state, id, i)
   local set = ended[state]
   if not set then set = {}; ended[state] = set end
   set[#set + 1] = nowstr; set[#set + 1] = id
   if asked[i] == 1 then unasked[#unasked + 1] = id end
-  if keyed[i] == 1 then unkeyed[#unkeyed + 1] = id; release_key(id, now) end
 end
 -- The worker field is left as is: readers show it only while the job runs.
 local function ends(state, id, i, fields)
@@ -88,5 +86,4 @@ end
 if #gone > 0 then redis.call('ZREM', K.running, unpack(gone)) end
 for state, set in pairs(ended) do redis.call('ZADD', K[state], unpack(set)) end
 if #unasked > 0 then redis.call('SREM', K.cancel, unpack(unasked)) end
-if #unkeyed > 0 then redis.call('SREM', K.keyed, unpack(unkeyed)) end
 return out

@@ -37,9 +37,8 @@ while i <= #ARGV do
     end
     all[#all + 1] = 0; all[#all + 1] = id
     if dk ~= '' then
-      redis.call('HSET', jkey(id), 'dk', dk, 'du', du, 'fp', fp)
+      redis.call('HSET', jkey(id), 'dk', dk)
       redis.call('SET', dkey(dk), id .. '\n' .. du .. '\n' .. fp)
-      redis.call('SADD', K.keyed, id)
     end
     out[#out + 1] = id; out[#out + 1] = 0; out[#out + 1] = ''
   end
