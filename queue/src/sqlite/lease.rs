@@ -21,6 +21,20 @@ macro_rules! append_error {
     };
 }
 
+/// `machine::step` for an attempt that is spent (a retry, a lease that expired): a cancel
+/// request ends the job `cancelled`, the last attempt `dead`, else it goes to `$next`; binds
+/// finished_at (now), then the run_at of `$next`.
+macro_rules! spent_attempt {
+    ($next:literal) => {
+        concat!(
+            "state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
+                          WHEN attempt >= max_attempts THEN 'dead' ELSE '", $next, "' END,
+             finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ? END,
+             run_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN run_at ELSE ? END, "
+        )
+    };
+}
+
 /// Forgets the lease.
 macro_rules! clear_lease {
     () => {
@@ -203,14 +217,10 @@ impl SqliteQueue {
                 let delay =
                     retry_after.unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
                 let run_at = now.saturating_add(duration_ms(delay));
-                // machine::step: a cancel request wins, then the last attempt, then backoff.
                 sqlx::query_scalar::<_, String>(concat!(
-                    "UPDATE queue_jobs SET
-                        state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
-                                     WHEN attempt >= max_attempts THEN 'dead' ELSE 'scheduled' END,
-                        finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ? END,
-                        run_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN run_at ELSE ? END,
-                        errors = ",
+                    "UPDATE queue_jobs SET ",
+                    spent_attempt!("scheduled"),
+                    "errors = ",
                     append_error!(),
                     ", ",
                     clear_lease!(),
@@ -321,12 +331,9 @@ pub(super) async fn rescue(
     limit: usize,
 ) -> Result<usize, QueueError> {
     let done = sqlx::query(concat!(
-        "UPDATE queue_jobs SET
-            state = CASE WHEN cancel_requested = 1 THEN 'cancelled'
-                         WHEN attempt >= max_attempts THEN 'dead' ELSE 'available' END,
-            finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ? END,
-            run_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN run_at ELSE ? END,
-            errors = ",
+        "UPDATE queue_jobs SET ",
+        spent_attempt!("available"),
+        "errors = ",
         append_error!(),
         ", ",
         clear_lease!(),
