@@ -561,3 +561,28 @@ async fn stop_reasons_decide_what_a_cancelled_answer_records() {
         "given back at shutdown, attempt refunded"
     );
 }
+
+/// Jobs leased by a fetch still in flight when shutdown begins are held and given back (attempt
+/// refunded), though apalis no longer polls the source: none is left leased until it expires.
+#[tokio::test]
+async fn a_fetch_in_flight_at_shutdown_gives_its_jobs_back() {
+    let config = WorkerConfig {
+        shutdown_grace: Duration::from_millis(300),
+        concurrency: Some(2),
+        ..quick(WorkerConfig::default())
+    };
+    let h = start_workers(Duration::from_secs(60), config).await;
+    let running = push_slow(&h.queue, 60_000).await;
+    wait_state(&h.queue, &running, JobState::Running).await;
+    h.faulty.delay_fetch_replies(Duration::from_secs(2));
+    let fetched = push_slow(&h.queue, 10).await;
+    wait_state(&h.queue, &fetched, JobState::Running).await;
+    h.stop.trigger();
+    h.workers.await.unwrap().unwrap();
+    assert_eq!(state_of(&h.queue, &running).await, (JobState::Available, 0));
+    assert_eq!(
+        state_of(&h.queue, &fetched).await,
+        (JobState::Available, 0),
+        "a job leased by the fetch in flight was left leased"
+    );
+}

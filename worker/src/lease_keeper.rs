@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use dezky_jobs::StopReason;
 use dezky_queue::{DynQueue, Lease, QueueError};
+
+use crate::source::FetchSlot;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
@@ -53,7 +55,6 @@ pub struct KeeperTiming {
     pub margin: Duration,
 }
 
-#[derive(Debug)]
 struct Inner {
     queue: DynQueue,
     timing: KeeperTiming,
@@ -64,6 +65,18 @@ struct Inner {
     closing: AtomicBool,
     /// Fetches in flight: their leases are not held yet, so the release at shutdown waits.
     fetching: AtomicUsize,
+    /// Each source's fetch in flight, taken over at shutdown (apalis stops polling sources).
+    slots: Mutex<Vec<FetchSlot>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseKeeper")
+            .field("timing", &self.timing)
+            .field("leases", &self.leases.try_lock().map(|l| l.len()).ok())
+            .field("closing", &self.closing)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A handle on the process's lease keeper; clones share it.
@@ -90,12 +103,24 @@ impl LeaseKeeper {
                 gone: Notify::new(),
                 closing: AtomicBool::new(false),
                 fetching: AtomicUsize::new(0),
+                slots: Mutex::default(),
             }),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Entry>> {
         self.inner.leases.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a source's fetch in flight, which the keeper drives to its end at shutdown.
+    pub fn fetch_slot(&self) -> FetchSlot {
+        let slot = FetchSlot::default();
+        self.inner
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(slot.clone());
+        slot
     }
 
     /// A fetch starts; its leases must be [`held`](Self::hold) before the guard is dropped.
@@ -178,6 +203,20 @@ impl LeaseKeeper {
     /// handler gives back now is not leased again by this process.
     pub fn shutting_down(&self) {
         self.inner.closing.store(true, Ordering::SeqCst);
+        // apalis polls no source from now on: finish their fetches in flight here (the fetch
+        // holds its leases; the release at the end gives them back).
+        let slots = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for slot in slots {
+            let taken = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(fetch) = taken {
+                tokio::spawn(fetch);
+            }
+        }
         for e in self.lock().values() {
             Self::signal(e, StopReason::Shutdown);
         }

@@ -6,6 +6,7 @@
 //! closes it.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use apalis_core::backend::finalize::Ephemeral;
@@ -38,10 +39,13 @@ pub struct JobTask {
 /// Jobs leased by a fetch, each with its handler's stop signal.
 type Leased = Vec<(LeasedJob, watch::Receiver<Option<StopReason>>)>;
 
-/// A fetch in flight, on a task of its own: it finishes, and its leases are held by the keeper,
-/// even when apalis stops polling the source (at shutdown), so no lease is left unheld and no
-/// SQLite transaction is left half done.
-type Fetching = tokio::task::JoinHandle<Result<Leased, QueueError>>;
+/// A fetch in flight. The source polls it (a task of its own would cost a cross-thread hop per
+/// fetch); at shutdown apalis stops polling the source, so the keeper takes it over and drives
+/// it to the end: no lease is left unheld and no SQLite transaction half done.
+pub type Fetching = BoxFuture<'static, Result<Leased, QueueError>>;
+
+/// Where a source keeps its fetch in flight, shared with the keeper for shutdown.
+pub type FetchSlot = Arc<Mutex<Option<Fetching>>>;
 
 /// The apalis source of one queue.
 pub struct QueueSource {
@@ -53,7 +57,7 @@ pub struct QueueSource {
     keeper: LeaseKeeper,
     signal: WakeSignal,
     buffer: VecDeque<Task<JobTask>>,
-    fetching: Option<Fetching>,
+    fetching: FetchSlot,
     idle: Option<BoxFuture<'static, ()>>,
     closing: Option<BoxFuture<'static, Result<(), QueueError>>>,
 }
@@ -77,6 +81,7 @@ impl QueueSource {
         keeper: LeaseKeeper,
     ) -> Self {
         let signal = queue.wake_signal(queue_name);
+        let fetching = keeper.fetch_slot();
         Self {
             queue,
             name: queue_name.to_owned(),
@@ -85,7 +90,7 @@ impl QueueSource {
             keeper,
             signal,
             buffer: VecDeque::new(),
-            fetching: None,
+            fetching,
             idle: None,
             closing: None,
         }
@@ -99,7 +104,7 @@ impl QueueSource {
             .clamp(1, self.config.batch.max(1))
     }
 
-    fn start_fetch(&mut self, worker: &WorkerContext) -> &mut Fetching {
+    fn start_fetch(&mut self, worker: &WorkerContext) -> Fetching {
         // Mark wake-ups seen *before* fetching: a push that lands during the fetch still wakes us.
         self.signal.mark_seen();
         let (queue, keeper) = (self.queue.clone(), self.keeper.clone());
@@ -110,7 +115,7 @@ impl QueueSource {
             lease_ttl: self.config.lease_ttl,
         };
         let guard = keeper.fetch_started();
-        self.fetching.insert(tokio::spawn(async move {
+        Box::pin(async move {
             // The lease's life counts from when the fetch was sent.
             let sent_at = Instant::now();
             let fetched = queue.fetch(req).await?;
@@ -124,7 +129,7 @@ impl QueueSource {
                 .collect();
             drop(guard);
             Ok(leased)
-        }))
+        })
     }
 
     fn buffer_jobs(&mut self, leased: Leased) {
@@ -168,14 +173,21 @@ impl Backend for QueueSource {
                 futures::ready!(idle.poll_unpin(cx));
                 self.idle = None;
             }
-            let fetching = match self.fetching.as_mut() {
-                Some(f) => f,
-                // Shutting down: lease nothing more; apalis closes the source next.
-                None if self.keeper.closing() => return Poll::Pending,
-                None => self.start_fetch(worker),
+            let slot = self.fetching.clone();
+            let mut fetching = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if fetching.is_none() {
+                if self.keeper.closing() {
+                    // Shutting down: lease nothing more; apalis closes the source next.
+                    return Poll::Pending;
+                }
+                *fetching = Some(self.start_fetch(worker));
+            }
+            let Some(in_flight) = fetching.as_mut() else {
+                return Poll::Pending;
             };
-            let fetched = joined(futures::ready!(fetching.poll_unpin(cx)));
-            self.fetching = None;
+            let fetched = futures::ready!(in_flight.poll_unpin(cx));
+            *fetching = None;
+            drop(fetching);
             match fetched {
                 Ok(leased) if !leased.is_empty() => self.buffer_jobs(leased),
                 Ok(_) => {
@@ -198,13 +210,17 @@ impl Backend for QueueSource {
         _worker: &WorkerContext,
     ) -> Poll<Result<(), QueueError>> {
         // A fetch cut short by shutdown may already have leased jobs: finish it and give them back.
-        if let Some(fetching) = self.fetching.as_mut() {
-            let fetched = joined(futures::ready!(fetching.poll_unpin(cx)));
-            self.fetching = None;
+        // A fetch the keeper did not take over yet: finish it, give its jobs back with the rest.
+        let slot = self.fetching.clone();
+        let mut fetching = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(in_flight) = fetching.as_mut() {
+            let fetched = futures::ready!(in_flight.poll_unpin(cx));
+            *fetching = None;
             if let Ok(leased) = fetched {
                 self.buffer_jobs(leased);
             }
         }
+        drop(fetching);
         if self.closing.is_none() {
             let unstarted: Vec<_> = self.buffer.drain(..).map(|t| t.args.job.lease).collect();
             let keeper = self.keeper.clone();
@@ -214,13 +230,6 @@ impl Backend for QueueSource {
             .as_mut()
             .map_or(Poll::Ready(Ok(())), |c| c.poll_unpin(cx))
     }
-}
-
-/// A fetch task's answer (a panicked task is a failed fetch).
-fn joined(
-    result: Result<Result<Leased, QueueError>, tokio::task::JoinError>,
-) -> Result<Leased, QueueError> {
-    result.unwrap_or_else(|e| Err(QueueError::Storage(format!("the fetch task failed: {e}"))))
 }
 
 impl BackendConfig for QueueSource {

@@ -1,6 +1,6 @@
 //! A backend wrapped with faults and a record of calls, for the worker's tests: acks that take
-//! their time (a slow store), renewals that fail or hang (a store out of reach), and the time and
-//! size of every renewal call. Everything else passes straight through.
+//! their time (a slow store), renewals that fail or hang (a store out of reach), fetch answers
+//! that come back late, and the time and size of every renewal call. Everything else passes straight through.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,6 +26,8 @@ pub struct Faulty {
     fail_renewals: AtomicBool,
     /// Renewals wait this long (ms) before reaching the store (a store out of reach).
     renew_delay_ms: AtomicU64,
+    /// Fetch answers take this long (ms) to come back, after the store leased the jobs.
+    fetch_reply_delay_ms: AtomicU64,
     /// When each renewal call came, with how many leases.
     renewals: Mutex<Vec<(Instant, usize)>>,
 }
@@ -38,6 +40,7 @@ impl Faulty {
             ack_delay_ms: AtomicU64::new(0),
             fail_renewals: AtomicBool::new(false),
             renew_delay_ms: AtomicU64::new(0),
+            fetch_reply_delay_ms: AtomicU64::new(0),
             renewals: Mutex::default(),
         }
     }
@@ -56,6 +59,12 @@ impl Faulty {
     /// Makes every renewal wait `delay` first.
     pub fn delay_renewals(&self, delay: Duration) {
         self.renew_delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Makes every fetch answer take `delay` to come back (the jobs are leased at once).
+    pub fn delay_fetch_replies(&self, delay: Duration) {
+        self.fetch_reply_delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
@@ -87,7 +96,9 @@ impl QueueBackend for Faulty {
     }
 
     async fn fetch(&self, req: FetchRequest) -> Result<Fetched, QueueError> {
-        self.inner.fetch(req).await
+        let fetched = self.inner.fetch(req).await;
+        Self::slow(&self.fetch_reply_delay_ms).await;
+        fetched
     }
 
     async fn renew(&self, leases: &[Lease], ttl: Duration) -> Result<Renewed, QueueError> {
