@@ -175,15 +175,11 @@ impl Backend for QueueSource {
             }
             let slot = self.fetching.clone();
             let mut fetching = slot.lock().unwrap_or_else(|p| p.into_inner());
-            if fetching.is_none() {
-                if self.keeper.closing() {
-                    // Shutting down: lease nothing more; apalis closes the source next.
-                    return Poll::Pending;
-                }
-                *fetching = Some(self.start_fetch(worker));
-            }
-            let Some(in_flight) = fetching.as_mut() else {
-                return Poll::Pending;
+            let in_flight = match fetching.as_mut() {
+                Some(in_flight) => in_flight,
+                // Shutting down: lease nothing more; apalis closes the source next.
+                None if self.keeper.closing() => return Poll::Pending,
+                None => fetching.insert(self.start_fetch(worker)),
             };
             let fetched = futures::ready!(in_flight.poll_unpin(cx));
             *fetching = None;
@@ -209,8 +205,8 @@ impl Backend for QueueSource {
         cx: &mut Context<'_>,
         _worker: &WorkerContext,
     ) -> Poll<Result<(), QueueError>> {
-        // A fetch cut short by shutdown may already have leased jobs: finish it and give them back.
-        // A fetch the keeper did not take over yet: finish it, give its jobs back with the rest.
+        // A fetch in flight the keeper did not take over may already have leased jobs: finish
+        // it, and give its jobs back with the rest.
         let slot = self.fetching.clone();
         let mut fetching = slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(in_flight) = fetching.as_mut() {
