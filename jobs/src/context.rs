@@ -45,25 +45,23 @@ impl JobContext {
 
     /// Resolves with the reason once the handler should stop (never, if nobody asks).
     pub async fn stopped(&self) -> StopReason {
-        let mut rx = self.stop.clone();
-        let reason = rx.wait_for(Option::is_some).await.map(|r| *r);
-        match reason {
-            Ok(Some(reason)) => reason,
-            // The sender is gone: nobody can ask any more.
-            _ => std::future::pending().await,
-        }
+        self.stop_when(|_| true).await
     }
 
     /// Resolves once an operator asked to cancel the job (never otherwise): for handlers that
     /// finish what they started at shutdown.
     pub async fn cancelled(&self) {
+        self.stop_when(|r| r == StopReason::Cancel).await;
+    }
+
+    /// The first stop reason that `wanted` accepts; never, if none comes.
+    async fn stop_when(&self, wanted: impl Fn(StopReason) -> bool) -> StopReason {
         let mut rx = self.stop.clone();
-        let asked = rx
-            .wait_for(|r| *r == Some(StopReason::Cancel))
-            .await
-            .is_ok();
-        if !asked {
-            std::future::pending::<()>().await;
+        let reason = rx.wait_for(|r| r.is_some_and(&wanted)).await.map(|r| *r);
+        match reason {
+            Ok(Some(reason)) => reason,
+            // The sender is gone: nobody can ask any more.
+            _ => std::future::pending().await,
         }
     }
 

@@ -190,22 +190,9 @@ async fn record(
     };
     let finished = describe(&outcome);
     keeper.acking(&lease);
-    let mut completed = acks.complete(lease.clone(), outcome.clone()).await;
-    if matches!(completed, Err(QueueError::InvalidState { .. })) && outcome == Outcome::Cancelled {
-        // The queue accepts Cancelled only after a cancel request (a race we cannot see).
-        completed = acks
-            .complete(
-                lease,
-                Outcome::Retry {
-                    error: AttemptFailure::new(
-                        "stopped",
-                        "the handler stopped without a cancel request",
-                    ),
-                    retry_after: None,
-                },
-            )
-            .await;
-    }
+    // `Cancelled` goes out only after an operator's cancel request, which cannot be withdrawn
+    // while the job runs: the queue's refusal of an unasked `Cancelled` cannot come back here.
+    let completed = acks.complete(lease.clone(), outcome.clone()).await;
     match &completed {
         Ok(state) if matches!(outcome, Outcome::Succeeded(_)) => {
             tracing::debug!(outcome = finished, state = %state, "attempt finished")
