@@ -43,10 +43,24 @@ pub fn validate_bulk(jobs: &[NewJob]) -> Result<(), QueueError> {
     Ok(())
 }
 
-/// Checks a queue name (pushes, pause and resume).
+/// The longest queue name.
+pub const MAX_QUEUE_NAME: usize = 100;
+
+/// Checks a queue name (pushes, pause and resume): 1 to 100 letters, digits, `_`, `-`, `.` or
+/// `:`. Names go into ids (`<ULID>.<queue>`), URLs and Redis hash tags, so no character there
+/// needs escaping and none (`{`, `}`) changes which slot a key lands on.
 pub fn validate_queue_name(queue: &str) -> Result<(), QueueError> {
-    if queue.trim().is_empty() {
+    if queue.is_empty() {
         return Err(QueueError::Invalid("queue must not be empty".into()));
+    }
+    if queue.len() > MAX_QUEUE_NAME
+        || !queue
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+    {
+        return Err(QueueError::Invalid(format!(
+            "queue names are 1 to {MAX_QUEUE_NAME} letters, digits, `_`, `-`, `.` or `:`"
+        )));
     }
     Ok(())
 }

@@ -20,11 +20,11 @@ async fn redis_harness(config: HarnessConfig) -> Harness {
     let clock = ManualClock::starting_now();
     let queue = RedisQueue::connect(
         &support::redis_url(),
-        Arc::new(clock.clone()),
         RedisQueueConfig {
             prefix,
             retry: config.retry,
             promote_limit: config.promote_limit,
+            clock_override: Some(Arc::new(clock.clone())),
             ..Default::default()
         },
     )

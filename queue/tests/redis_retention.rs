@@ -25,9 +25,10 @@ async fn retention_leaves_a_handful_of_keys() {
     let clock = ManualClock::starting_now();
     let config = RedisQueueConfig {
         prefix,
+        clock_override: Some(Arc::new(clock.clone())),
         ..Default::default()
     };
-    let queue = RedisQueue::connect(&support::redis_url(), Arc::new(clock.clone()), config)
+    let queue = RedisQueue::connect(&support::redis_url(), config)
         .await
         .unwrap();
     for chunk in 0..JOBS / 1000 {

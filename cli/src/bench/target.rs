@@ -53,7 +53,7 @@ impl Target {
                     retry: RETRY,
                     ..Default::default()
                 };
-                let queue = RedisQueue::connect(url, Arc::new(SystemClock), config).await?;
+                let queue = RedisQueue::connect(url, config).await?;
                 let client = redis::Client::open(url)?;
                 Ok(Self {
                     queue: Arc::new(queue),

@@ -1,15 +1,18 @@
-//! The Redis backend of the queue contract, for production.
+//! The Redis backend of the queue contract, for production, on one server or a Redis Cluster.
 //!
 //! Every key of one queue shares the hash tag `{queue}` under a configurable prefix
-//! (`<prefix>:{<queue>}:…`), so each Lua script touches one slot and the backend works on Redis
-//! Cluster; several deployments share one Redis by prefix. Per queue: a hash per job; sorted sets
-//! for `available` (priority, then run_at, then id), `scheduled` (run_at), `running` (lease
-//! expiry; members are `id:token`, so removing the member *is* the fenced check) and the finished
-//! states (finished_at, for retention); `all`, a lexicographic set of ids that pages search in
-//! creation order without `SCAN`; a wake list idle processes block on. Fetch rescues and
-//! promotes, each bounded, then leases a batch in one round trip. Time comes from our clock,
-//! never from Redis, so the contract suite moves it.
+//! (`<prefix>:{<queue>}:…`), so each Lua script and each pipeline touches one slot; several
+//! deployments share one Redis by prefix. Per queue: a hash per job; sorted sets for `available`
+//! (priority, then run_at, then id), `scheduled` (run_at), `running` (lease expiry; members are
+//! `id:token`, so removing the member *is* the fenced check) and the finished states
+//! (finished_at, for retention); `all`, a lexicographic set of ids that pages search in creation
+//! order without `SCAN`; a wake list idle processes block on. Fetch rescues and promotes, each
+//! bounded, then leases a batch in one round trip. Ids carry their queue (`<ULID>.<queue>`), so a
+//! call by id goes straight to its slot. Time is the server's (`TIME` in the scripts), so hosts
+//! whose clocks differ agree on every lease; a test may override it with its own clock.
 
+mod conn;
+mod keys;
 mod ops;
 mod read;
 mod scripts;
@@ -20,17 +23,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::backend::QueueBackend;
 use crate::backoff::RetryPolicy;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::error::QueueError;
 use crate::model::{
     FetchRequest, Fetched, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
     Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
+use conn::{Conn, Connector, storage};
 
 /// Tuning of the Redis backend.
 #[derive(Debug, Clone)]
@@ -45,6 +48,10 @@ pub struct RedisQueueConfig {
     pub rescue_limit: usize,
     /// How long an idle process blocks on a queue's wake list per call.
     pub wake_block: Duration,
+    /// Whose time leases, promotion, rescue and retention follow: `None` (production) is the
+    /// Redis server's `TIME`, the one clock every host shares; `Some` is an explicit override for
+    /// tests that move time (the contract suite's manual clock).
+    pub clock_override: Option<Arc<dyn Clock>>,
 }
 
 impl Default for RedisQueueConfig {
@@ -55,6 +62,7 @@ impl Default for RedisQueueConfig {
             promote_limit: 1000,
             rescue_limit: 1000,
             wake_block: Duration::from_secs(5),
+            clock_override: None,
         }
     }
 }
@@ -62,9 +70,8 @@ impl Default for RedisQueueConfig {
 /// The Redis queue. Clones share connections, clock and wake-ups.
 #[derive(Debug, Clone)]
 pub struct RedisQueue {
-    client: redis::Client,
-    conn: ConnectionManager,
-    clock: Arc<dyn Clock>,
+    connector: Connector,
+    conn: Conn,
     hub: WakeHub,
     config: RedisQueueConfig,
     /// Queues this process registered in the queue index, so pushes skip the `SADD`.
@@ -73,27 +80,15 @@ pub struct RedisQueue {
 }
 
 impl RedisQueue {
-    /// Connects to `url`. The connection reconnects by itself after Redis restarts.
-    pub async fn connect(
-        url: &str,
-        clock: Arc<dyn Clock>,
-        config: RedisQueueConfig,
-    ) -> Result<Self, QueueError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| QueueError::Invalid(format!("bad Redis URL: {e}")))?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_number_of_retries(3)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = client
-            .get_connection_manager_with_config(manager_config)
-            .await
-            .map_err(storage)?;
+    /// Connects to `urls`: one server's URL, or seed nodes of a cluster, comma-separated.
+    /// Whether it is a cluster is asked of the server. Connections come back by themselves after
+    /// Redis restarts or fails over.
+    pub async fn connect(urls: &str, config: RedisQueueConfig) -> Result<Self, QueueError> {
+        let connector = Connector::detect(urls).await?;
+        let conn = connector.shared().await?;
         Ok(Self {
-            client,
+            connector,
             conn,
-            clock,
             hub: WakeHub::default(),
             config,
             known_queues: Arc::default(),
@@ -101,13 +96,23 @@ impl RedisQueue {
         })
     }
 
-    /// Connects with the system clock and default tuning under `prefix`.
-    pub async fn connect_default(url: &str, prefix: &str) -> Result<Self, QueueError> {
+    /// Connects on server time with default tuning under `prefix`.
+    pub async fn connect_default(urls: &str, prefix: &str) -> Result<Self, QueueError> {
         let config = RedisQueueConfig {
             prefix: prefix.to_owned(),
             ..RedisQueueConfig::default()
         };
-        Self::connect(url, Arc::new(SystemClock), config).await
+        Self::connect(urls, config).await
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.connector.is_cluster()
+    }
+
+    /// Round trips to Redis made so far by this handle and its clones (tests and diagnostics).
+    pub fn round_trips(&self) -> u64 {
+        self.conn.round_trips()
     }
 
     /// The key prefix.
@@ -115,38 +120,29 @@ impl RedisQueue {
         &self.config.prefix
     }
 
-    /// What the server says about its persistence, when it keeps none worth the name.
+    /// What the servers say about their persistence, when one keeps none worth the name (on a
+    /// cluster `INFO` goes to every node).
     pub async fn persistence_warning(&self) -> Result<Option<String>, QueueError> {
-        let info: String = redis::cmd("INFO")
+        let info: redis::Value = redis::cmd("INFO")
             .arg("persistence")
             .query_async(&mut self.conn.clone())
             .await
             .map_err(storage)?;
-        let aof = info.lines().any(|l| l.trim() == "aof_enabled:1");
-        Ok((!aof).then(|| {
+        let aof_off = format!("{info:?}").contains("aof_enabled:0");
+        Ok(aof_off.then(|| {
             "Redis has AOF persistence off (appendonly no): a Redis crash loses acknowledged jobs; \
              set `appendonly yes` (appendfsync everysec loses at most about a second, always none)"
                 .to_owned()
         }))
     }
 
-    fn now(&self) -> i64 {
-        self.clock.now_ms()
+    /// The `now` argument of every script: the override clock's time, or '' for the server's.
+    fn now_arg(&self) -> String {
+        self.config
+            .clock_override
+            .as_ref()
+            .map_or_else(String::new, |c| c.now_ms().to_string())
     }
-
-    /// `<prefix>:{<queue>}`, the base every key of the queue starts with.
-    fn base(&self, queue: &str) -> String {
-        format!("{}:{{{queue}}}", self.config.prefix)
-    }
-
-    /// The set of every queue name (outside any hash tag: read and written on its own).
-    fn queues_key(&self) -> String {
-        format!("{}:queues", self.config.prefix)
-    }
-}
-
-fn storage(e: redis::RedisError) -> QueueError {
-    QueueError::Storage(e.to_string())
 }
 
 #[async_trait]
@@ -238,8 +234,8 @@ impl QueueBackend for RedisQueue {
     fn wake_signal(&self, queue: &str) -> WakeSignal {
         self.listeners.ensure(
             queue,
-            &self.client,
-            &self.base(queue),
+            &self.connector,
+            &keys::queue_key(&self.config.prefix, queue, "wake"),
             &self.hub,
             self.config.wake_block,
         );

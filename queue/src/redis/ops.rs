@@ -1,10 +1,12 @@
-//! The write operations: each one `EVALSHA` on one queue's keys.
+//! The write operations: each one `EVALSHA` on one queue's keys, every key it names declared.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use redis::Value;
 
+use super::keys::{dedup_key, job_key, on_queue, queues_key};
+use super::read::job_from_hash;
 use super::scripts::{ADMIN, COMPLETE, FETCH, PUSH, RELEASE, RENEW};
 use super::{RedisQueue, storage};
 use crate::clock::duration_ms;
@@ -28,7 +30,7 @@ impl RedisQueue {
             .contains(queue);
         if !known {
             redis::cmd("SADD")
-                .arg(self.queues_key())
+                .arg(queues_key(self.prefix()))
                 .arg(queue)
                 .query_async::<i64>(&mut self.conn.clone())
                 .await
@@ -47,25 +49,32 @@ impl RedisQueue {
         let Some(queue) = jobs.first().map(|j| j.queue_name().to_owned()) else {
             return Ok(Vec::new());
         };
-        let now = self.now();
         self.register_queue(&queue).await?;
-        let mut call = PUSH.key(self.base(&queue));
-        call.arg(now);
+        let mut call = on_queue(&PUSH, self.prefix(), &queue);
+        call.arg(self.now_arg());
         for job in &jobs {
             let dedup = job.dedup.as_ref();
-            call.arg(JobId::generate().as_str())
+            let id = JobId::generate_in(&queue);
+            call.key(job_key(self.prefix(), &queue, id.as_str()));
+            if let Some(d) = dedup {
+                call.key(dedup_key(self.prefix(), &queue, &d.key));
+            }
+            call.arg(id.as_str())
                 .arg(&job.kind)
                 .arg(
                     serde_json::to_string(&job.args)
                         .map_err(|e| QueueError::Invalid(e.to_string()))?,
                 )
                 .arg(job.priority)
-                .arg(job.run_at.unwrap_or(now).max(0))
+                .arg(
+                    job.run_at
+                        .map_or_else(String::new, |r| r.max(0).to_string()),
+                )
                 .arg(job.max_attempts)
                 .arg(job.tenant.as_deref().unwrap_or(""))
                 .arg(job.enqueued_by.as_deref().unwrap_or(""))
                 .arg(dedup.map_or("", |d| d.key.as_str()))
-                .arg(dedup.map_or(0, |d| now.saturating_add(duration_ms(d.window))))
+                .arg(dedup.map_or(0, |d| duration_ms(d.window)))
                 .arg(dedup.and_then(|d| d.fingerprint.as_deref()).unwrap_or(""));
         }
         let answer: Vec<Value> = call
@@ -90,12 +99,11 @@ impl RedisQueue {
     }
 
     pub(super) async fn fetch_leases(&self, req: FetchRequest) -> Result<Fetched, QueueError> {
-        let now = self.now();
         let limit = req.limit.max(1);
-        let mut call = FETCH.key(self.base(&req.queue));
-        call.arg(now)
+        let mut call = on_queue(&FETCH, self.prefix(), &req.queue);
+        call.arg(self.now_arg())
             .arg(limit)
-            .arg(now.saturating_add(duration_ms(req.lease_ttl)))
+            .arg(duration_ms(req.lease_ttl))
             .arg(&req.worker)
             .arg(self.config.promote_limit)
             .arg(self.config.rescue_limit);
@@ -132,11 +140,15 @@ impl RedisQueue {
         Ok(fetched)
     }
 
-    /// Which queue holds the job, from the queue index.
+    /// Which queue holds the job: the one its id carries, or for an id made before ids carried
+    /// their queue, the first queue of the index that has it (a look-up per queue).
     pub(super) async fn queue_of(&self, id: &JobId) -> Result<Option<String>, QueueError> {
+        if let Some(queue) = id.queue() {
+            return Ok(Some(queue.to_owned()));
+        }
         for queue in self.queue_names().await? {
             let exists: bool = redis::cmd("EXISTS")
-                .arg(format!("{}:j:{}", self.base(&queue), id))
+                .arg(job_key(self.prefix(), &queue, id.as_str()))
                 .query_async(&mut self.conn.clone())
                 .await
                 .map_err(storage)?;
@@ -163,7 +175,6 @@ impl RedisQueue {
         &self,
         items: &[(Lease, Outcome)],
     ) -> Result<Vec<Result<JobState, QueueError>>, QueueError> {
-        let now = self.now();
         let mut by_queue: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, (lease, _)) in items.iter().enumerate() {
             by_queue.entry(lease.queue.as_str()).or_default().push(i);
@@ -180,10 +191,11 @@ impl RedisQueue {
                 .collect::<Vec<_>>()
         });
         for (queue, indexes) in calls {
-            let mut call = COMPLETE.key(self.base(queue));
-            call.arg(now);
+            let mut call = on_queue(&COMPLETE, self.prefix(), queue);
+            call.arg(self.now_arg());
             for &i in &indexes {
                 let (lease, outcome) = &items[i];
+                call.key(job_key(self.prefix(), queue, lease.id.as_str()));
                 call.arg(lease.id.as_str()).arg(lease.token);
                 match outcome {
                     Outcome::Succeeded(result) => {
@@ -195,15 +207,12 @@ impl RedisQueue {
                         let delay = retry_after
                             .unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
                         call.arg("retry")
-                            .arg(now.saturating_add(duration_ms(delay)))
+                            .arg(duration_ms(delay))
                             .arg(&error.class)
                             .arg(&error.message);
                     }
                     Outcome::Snooze(delay) => {
-                        call.arg("snooze")
-                            .arg(now.saturating_add(duration_ms(*delay)))
-                            .arg("")
-                            .arg("");
+                        call.arg("snooze").arg(duration_ms(*delay)).arg("").arg("");
                     }
                     Outcome::Abort(error) => {
                         call.arg("abort")
@@ -250,12 +259,12 @@ impl RedisQueue {
         leases: &[Lease],
         ttl: Duration,
     ) -> Result<Renewed, QueueError> {
-        let now = self.now();
         let mut renewed = Renewed::default();
         for (queue, group) in group_by_queue(leases) {
-            let mut call = RENEW.key(self.base(&queue));
-            call.arg(now).arg(now.saturating_add(duration_ms(ttl)));
+            let mut call = on_queue(&RENEW, self.prefix(), &queue);
+            call.arg(self.now_arg()).arg(duration_ms(ttl));
             for lease in &group {
+                call.key(job_key(self.prefix(), &queue, lease.id.as_str()));
                 call.arg(lease.id.as_str()).arg(lease.token);
             }
             let (lost, cancel): (Vec<usize>, Vec<usize>) = call
@@ -278,9 +287,10 @@ impl RedisQueue {
     pub(super) async fn release_leases(&self, leases: &[Lease]) -> Result<usize, QueueError> {
         let mut released = 0;
         for (queue, group) in group_by_queue(leases) {
-            let mut call = RELEASE.key(self.base(&queue));
-            call.arg(self.now());
+            let mut call = on_queue(&RELEASE, self.prefix(), &queue);
+            call.arg(self.now_arg());
             for lease in &group {
+                call.key(job_key(self.prefix(), &queue, lease.id.as_str()));
                 call.arg(lease.id.as_str()).arg(lease.token);
             }
             let n: usize = call
@@ -294,8 +304,11 @@ impl RedisQueue {
     }
 
     async fn admin(&self, queue: &str, op: &str, args: &[String]) -> Result<Value, QueueError> {
-        let mut call = ADMIN.key(self.base(queue));
-        call.arg(self.now()).arg(op);
+        let mut call = on_queue(&ADMIN, self.prefix(), queue);
+        if let Some(id) = args.first().filter(|_| JOB_OPS.contains(&op)) {
+            call.key(job_key(self.prefix(), queue, id));
+        }
+        call.arg(self.now_arg()).arg(op);
         for a in args {
             call.arg(a);
         }
@@ -344,9 +357,7 @@ impl RedisQueue {
                 if op == "retry" {
                     self.hub.notify(&queue);
                 }
-                self.get_job(id)
-                    .await?
-                    .ok_or_else(|| QueueError::NotFound(id.0.clone()))
+                Ok(job_from_hash(id, &queue, &hash_of(&parts[2..]), true))
             }
             Some("refused") => Err(QueueError::InvalidState {
                 id: id.0.clone(),
@@ -373,23 +384,30 @@ impl RedisQueue {
         retention: Retention,
         limit: usize,
     ) -> Result<usize, QueueError> {
-        let now = self.now();
-        let succeeded_cutoff = now.saturating_sub(duration_ms(retention.succeeded));
-        let dead_cutoff = now.saturating_sub(duration_ms(retention.dead));
         let mut pruned = 0;
         for queue in self.queue_names().await? {
             if pruned >= limit {
                 break;
             }
             let args = [
-                succeeded_cutoff.to_string(),
-                dead_cutoff.to_string(),
+                duration_ms(retention.succeeded).to_string(),
+                duration_ms(retention.dead).to_string(),
                 (limit - pruned).to_string(),
             ];
             pruned += int(&self.admin(&queue, "prune", &args).await?) as usize;
         }
         Ok(pruned)
     }
+}
+
+/// The admin operations on one job (its id first among the arguments, its hash declared).
+const JOB_OPS: [&str; 3] = ["cancel", "discard", "retry"];
+
+/// A flat `field, value, …` reply as a map.
+pub(super) fn hash_of(flat: &[Value]) -> HashMap<String, String> {
+    flat.chunks_exact(2)
+        .map(|pair| (text(&pair[0]), text(&pair[1])))
+        .collect()
 }
 
 /// Leases by queue.

@@ -1,20 +1,27 @@
-//! Reads: get, search and counts. Search pages through each queue's lexicographic `all` set
-//! newest first and filters job hashes in bounded rounds — never a `SCAN`, never a walk of every
-//! job — answering a cursor to go on when its budget runs out.
+//! Reads: get, search and counts, each bounded. A job by id is one `HGETALL` on the slot its id
+//! names. Search runs a read-only script per queue that walks the queue's lexicographic `all`
+//! set newest first and filters job hashes on the server, up to a budget of jobs per request —
+//! never a `SCAN`, never a walk of every job — and answers a cursor to go on. Counts are the
+//! sizes of the state sets. Nothing spans queues in one call, so all of it works on a cluster;
+//! calls to several queues go out together.
 
 use std::collections::HashMap;
 
+use futures::future::try_join_all;
 use redis::Value;
 
-use super::ops::int;
+use super::keys::{job_key, on_queue, queue_key, queues_key};
+use super::ops::{int, text};
+use super::scripts::SEARCH;
 use super::{RedisQueue, storage};
 use crate::error::QueueError;
 use crate::model::{Job, JobFilter, JobId, JobPage, JobState, QueueCounts, RecordedError};
 
-/// Ids read from each queue per search round.
-const ROUND: usize = 200;
-/// Most jobs one search request examines before answering with a cursor.
-const BUDGET: usize = 2000;
+/// Most jobs one search request examines, shared by the queues it reads, before it answers with
+/// a cursor (a bound on the time a search holds Redis: the script runs alone).
+const BUDGET: usize = 5000;
+/// The least one queue examines per request, however many queues there are.
+const MIN_QUEUE_BUDGET: usize = 200;
 /// The largest page.
 const MAX_PAGE: usize = 500;
 
@@ -22,7 +29,7 @@ impl RedisQueue {
     /// Every queue in the index, sorted.
     pub(super) async fn queue_names(&self) -> Result<Vec<String>, QueueError> {
         let mut names: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.queues_key())
+            .arg(queues_key(self.prefix()))
             .query_async(&mut self.conn.clone())
             .await
             .map_err(storage)?;
@@ -30,17 +37,27 @@ impl RedisQueue {
         Ok(names)
     }
 
+    /// One job's hash (empty when there is no such job).
+    async fn job_hash(&self, queue: &str, id: &str) -> Result<HashMap<String, String>, QueueError> {
+        redis::cmd("HGETALL")
+            .arg(job_key(self.prefix(), queue, id))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(storage)
+    }
+
+    /// Jobs of one queue by id, in one pipeline on its slot.
     async fn job_hashes(
         &self,
-        keys: &[(String, String)],
+        queue: &str,
+        ids: &[String],
     ) -> Result<Vec<HashMap<String, String>>, QueueError> {
-        if keys.is_empty() {
+        if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        for (queue, id) in keys {
-            pipe.cmd("HGETALL")
-                .arg(format!("{}:j:{id}", self.base(queue)));
+        for id in ids {
+            pipe.cmd("HGETALL").arg(job_key(self.prefix(), queue, id));
         }
         pipe.query_async(&mut self.conn.clone())
             .await
@@ -48,15 +65,11 @@ impl RedisQueue {
     }
 
     pub(super) async fn get_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
-        let queues = self.queue_names().await?;
-        let keys: Vec<(String, String)> =
-            queues.iter().map(|q| (q.clone(), id.0.clone())).collect();
-        let hashes = self.job_hashes(&keys).await?;
-        Ok(queues
-            .iter()
-            .zip(hashes)
-            .find(|(_, h)| !h.is_empty())
-            .map(|(q, h)| job_from_hash(id, q, &h, true)))
+        let Some(queue) = self.queue_of(id).await? else {
+            return Ok(None);
+        };
+        let hash = self.job_hash(&queue, id.as_str()).await?;
+        Ok((!hash.is_empty()).then(|| job_from_hash(id, &queue, &hash, true)))
     }
 
     pub(super) async fn list_jobs(&self, filter: JobFilter) -> Result<JobPage, QueueError> {
@@ -68,153 +81,139 @@ impl RedisQueue {
             Some(q) => vec![q.clone()],
             None => self.queue_names().await?,
         };
-        let mut cursor = filter.cursor.clone();
-        let mut matches: Vec<Job> = Vec::new();
-        let (mut examined, mut exhausted) = (0, false);
-        while matches.len() <= limit && examined < BUDGET {
-            let round = self.next_round(&queues, cursor.as_deref()).await?;
-            if round.ids.is_empty() {
-                exhausted = true;
-                break;
-            }
-            let hashes = self.job_hashes(&round.ids).await?;
-            for ((queue, id), hash) in round.ids.iter().zip(hashes) {
-                if hash.is_empty() {
-                    continue; // pruned between the two reads
-                }
-                let job = job_from_hash(&JobId(id.clone()), queue, &hash, false);
-                if matches_filter(&job, &filter) {
-                    matches.push(job);
-                }
-            }
-            examined += round.ids.len();
-            cursor = round.ids.last().map(|(_, id)| id.clone());
-            if round.complete {
-                exhausted = true;
-                break;
-            }
-        }
-        let next_cursor = if matches.len() > limit {
-            matches.truncate(limit);
-            matches.last().map(|j| j.id.0.clone())
-        } else if exhausted {
-            None
-        } else {
-            cursor
-        };
-        Ok(JobPage {
-            jobs: matches,
-            next_cursor,
-        })
-    }
-
-    /// The next ids, newest first, below `cursor`, merged across `queues`: only as far as every
-    /// queue's read reaches, so no queue's ids are skipped.
-    async fn next_round(
-        &self,
-        queues: &[String],
-        cursor: Option<&str>,
-    ) -> Result<Round, QueueError> {
-        if queues.is_empty() {
-            return Ok(Round {
-                ids: Vec::new(),
-                complete: true,
-            });
-        }
-        let max = cursor.map_or_else(|| "+".to_owned(), |c| format!("({c}"));
-        let mut pipe = redis::pipe();
-        for q in queues {
-            pipe.cmd("ZRANGE")
-                .arg(format!("{}:all", self.base(q)))
-                .arg(&max)
-                .arg("-")
-                .arg("BYLEX")
-                .arg("REV")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(ROUND);
-        }
-        let per_queue: Vec<Vec<String>> = pipe
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(storage)?;
-        // The lowest id we may go down to: the last id of every queue whose read was cut short.
-        let frontier = per_queue
+        let budget = (BUDGET / queues.len().max(1)).max(MIN_QUEUE_BUDGET);
+        let searches = queues
             .iter()
-            .filter(|ids| ids.len() == ROUND)
-            .filter_map(|ids| ids.last())
-            .max()
-            .cloned();
-        let mut ids: Vec<(String, String)> = queues
+            .map(|q| self.search_queue(q, &filter, budget, limit + 1));
+        let found = try_join_all(searches).await?;
+        // Every queue examined its ids down to its `last`, or to its end: matches at or above
+        // the highest `last` of a queue that was cut short are complete; below it, the next
+        // request looks again.
+        let frontier = found
             .iter()
-            .zip(&per_queue)
-            .flat_map(|(q, ids)| ids.iter().map(move |id| (q.clone(), id.clone())))
+            .filter(|f| !f.complete)
+            .filter_map(|f| f.last.clone())
+            .max();
+        let mut matches: Vec<(String, String)> = queues
+            .iter()
+            .zip(&found)
+            .flat_map(|(q, f)| f.ids.iter().map(move |id| (q.clone(), id.clone())))
             .filter(|(_, id)| frontier.as_ref().is_none_or(|f| id >= f))
             .collect();
-        ids.sort_by(|a, b| b.1.cmp(&a.1));
-        Ok(Round {
-            ids,
-            complete: frontier.is_none(),
+        matches.sort_by(|a, b| b.1.cmp(&a.1));
+        let more = matches.len() > limit;
+        matches.truncate(limit);
+        let jobs = self.load_jobs(&matches).await?;
+        let next_cursor = if more {
+            matches.last().map(|(_, id)| id.clone())
+        } else {
+            frontier
+        };
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    /// Jobs by (queue, id), in order, one pipeline per queue; jobs pruned meanwhile are left out.
+    async fn load_jobs(&self, keys: &[(String, String)]) -> Result<Vec<Job>, QueueError> {
+        let mut by_queue: HashMap<&str, Vec<String>> = HashMap::new();
+        for (q, id) in keys {
+            by_queue.entry(q).or_default().push(id.clone());
+        }
+        let loaded = try_join_all(by_queue.iter().map(|(q, ids)| async move {
+            let hashes = self.job_hashes(q, ids).await?;
+            Ok::<_, QueueError>(
+                ids.iter()
+                    .zip(hashes)
+                    .filter(|(_, h)| !h.is_empty())
+                    .map(|(id, h)| (id.clone(), job_from_hash(&JobId(id.clone()), q, &h, false)))
+                    .collect::<Vec<_>>(),
+            )
+        }))
+        .await?;
+        let mut jobs: HashMap<String, Job> = loaded.into_iter().flatten().collect();
+        Ok(keys.iter().filter_map(|(_, id)| jobs.remove(id)).collect())
+    }
+
+    /// One queue's part of a search: up to `want` matching ids below the cursor, newest first.
+    async fn search_queue(
+        &self,
+        queue: &str,
+        filter: &JobFilter,
+        budget: usize,
+        want: usize,
+    ) -> Result<QueueSearch, QueueError> {
+        let max = filter
+            .cursor
+            .as_ref()
+            .map_or_else(|| "+".to_owned(), |c| format!("({c}"));
+        let mut call = on_queue(&SEARCH, self.prefix(), queue);
+        call.arg("")
+            .arg(max)
+            .arg(budget)
+            .arg(want)
+            .arg(filter.state.map_or("", |s| s.as_str()))
+            .arg(filter.kind.as_deref().unwrap_or(""))
+            .arg(filter.tenant.as_deref().unwrap_or(""))
+            .arg(filter.text.as_deref().unwrap_or(""));
+        let answer: Vec<Value> = call
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(storage)?;
+        let last = answer.first().map(text).filter(|l| !l.is_empty());
+        Ok(QueueSearch {
+            last,
+            complete: answer.get(1).is_some_and(|v| int(v) == 1),
+            ids: answer.iter().skip(2).map(text).collect(),
         })
     }
 
     pub(super) async fn queue_counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
         let queues = self.queue_names().await?;
-        if queues.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for q in &queues {
-            let base = self.base(q);
+        let counts = queues.into_iter().map(|queue| async move {
+            let mut pipe = redis::pipe();
             for state in JobState::ALL {
-                pipe.cmd("ZCARD").arg(format!("{base}:{state}"));
+                pipe.cmd("ZCARD")
+                    .arg(queue_key(self.prefix(), &queue, state.as_str()));
             }
-            pipe.cmd("EXISTS").arg(format!("{base}:paused"));
-        }
-        let answers: Vec<Value> = pipe
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(storage)?;
-        let per_queue = JobState::ALL.len() + 1;
-        Ok(queues
-            .into_iter()
-            .zip(answers.chunks(per_queue))
-            .map(|(queue, a)| QueueCounts {
+            pipe.cmd("EXISTS")
+                .arg(queue_key(self.prefix(), &queue, "paused"));
+            let answers: Vec<Value> = pipe
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(storage)?;
+            Ok::<_, QueueError>(QueueCounts {
                 queue,
-                paused: a.last().is_some_and(|v| int(v) == 1),
+                paused: answers.last().is_some_and(|v| int(v) == 1),
                 counts: JobState::ALL
                     .iter()
-                    .zip(a)
+                    .zip(&answers)
                     .map(|(s, n)| (*s, int(n).max(0) as u64))
                     .collect(),
             })
+        });
+        Ok(try_join_all(counts)
+            .await?
+            .into_iter()
             .filter(|c| c.paused || c.counts.iter().any(|(_, n)| *n > 0))
             .collect())
     }
 }
 
-struct Round {
-    /// (queue, id), newest first.
-    ids: Vec<(String, String)>,
-    /// Every queue was read to its end.
+/// What one queue's search found.
+struct QueueSearch {
+    /// The last id it examined, if any.
+    last: Option<String>,
+    /// It read the queue to its end.
     complete: bool,
+    /// Matching ids, newest first.
+    ids: Vec<String>,
 }
 
-fn matches_filter(job: &Job, filter: &JobFilter) -> bool {
-    filter.state.is_none_or(|s| job.state == s)
-        && filter.kind.as_ref().is_none_or(|k| &job.kind == k)
-        && filter
-            .tenant
-            .as_ref()
-            .is_none_or(|t| job.tenant.as_ref() == Some(t))
-        && filter
-            .text
-            .as_ref()
-            .filter(|t| !t.is_empty())
-            .is_none_or(|t| job.args.to_string().contains(t.as_str()))
-}
-
-fn job_from_hash(id: &JobId, queue: &str, h: &HashMap<String, String>, with_result: bool) -> Job {
+pub(super) fn job_from_hash(
+    id: &JobId,
+    queue: &str,
+    h: &HashMap<String, String>,
+    with_result: bool,
+) -> Job {
     let get = |k: &str| h.get(k).map(String::as_str).unwrap_or("");
     let opt = |k: &str| Some(get(k).to_owned()).filter(|v| !v.is_empty());
     let num = |k: &str| get(k).parse::<i64>().unwrap_or(0);

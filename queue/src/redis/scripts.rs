@@ -23,3 +23,4 @@ script!(COMPLETE, "lua/complete.lua");
 script!(RENEW, "lua/renew.lua");
 script!(RELEASE, "lua/release.lua");
 script!(ADMIN, "lua/admin.lua");
+script!(SEARCH, "lua/search.lua");

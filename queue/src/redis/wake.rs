@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::AsyncConnectionConfig;
-
+use super::conn::Connector;
 use crate::wake::WakeHub;
 
 /// The listener tasks of one backend, aborted when it is dropped.
@@ -22,8 +21,8 @@ impl Listeners {
     pub(super) fn ensure(
         &self,
         queue: &str,
-        client: &redis::Client,
-        base: &str,
+        connector: &Connector,
+        key: &str,
         hub: &WakeHub,
         block: Duration,
     ) {
@@ -31,15 +30,15 @@ impl Listeners {
         if tasks.get(queue).is_some_and(|t| !t.is_finished()) {
             return;
         }
-        let (client, key, hub, queue_name) = (
-            client.clone(),
-            format!("{base}:wake"),
+        let (connector, key, hub, queue_name) = (
+            connector.clone(),
+            key.to_owned(),
             hub.clone(),
             queue.to_owned(),
         );
         tasks.insert(
             queue.to_owned(),
-            tokio::spawn(listen(client, key, hub, queue_name, block)),
+            tokio::spawn(listen(connector, key, hub, queue_name, block)),
         );
     }
 }
@@ -57,13 +56,9 @@ impl Drop for Listeners {
     }
 }
 
-async fn listen(client: redis::Client, key: String, hub: WakeHub, queue: String, block: Duration) {
-    let config = AsyncConnectionConfig::new().set_response_timeout(None);
+async fn listen(connector: Connector, key: String, hub: WakeHub, queue: String, block: Duration) {
     loop {
-        let mut conn = match client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
+        let mut conn = match connector.blocking().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::debug!(queue = %queue, error = %e, "wake listener cannot connect; retrying");

@@ -1,6 +1,7 @@
 -- admin: ARGV = now, op (cancel|discard|retry|prune|rescue|pause|resume), then per op.
--- Job ops (ARGV[3] = id) answer {outcome, state}: outcome is 'ok', 'missing' or 'refused'.
-local now, op = tonumber(ARGV[1]), ARGV[2]
+-- Job ops (ARGV[3] = id, its hash in KEYS[11]) answer {outcome, state, the job's hash as
+-- field, value, ...} (one round trip): outcome is 'ok', 'missing' or 'refused'.
+local now, op = clock(ARGV[1]), ARGV[2]
 local unfinished = { scheduled = true, available = true, running = true }
 
 local function drop_from_state_set(id, state)
@@ -16,18 +17,23 @@ if op == 'pause' then redis.call('SET', K.paused, '1') return 1 end
 if op == 'resume' then redis.call('DEL', K.paused) wake(16) return 1 end
 if op == 'rescue' then return rescue(now, tonumber(ARGV[3])) end
 if op == 'prune' then
-  -- ARGV: succeeded cutoff, dead/cancelled cutoff, limit
+  -- ARGV: succeeded retention (ms), dead/cancelled retention (ms), limit. Reads, then writes.
   local limit, pruned = tonumber(ARGV[5]), 0
-  for _, pair in ipairs({ { 'succeeded', ARGV[3] }, { 'dead', ARGV[4] }, { 'cancelled', ARGV[4] } }) do
+  local cutoffs = { { 'succeeded', ARGV[3] }, { 'dead', ARGV[4] }, { 'cancelled', ARGV[4] } }
+  for _, pair in ipairs(cutoffs) do
     local left = limit - pruned
     if left <= 0 then break end
-    local ids = redis.call('ZRANGE', K[pair[1]], '-inf', '(' .. pair[2], 'BYSCORE', 'LIMIT', 0, left)
+    local cutoff = ms(now - tonumber(pair[2]))
+    local ids = redis.call('ZRANGE', K[pair[1]], '-inf', '(' .. cutoff, 'BYSCORE', 'LIMIT', 0, left)
     if #ids > 0 then
-      local keys = {}
-      for _, id in ipairs(ids) do
-        keys[#keys + 1] = jkey(id)
-        local dk = redis.call('HGET', jkey(id), 'dk')
-        if dk then release_key(id, dk, now) end
+      local keys, dks = {}, {}
+      for i, id in ipairs(ids) do
+        keys[i] = jkey(id)
+        dks[i] = redis.call('HGET', keys[i], 'dk')
+        if dks[i] then redis.call('GET', dkey(dks[i])) end
+      end
+      for i, id in ipairs(ids) do
+        if dks[i] then release_key(id, dks[i], now) end
       end
       for j = 1, #keys, 1000 do redis.call('DEL', unpack(keys, j, math.min(j + 999, #keys))) end
       chunked('ZREM', K[pair[1]], ids)
@@ -42,22 +48,28 @@ local id = ARGV[3]
 local jk = jkey(id)
 local state = redis.call('HGET', jk, 's')
 if not state then return { 'missing', '' } end
+-- The answer: the outcome, the state before, and the job as it is now.
+local function answer(outcome)
+  local out = { outcome, state }
+  for _, v in ipairs(redis.call('HGETALL', jk)) do out[#out + 1] = v end
+  return out
+end
 if op == 'cancel' then
   if state == 'running' then
     redis.call('HSET', jk, 'cr', '1')
     redis.call('SADD', K.cancel, id)
-    return { 'ok', state }
+    return answer('ok')
   elseif state == 'scheduled' or state == 'available' then
     drop_from_state_set(id, state)
     finish(id, 'cancelled', now, {})
-    return { 'ok', state }
+    return answer('ok')
   end
 elseif op == 'discard' then
   if unfinished[state] then
     drop_from_state_set(id, state)
     local f = redis.call('HMGET', jk, 'n', 'e')
     finish(id, 'dead', now, { 'e', append_error(f[2], now, f[1], 'discarded', ARGV[4]) })
-    return { 'ok', state }
+    return answer('ok')
   end
 elseif op == 'retry' then
   if state == 'scheduled' or state == 'dead' or state == 'cancelled' then
@@ -67,7 +79,7 @@ elseif op == 'retry' then
     make_available(id, now, { 'f', '', 'cr', '0', 'm', max })
     redis.call('SREM', K.cancel, id)
     wake(1)
-    return { 'ok', state }
+    return answer('ok')
   end
 end
-return { 'refused', state }
+return answer('refused')

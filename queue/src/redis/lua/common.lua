@@ -1,19 +1,34 @@
--- Shared by every script of the Redis queue backend. KEYS[1] is the queue's base key,
--- "<prefix>:{<queue>}": every key of one queue shares its hash tag, so a script touches one slot.
--- Times are milliseconds from the caller's clock (never Redis TIME), so tests can move time.
-local base = KEYS[1]
+-- Shared by every script of the Redis queue backend. KEYS[1..10] are the queue's fixed keys, in
+-- the order of `QUEUE_KEYS` (queue/src/redis/keys.rs); every key of one queue shares the hash tag
+-- "{<queue>}", so a script touches one slot. Keys of jobs the caller names follow in KEYS; jobs a
+-- script finds itself (fetch, rescue, promotion, prune) are read before anything is written, so
+-- a key that moved away mid slot-migration fails the script before it changes anything.
+-- Time: ARGV[1] is the caller's clock (a test's manual clock) or '' for the server's own TIME,
+-- so leases, promotion, rescue and retention follow one clock however the hosts' clocks differ.
+local base = string.sub(KEYS[1], 1, -11) -- KEYS[1] is "<base>:available"
 local K = {
-  available = base .. ':available', -- ZSET id, score = (1000 - priority) * 2^42 + run_at
-  scheduled = base .. ':scheduled', -- ZSET id, score = run_at
-  running = base .. ':running',     -- ZSET "id:token", score = lease expiry (the member fences)
-  succeeded = base .. ':succeeded', -- ZSET id, score = finished_at
-  dead = base .. ':dead',
-  cancelled = base .. ':cancelled',
-  all = base .. ':all',             -- ZSET id, score 0: lexicographic = creation order (ULIDs)
-  cancel = base .. ':cancel',       -- SET ids with a cancel request while running
-  paused = base .. ':paused',
-  wake = base .. ':wake',           -- LIST of wake tokens, BLPOPed by idle processes
+  available = KEYS[1], -- ZSET id, score = (1000 - priority) * 2^42 + run_at
+  scheduled = KEYS[2], -- ZSET id, score = run_at
+  running = KEYS[3],   -- ZSET "id:token", score = lease expiry (the member fences)
+  succeeded = KEYS[4], -- ZSET id, score = finished_at
+  dead = KEYS[5],
+  cancelled = KEYS[6],
+  all = KEYS[7],       -- ZSET id, score 0: lexicographic = creation order (ULIDs lead ids)
+  cancel = KEYS[8],    -- SET ids with a cancel request while running
+  paused = KEYS[9],
+  wake = KEYS[10],     -- LIST of wake tokens, BLPOPed by idle processes
 }
+
+-- Now in milliseconds: the caller's, or the server's.
+local function clock(arg)
+  if arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A whole number of milliseconds as text (Lua would write large ones in exponent form).
+local function ms(n) return string.format('%.0f', n) end
+
 local function jkey(id) return base .. ':j:' .. id end
 local function dkey(dk) return base .. ':d:' .. dk end
 
@@ -75,10 +90,14 @@ end
 
 -- Expired leases: back to available, or dead on the last attempt, or cancelled when asked.
 local function rescue(now, limit)
-  local members = redis.call('ZRANGE', K.running, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
-  for _, m in ipairs(members) do
-    local id = string.match(m, '^(.*):[^:]*$')
-    local f = redis.call('HMGET', jkey(id), 'n', 'm', 'cr', 'e')
+  local members = redis.call('ZRANGE', K.running, '-inf', ms(now), 'BYSCORE', 'LIMIT', 0, limit)
+  local ids, fields = {}, {}
+  for i, m in ipairs(members) do
+    ids[i] = string.match(m, '^(.*):[^:]*$')
+    fields[i] = redis.call('HMGET', jkey(ids[i]), 'n', 'm', 'cr', 'e')
+  end
+  for i, id in ipairs(ids) do
+    local f = fields[i]
     local errs = append_error(f[4], now, f[1], 'lease_expired',
       'the worker stopped renewing its lease (crashed or lost its connection)')
     if f[3] == '1' then

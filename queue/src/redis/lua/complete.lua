@@ -1,13 +1,13 @@
 -- complete: ARGV = now, then 6 values per attempt: id, token, outcome, a, b, c, where outcome is
--- ok (a = result), retry (a = run_at, b = class, c = message), snooze (a = run_at),
+-- ok (a = result), retry (a = delay in ms, b = class, c = message), snooze (a = delay in ms),
 -- abort (a = class, b = message) or cancelled. Answers one value per attempt: the new state,
 -- false when the lease is no longer held (fencing), or 'refused' for `cancelled` without a
 -- cancel request. The branches follow `machine::step` (queue/src/machine.rs). Fencing, cancel
 -- requests and dedup keys are read for the whole batch at once, and the set updates are written
 -- at once at the end: per job, a success costs one HSET.
--- `now` as the caller sent it: written as is (no number formatting per job).
-local nowstr = ARGV[1]
-local now = tonumber(nowstr)
+-- KEYS after the queue's: each attempt's job hash. `now` is formatted once, not per job.
+local now = clock(ARGV[1])
+local nowstr = ms(now)
 local n = (#ARGV - 1) / 6
 if n < 1 then return {} end
 local ids, members = {}, {}
@@ -61,8 +61,9 @@ for i = 1, n do
         state = 'dead'
       else
         state = 'scheduled'
-        redis.call('HSET', jk, 's', 'scheduled', 'r', a, 'e', errs)
-        redis.call('ZADD', K.scheduled, a, id)
+        local run_at = ms(now + tonumber(a))
+        redis.call('HSET', jk, 's', 'scheduled', 'r', run_at, 'e', errs)
+        redis.call('ZADD', K.scheduled, run_at, id)
       end
       if state ~= 'scheduled' then ends(state, id, i, { 'e', errs }) end
     elseif outcome == 'snooze' then
@@ -73,8 +74,9 @@ for i = 1, n do
         ends(state, id, i, {})
       else
         state = 'scheduled'
-        redis.call('HSET', jk, 's', 'scheduled', 'r', a)
-        redis.call('ZADD', K.scheduled, a, id)
+        local run_at = ms(now + tonumber(a))
+        redis.call('HSET', jk, 's', 'scheduled', 'r', run_at)
+        redis.call('ZADD', K.scheduled, run_at, id)
       end
     else
       state = 'cancelled'

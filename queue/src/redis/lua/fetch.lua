@@ -1,16 +1,18 @@
--- fetch: ARGV = now, limit, lease_until, worker, promote_limit, rescue_limit, then `limit` tokens.
--- Answers rescued, promoted, then 8 values per leased job:
+-- fetch: ARGV = now, limit, lease ttl (ms), worker, promote_limit, rescue_limit, then `limit`
+-- tokens. Answers rescued, promoted, then 8 values per leased job:
 -- id, token, kind, args, attempt, max_attempts, tenant, priority.
-local now, limit, until_ms, worker = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+-- Each step reads the jobs it found before it writes anything (see common.lua).
+local now, limit, worker = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
+local until_ms = ms(now + tonumber(ARGV[3]))
 local rescued = rescue(now, tonumber(ARGV[6]))
-local due = redis.call('ZRANGE', K.scheduled, '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[5]))
+local due = redis.call('ZRANGE', K.scheduled, '-inf', ms(now), 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[5]))
 if #due > 0 then
   local scores = {}
   for _, id in ipairs(due) do
     local f = redis.call('HMGET', jkey(id), 'p', 'r')
-    redis.call('HSET', jkey(id), 's', 'available')
     scores[#scores + 1] = available_score(f[1], f[2]); scores[#scores + 1] = id
   end
+  for _, id in ipairs(due) do redis.call('HSET', jkey(id), 's', 'available') end
   chunked('ZREM', K.scheduled, due)
   chunked('ZADD', K.available, scores)
 end
@@ -18,14 +20,17 @@ local out = { rescued, #due }
 if redis.call('EXISTS', K.paused) == 1 then return out end
 local ids = redis.call('ZRANGE', K.available, 0, limit - 1)
 if #ids == 0 then return out end
+local rows = {}
+for idx, id in ipairs(ids) do
+  rows[idx] = redis.call('HMGET', jkey(id), 'k', 'a', 'n', 'm', 't', 'p')
+end
 redis.call('ZREM', K.available, unpack(ids))
 local leases = {}
 for idx, id in ipairs(ids) do
-  local jk = jkey(id)
   local token = ARGV[6 + idx]
-  local f = redis.call('HMGET', jk, 'k', 'a', 'n', 'm', 't', 'p')
+  local f = rows[idx]
   local attempt = tonumber(f[3]) + 1
-  redis.call('HSET', jk, 'n', attempt, 's', 'running', 'w', worker, 'lt', token)
+  redis.call('HSET', jkey(id), 'n', attempt, 's', 'running', 'w', worker, 'lt', token)
   leases[#leases + 1] = until_ms; leases[#leases + 1] = id .. ':' .. token
   out[#out + 1] = id; out[#out + 1] = token; out[#out + 1] = f[1]; out[#out + 1] = f[2]
   out[#out + 1] = attempt; out[#out + 1] = f[4]; out[#out + 1] = f[5]; out[#out + 1] = f[6]

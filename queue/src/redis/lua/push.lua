@@ -1,46 +1,60 @@
--- push: ARGV = now, then 11 fields per job: id, kind, args, priority, run_at, max_attempts,
--- tenant, enqueued_by, dedup_key, dedup_until, fingerprint. Answers 3 values per job:
--- id, 1 if it was a duplicate (else 0), the existing job's fingerprint.
-local now = tonumber(ARGV[1])
+-- push: ARGV = now, then 11 fields per job: id, kind, args, priority, run_at ('' for now),
+-- max_attempts, tenant, enqueued_by, dedup_key, dedup window (ms), fingerprint. KEYS after the
+-- queue's: each job's hash, and its dedup key when it has one. Answers 3 values per job:
+-- id, 1 if it was a duplicate (else 0), the existing job's fingerprint. A job whose hash exists
+-- already was pushed by an earlier try of this very call (a retry after a lost reply): answered
+-- as pushed, not written twice. Every look-up comes first, then every write (see common.lua).
+local now = clock(ARGV[1])
 local out, available, scheduled, all = {}, {}, {}, {}
-local i = 2
-while i <= #ARGV do
-  local id, kind, args, prio, run_at, max, tenant, by, dk, du, fp =
-    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4]), ARGV[i + 5], ARGV[i + 6],
-    ARGV[i + 7], ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]
-  i = i + 11
-  local duplicate = nil
-  if dk ~= '' then
-    local d = redis.call('GET', dkey(dk))
-    if d then
-      local eid, edu, efp = string.match(d, '^([^\n]*)\n([^\n]*)\n(.*)$')
-      local st = redis.call('HGET', jkey(eid), 's')
-      if st == 'scheduled' or st == 'available' or st == 'running' or tonumber(edu) > now then
-        duplicate = { eid, 1, efp }
+local fresh, claimed = {}, {}
+for i = 2, #ARGV, 11 do
+  local id, dk, fp = ARGV[i], ARGV[i + 8], ARGV[i + 10]
+  local answer = nil
+  if redis.call('EXISTS', jkey(id)) == 1 then
+    answer = { id, 0, '' }
+  elseif dk ~= '' then
+    if claimed[dk] then
+      -- An earlier job of this very call took the key.
+      answer = { claimed[dk][1], 1, claimed[dk][2] }
+    else
+      local d = redis.call('GET', dkey(dk))
+      if d then
+        local eid, edu, efp = string.match(d, '^([^\n]*)\n([^\n]*)\n(.*)$')
+        local st = redis.call('HGET', jkey(eid), 's')
+        if st == 'scheduled' or st == 'available' or st == 'running' or tonumber(edu) > now then
+          answer = { eid, 1, efp }
+        end
       end
     end
+    if not answer then claimed[dk] = { id, fp } end
   end
-  if duplicate then
-    out[#out + 1] = duplicate[1]; out[#out + 1] = duplicate[2]; out[#out + 1] = duplicate[3]
+  if not answer then
+    fresh[#fresh + 1] = i
+    answer = { id, 0, '' }
+  end
+  out[#out + 1] = answer[1]; out[#out + 1] = answer[2]; out[#out + 1] = answer[3]
+end
+for _, i in ipairs(fresh) do
+  local id, kind, args, prio, run_at, max, tenant, by, dk, window, fp =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
+    ARGV[i + 7], ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]
+  if run_at == '' then run_at = now else run_at = tonumber(run_at) end
+  local state = 'scheduled'
+  if run_at <= now then state = 'available' end
+  redis.call('HSET', jkey(id), 'k', kind, 'a', args, 'p', prio, 'r', ms(run_at), 'n', 0, 'm', max,
+    's', state, 'c', ms(now))
+  -- Optional fields only when set (fewer fields: less work per push; readers default them).
+  if tenant ~= '' then redis.call('HSET', jkey(id), 't', tenant) end
+  if by ~= '' then redis.call('HSET', jkey(id), 'by', by) end
+  if state == 'available' then
+    available[#available + 1] = available_score(prio, run_at); available[#available + 1] = id
   else
-    local state = 'scheduled'
-    if run_at <= now then state = 'available' end
-    redis.call('HSET', jkey(id), 'k', kind, 'a', args, 'p', prio, 'r', run_at, 'n', 0, 'm', max,
-      's', state, 'c', now)
-    -- Optional fields only when set (fewer fields: less work per push; readers default them).
-    if tenant ~= '' then redis.call('HSET', jkey(id), 't', tenant) end
-    if by ~= '' then redis.call('HSET', jkey(id), 'by', by) end
-    if state == 'available' then
-      available[#available + 1] = available_score(prio, run_at); available[#available + 1] = id
-    else
-      scheduled[#scheduled + 1] = run_at; scheduled[#scheduled + 1] = id
-    end
-    all[#all + 1] = 0; all[#all + 1] = id
-    if dk ~= '' then
-      redis.call('HSET', jkey(id), 'dk', dk)
-      redis.call('SET', dkey(dk), id .. '\n' .. du .. '\n' .. fp)
-    end
-    out[#out + 1] = id; out[#out + 1] = 0; out[#out + 1] = ''
+    scheduled[#scheduled + 1] = ms(run_at); scheduled[#scheduled + 1] = id
+  end
+  all[#all + 1] = 0; all[#all + 1] = id
+  if dk ~= '' then
+    redis.call('HSET', jkey(id), 'dk', dk)
+    redis.call('SET', dkey(dk), id .. '\n' .. ms(now + tonumber(window)) .. '\n' .. fp)
   end
 end
 if #available > 0 then chunked('ZADD', K.available, available) end

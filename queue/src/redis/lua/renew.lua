@@ -1,6 +1,8 @@
--- renew: ARGV = now, lease_until, then id, token pairs. Answers two lists: the indexes (1-based)
--- of leases lost, and of leases whose job has a cancel request.
-local now, until_ms = tonumber(ARGV[1]), ARGV[2]
+-- renew: ARGV = now, lease ttl (ms), then id, token pairs; KEYS after the queue's: each job's
+-- hash. Answers two lists: the indexes (1-based) of leases lost, and of leases whose job has a
+-- cancel request.
+local now = clock(ARGV[1])
+local until_ms = ms(now + tonumber(ARGV[2]))
 local members, ids = {}, {}
 for i = 3, #ARGV, 2 do
   members[#members + 1] = ARGV[i] .. ':' .. ARGV[i + 1]

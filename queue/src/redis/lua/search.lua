@@ -1,0 +1,26 @@
+-- search: ARGV = now (unused), max (a BYLEX bound: '+' or '(<id>'), budget, want, then the
+-- filters state, kind, tenant, text ('' for none). Walks the queue's ids newest first below
+-- `max`, reading at most `budget` jobs, and stops once `want` match. Answers
+-- { the last id examined ('' for none), 1 if the queue was read to its end else 0, ids... }.
+-- Read-only. Text matches the args as stored (their compact JSON), as on SQLite.
+local max, budget, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local state, kind, tenant, text = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local examined, last, matches = 0, '', {}
+while examined < budget do
+  local n = math.min(500, budget - examined)
+  local ids = redis.call('ZRANGE', K.all, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, n)
+  for _, id in ipairs(ids) do
+    examined = examined + 1
+    last = id
+    local f = redis.call('HMGET', jkey(id), 's', 'k', 't', 'a')
+    if f[1] and (state == '' or f[1] == state) and (kind == '' or f[2] == kind)
+      and (tenant == '' or f[3] == tenant)
+      and (text == '' or (f[4] and string.find(f[4], text, 1, true))) then
+      matches[#matches + 1] = id
+      if #matches >= want then return { last, 0, unpack(matches) } end
+    end
+  end
+  if #ids < n then return { last, 1, unpack(matches) } end
+  max = '(' .. last
+end
+return { last, 0, unpack(matches) }
