@@ -5,6 +5,8 @@
 #   default 127.0.0.1:6379 and postgres://postgres@127.0.0.1:5432/test); else starts them in Docker
 #   when a Docker engine answers `docker info`; else installs the Debian packages when missing and
 #   starts them locally (trust auth, a `test` database).
+# - A Redis Cluster of 3 masters and 3 replicas on loopback (scripts/redis-cluster.sh) unless
+#   DEZKY_TEST_REDIS_CLUSTER_URL names one (seed node URLs, comma-separated).
 # - Then cargo fmt --check, clippy with -D warnings, and every test of the workspace (nextest when
 #   installed, cargo test otherwise).
 set -euo pipefail
@@ -89,9 +91,17 @@ phase() {
   say "$name took $((SECONDS - start)) s"
 }
 
+ensure_redis_cluster() {
+  [ -n "${DEZKY_TEST_REDIS_CLUSTER_URL:-}" ] && return 0
+  command -v redis-server >/dev/null 2>&1 || { say "installing redis-server"; apt_install redis-server; }
+  DEZKY_TEST_REDIS_CLUSTER_URL=$(scripts/redis-cluster.sh)
+  export DEZKY_TEST_REDIS_CLUSTER_URL
+}
+
 phase redis ensure_redis
+phase redis-cluster ensure_redis_cluster
 phase postgres ensure_postgres
-say "Redis at $DEZKY_TEST_REDIS_URL, PostgreSQL at $DEZKY_TEST_DATABASE_URL"
+say "Redis at $DEZKY_TEST_REDIS_URL, Redis Cluster at $DEZKY_TEST_REDIS_CLUSTER_URL, PostgreSQL at $DEZKY_TEST_DATABASE_URL"
 
 phase fmt cargo fmt --all -- --check
 phase clippy cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -1,41 +1,22 @@
 //! The queue contract suite against the Redis backend, on the real Redis of
-//! `DEZKY_TEST_REDIS_URL`; each case gets its own key prefix.
+//! `DEZKY_TEST_REDIS_URL`; each case gets its own key prefix. The whole suite runs on the
+//! harness's manual clock (an explicit override); the cases that never move time run again on the
+//! server's own `TIME`, as in production.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "tests: a failed step panics"
-)]
-
-use dezky_queue::contract::redis_prefix as support;
-
-use std::sync::Arc;
-
-use dezky_queue::ManualClock;
+use dezky_queue::contract::redis_prefix::{Time, harness_at, redis_url};
 use dezky_queue::contract::{Harness, HarnessConfig};
-use dezky_queue::redis::{RedisQueue, RedisQueueConfig};
 
 async fn redis_harness(config: HarnessConfig) -> Harness {
-    let (prefix, guard) = support::fresh_prefix();
-    let clock = ManualClock::starting_now();
-    let queue = RedisQueue::connect(
-        &support::redis_url(),
-        RedisQueueConfig {
-            prefix,
-            retry: config.retry,
-            promote_limit: config.promote_limit,
-            clock_override: Some(Arc::new(clock.clone())),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("connect to the test Redis (DEZKY_TEST_REDIS_URL)");
-    Harness {
-        queue: Arc::new(queue),
-        clock,
-        guard: Some(Box::new(guard)),
-    }
+    harness_at(&redis_url(), Time::Manual, config).await
+}
+
+async fn server_time_harness(config: HarnessConfig) -> Harness {
+    harness_at(&redis_url(), Time::Server, config).await
 }
 
 dezky_queue::queue_contract_tests!(redis_harness);
 dezky_queue::queue_model_test!(redis_harness);
+
+mod on_server_time {
+    dezky_queue::queue_contract_tests_without_time!(super::server_time_harness);
+}

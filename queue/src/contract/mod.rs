@@ -111,6 +111,38 @@ pub fn job(kind: &str, n: i64) -> NewJob {
     NewJob::new(kind, serde_json::json!({ "n": n }))
 }
 
+/// Expands to the cases that never move the clock, for a backend on its server's own time (the
+/// production setting), one `#[tokio::test]` each.
+#[macro_export]
+macro_rules! queue_contract_tests_without_time {
+    ($factory:path) => {
+        $crate::queue_contract_tests!(@cases $factory;
+            push_then_get_returns_the_job,
+            unknown_ids_are_none,
+            invalid_pushes_are_refused,
+            bulk_push_spanning_queues_is_refused,
+            paused_queue_is_not_fetched_until_resumed,
+            success_records_the_result,
+            abort_is_dead_at_once,
+            complete_many_answers_each_attempt,
+            dedup_returns_the_existing_job,
+            concurrent_dedup_pushes_make_one_job,
+            dedup_keys_are_per_queue,
+            a_retried_job_does_not_take_back_a_key_another_job_took,
+            renew_reports_lost_and_cancel_requested,
+            release_refunds_the_attempt,
+            racing_workers_get_one_lease_each_job,
+            retry_now_clears_the_cancel_request,
+            cancel_queued_and_running,
+            discard_records_the_reason,
+            retry_now_revives_a_dead_job,
+            list_filters_and_pages,
+            counts_per_queue_and_state,
+            push_wakes_an_idle_worker
+        );
+    };
+}
+
 /// Expands to one `#[tokio::test]` per contract case, each calling `$factory` for a fresh
 /// harness. `$factory` is `async fn(HarnessConfig) -> Harness`.
 #[macro_export]
