@@ -37,10 +37,16 @@ if ! redis-cli -p "$base" cluster info | grep -q '^cluster_slots_assigned:16384'
   redis-cli --cluster create $(for p in $ports; do printf '127.0.0.1:%s ' "$p"; done) \
     --cluster-replicas 1 --cluster-yes >/dev/null
 fi
-for _ in $(seq 1 100); do
-  if cluster_ok && [ "$(redis-cli -p "$base" cluster nodes | grep -c slave)" -eq 3 ]; then
-    printf '%s\n' "$urls"; exit 0
-  fi
+# Ready when the cluster is ok and every replica's link to its master is up (a failover needs it).
+replicas_linked() {
+  local linked=0
+  for p in $ports; do
+    redis-cli -p "$p" info replication 2>/dev/null | grep -q '^master_link_status:up' && linked=$((linked + 1))
+  done
+  [ "$linked" -eq 3 ]
+}
+for _ in $(seq 1 300); do
+  if cluster_ok && replicas_linked; then printf '%s\n' "$urls"; exit 0; fi
   sleep 0.1
 done
 say "the cluster did not come up (logs in $dir)"; exit 1

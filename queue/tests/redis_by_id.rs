@@ -45,11 +45,17 @@ async fn calls_by_id_cost_one_round_trip(url: &str) {
     assert_eq!(trips(&queue) - before, 1, "cancel");
 
     let before = trips(&queue);
-    assert_eq!(queue.retry_now(&id).await.unwrap().state, JobState::Available);
+    assert_eq!(
+        queue.retry_now(&id).await.unwrap().state,
+        JobState::Available
+    );
     assert_eq!(trips(&queue) - before, 1, "retry");
 
     let before = trips(&queue);
-    assert_eq!(queue.discard(&id, "test").await.unwrap().state, JobState::Dead);
+    assert_eq!(
+        queue.discard(&id, "test").await.unwrap().state,
+        JobState::Dead
+    );
     assert_eq!(trips(&queue) - before, 1, "discard");
 
     // An id of a queue that does not exist: one round trip, and nothing found.

@@ -68,7 +68,10 @@ async fn a_worker_whose_clock_runs_ahead_does_not_steal_live_leases() {
     assert_eq!(skewed.rescue_expired(100).await.unwrap(), 0);
 
     let lease = &held[0].lease;
-    let renewed = honest.renew(std::slice::from_ref(lease), TTL).await.unwrap();
+    let renewed = honest
+        .renew(std::slice::from_ref(lease), TTL)
+        .await
+        .unwrap();
     assert!(renewed.lost.is_empty());
     let state = honest
         .complete(lease, Outcome::Succeeded(serde_json::Value::Null))

@@ -121,8 +121,7 @@ impl Drop for PrefixGuard {
         let keys = self.keys();
         if let Some(mut conn) = connect(&self.url) {
             for chunk in keys.chunks(1000) {
-                let _: redis::RedisResult<i64> =
-                    redis::cmd("DEL").arg(chunk).query(conn.as_mut());
+                let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(chunk).query(conn.as_mut());
             }
         }
     }
