@@ -123,10 +123,7 @@ pub async fn run(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<Be
     }
     let target = Target::open(args.backend, redis_url).await?;
     let queue = target.queue.clone();
-    let mut redis_conn = match &target.redis {
-        Some((client, _)) => Some(client.get_multiplexed_async_connection().await?),
-        None => None,
-    };
+    let mut redis_conn = target.redis.as_ref().map(|(conn, _)| conn.clone());
     let calls_before = match redis_conn.as_mut() {
         Some(conn) => Some(redis_stats::command_calls(conn).await?),
         None => None,

@@ -1,58 +1,65 @@
 //! Redis instrumentation for `bench`: server-wide command counts from `INFO commandstats`
-//! (commands run inside scripts included, as Redis counts them) and the keys under a prefix.
+//! (commands run inside scripts included, as Redis counts them; on a cluster, summed over the
+//! masters) and the keys under a prefix.
 
 use std::collections::HashMap;
 
-use redis::aio::MultiplexedConnection;
+use dezky_queue::redis::RedisConnection;
+use redis::Value;
 
-/// Calls per command, as `INFO commandstats` reports them.
-pub async fn command_calls(
-    conn: &mut MultiplexedConnection,
-) -> anyhow::Result<HashMap<String, u64>> {
-    let info: String = redis::cmd("INFO")
+/// Calls per command, as `INFO commandstats` reports them (summed over a cluster's masters:
+/// redis-rs sends `INFO` to each and answers one reply per node).
+pub async fn command_calls(conn: &mut RedisConnection) -> anyhow::Result<HashMap<String, u64>> {
+    let info: Value = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(conn)
         .await?;
-    Ok(info
-        .lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("cmdstat_")?;
-            let (name, stats) = rest.split_once(':')?;
-            let calls = stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
-            Some((name.to_owned(), calls.parse().ok()?))
-        })
-        .collect())
-}
-
-/// Commands run between two snapshots, less the `INFO` that took the first one.
-pub fn commands_between(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> u64 {
-    let total: u64 = after
-        .iter()
-        .map(|(k, v)| v.saturating_sub(before.get(k).copied().unwrap_or(0)))
-        .sum();
-    total.saturating_sub(1)
-}
-
-/// Every key under `prefix` (a `SCAN`: for benchmarks and clean-up only, never the queue's path).
-pub async fn keys_under(
-    conn: &mut MultiplexedConnection,
-    prefix: &str,
-) -> anyhow::Result<Vec<String>> {
-    let mut keys = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
-        keys.extend(batch);
-        if next == 0 {
-            return Ok(keys);
+    let mut calls = HashMap::new();
+    for text in texts(&info) {
+        for line in text.lines() {
+            let Some((name, n)) = parse_line(line) else {
+                continue;
+            };
+            *calls.entry(name).or_insert(0) += n;
         }
-        cursor = next;
     }
+    Ok(calls)
+}
+
+fn parse_line(line: &str) -> Option<(String, u64)> {
+    let rest = line.strip_prefix("cmdstat_")?;
+    let (name, stats) = rest.split_once(':')?;
+    let calls = stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
+    Some((name.to_owned(), calls.parse().ok()?))
+}
+
+/// Every text in a reply (one per node on a cluster).
+fn texts(v: &Value) -> Vec<String> {
+    match v {
+        Value::BulkString(b) => vec![String::from_utf8_lossy(b).into_owned()],
+        Value::VerbatimString { text, .. } => vec![text.clone()],
+        Value::SimpleString(s) => vec![s.clone()],
+        Value::Array(items) | Value::Set(items) => items.iter().flat_map(texts).collect(),
+        Value::Map(pairs) => pairs.iter().flat_map(|(_, v)| texts(v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Commands run between two snapshots, less the `INFO`s that took them.
+pub fn commands_between(before: &HashMap<String, u64>, after: &HashMap<String, u64>) -> u64 {
+    after
+        .iter()
+        .filter(|(k, _)| k.as_str() != "info")
+        .map(|(k, v)| v.saturating_sub(before.get(k).copied().unwrap_or(0)))
+        .sum()
+}
+
+/// Every key under `prefix`: `KEYS`, which redis-rs sends to every master of a cluster (`SCAN`
+/// would see one node). For benchmarks' clean-up only, never the queue's path: it blocks each
+/// server while it walks its keys, so do not bench against a busy production Redis.
+pub async fn keys_under(conn: &mut RedisConnection, prefix: &str) -> anyhow::Result<Vec<String>> {
+    Ok(redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(conn)
+        .await?)
 }

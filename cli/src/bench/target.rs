@@ -1,11 +1,12 @@
 //! What `bench` measures against: a throwaway SQLite file, or a throwaway key prefix on the
-//! Redis of `DEZKY_REDIS_URL` (deleted afterwards) — never the configured store.
+//! Redis (or Redis Cluster) of `DEZKY_REDIS_URL` (deleted afterwards) — never the configured
+//! store.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use dezky_queue::redis::{RedisQueue, RedisQueueConfig};
+use dezky_queue::redis::{RedisConnection, RedisQueue, RedisQueueConfig};
 use dezky_queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use dezky_queue::{DynQueue, RetryPolicy, SystemClock};
 
@@ -21,8 +22,9 @@ const RETRY: RetryPolicy = RetryPolicy {
 pub struct Target {
     /// The queue.
     pub queue: DynQueue,
-    /// The Redis server and prefix, for instrumentation and clean-up.
-    pub redis: Option<(redis::Client, String)>,
+    /// A connection to the Redis server or cluster, and the prefix, for instrumentation and
+    /// clean-up.
+    pub redis: Option<(RedisConnection, String)>,
     sqlite: Option<(SqliteQueue, tempfile::TempDir)>,
 }
 
@@ -54,10 +56,10 @@ impl Target {
                     ..Default::default()
                 };
                 let queue = RedisQueue::connect(url, config).await?;
-                let client = redis::Client::open(url)?;
+                let conn = queue.connection();
                 Ok(Self {
                     queue: Arc::new(queue),
-                    redis: Some((client, prefix)),
+                    redis: Some((conn, prefix)),
                     sqlite: None,
                 })
             }
@@ -74,9 +76,9 @@ impl Target {
         if let Some((sqlite, _dir)) = self.sqlite {
             sqlite.close().await;
         }
-        if let Some((client, prefix)) = self.redis {
-            let mut conn = client.get_multiplexed_async_connection().await?;
+        if let Some((mut conn, prefix)) = self.redis {
             let keys = super::redis_stats::keys_under(&mut conn, &prefix).await?;
+            // DEL of keys on several slots: redis-rs splits it by slot on a cluster.
             for chunk in keys.chunks(1000) {
                 redis::cmd("DEL")
                     .arg(chunk)

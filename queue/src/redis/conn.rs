@@ -159,7 +159,7 @@ impl Connector {
 
 /// One connection (or a cluster's set of them); clones share it and its round-trip count.
 #[derive(Clone)]
-pub(super) struct Conn {
+pub struct Conn {
     inner: Inner,
     round_trips: Arc<AtomicU64>,
 }
@@ -181,7 +181,7 @@ impl std::fmt::Debug for Conn {
 
 impl Conn {
     /// Round trips made so far through this connection and its clones.
-    pub(super) fn round_trips(&self) -> u64 {
+    pub fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
     }
 }

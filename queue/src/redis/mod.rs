@@ -33,7 +33,9 @@ use crate::model::{
     Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
-use conn::{Conn, Connector, storage};
+/// A connection to the backend's Redis or cluster (benchmarks and diagnostics: `INFO`, clean-up).
+pub use conn::Conn as RedisConnection;
+use conn::{Connector, storage};
 
 /// Tuning of the Redis backend.
 #[derive(Debug, Clone)]
@@ -71,7 +73,7 @@ impl Default for RedisQueueConfig {
 #[derive(Debug, Clone)]
 pub struct RedisQueue {
     connector: Connector,
-    conn: Conn,
+    conn: RedisConnection,
     hub: WakeHub,
     config: RedisQueueConfig,
     /// Queues this process registered in the queue index, so pushes skip the `SADD`.
@@ -113,6 +115,11 @@ impl RedisQueue {
     /// Round trips to Redis made so far by this handle and its clones (tests and diagnostics).
     pub fn round_trips(&self) -> u64 {
         self.conn.round_trips()
+    }
+
+    /// The shared connection, for commands outside the queue's own (benchmarks, diagnostics).
+    pub fn connection(&self) -> RedisConnection {
+        self.conn.clone()
     }
 
     /// The key prefix.

@@ -50,14 +50,25 @@ impl RedisQueue {
             return Ok(Vec::new());
         };
         self.register_queue(&queue).await?;
-        let mut call = on_queue(&PUSH, self.prefix(), &queue);
+        let ids: Vec<JobId> = jobs.iter().map(|_| JobId::generate_in(&queue)).collect();
+        self.push_with_ids(&queue, &jobs, &ids).await
+    }
+
+    /// Pushes `jobs` to `queue` as `ids`: one script call, which a retry after a lost reply may
+    /// repeat without writing any job twice.
+    async fn push_with_ids(
+        &self,
+        queue: &str,
+        jobs: &[NewJob],
+        ids: &[JobId],
+    ) -> Result<Vec<Pushed>, QueueError> {
+        let mut call = on_queue(&PUSH, self.prefix(), queue);
         call.arg(self.now_arg());
-        for job in &jobs {
+        for (job, id) in jobs.iter().zip(ids) {
             let dedup = job.dedup.as_ref();
-            let id = JobId::generate_in(&queue);
-            call.key(job_key(self.prefix(), &queue, id.as_str()));
+            call.key(job_key(self.prefix(), queue, id.as_str()));
             if let Some(d) = dedup {
-                call.key(dedup_key(self.prefix(), &queue, &d.key));
+                call.key(dedup_key(self.prefix(), queue, &d.key));
             }
             call.arg(id.as_str())
                 .arg(&job.kind)
@@ -81,7 +92,7 @@ impl RedisQueue {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(storage)?;
-        self.hub.notify(&queue);
+        self.hub.notify(queue);
         if answer.len() != jobs.len() * 3 {
             return Err(QueueError::Storage("push answered too little".into()));
         }
@@ -437,5 +448,71 @@ pub(super) fn int(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
         other => text(other).parse().unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a test: a failed step panics")]
+
+    use super::*;
+    use crate::QueueBackend;
+    use crate::contract::redis_prefix::{fresh_prefix, redis_url};
+    use crate::model::Dedup;
+    use crate::redis::RedisQueueConfig;
+
+    /// A push script call repeated with the same ids (a retry after its reply was lost) writes no
+    /// job twice and answers as the first did — with and without dedup keys.
+    #[tokio::test]
+    async fn a_repeated_push_call_writes_nothing_twice() {
+        let (prefix, _guard) = fresh_prefix();
+        let queue = RedisQueue::connect(
+            &redis_url(),
+            RedisQueueConfig {
+                prefix,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        for with_dedup in [false, true] {
+            let name = format!("replay-{with_dedup}");
+            let jobs: Vec<NewJob> = (0..3)
+                .map(|n| {
+                    let mut job = NewJob::new("echo", serde_json::json!({ "n": n }));
+                    job.queue = Some(name.clone());
+                    job.dedup = (with_dedup || n == 1).then(|| Dedup {
+                        key: format!("k{}", n % 2),
+                        window: Duration::from_secs(60),
+                        fingerprint: None,
+                    });
+                    job
+                })
+                .collect();
+            let ids: Vec<JobId> = jobs.iter().map(|_| JobId::generate_in(&name)).collect();
+            queue.register_queue(&name).await.unwrap();
+            let first = queue.push_with_ids(&name, &jobs, &ids).await.unwrap();
+            // The first job is leased meanwhile: a rewrite would make it available again.
+            let leased = queue
+                .fetch(FetchRequest {
+                    queue: name.clone(),
+                    worker: "w".into(),
+                    limit: 1,
+                    lease_ttl: Duration::from_secs(30),
+                })
+                .await
+                .unwrap();
+            assert_eq!(leased.jobs.len(), 1);
+            let again = queue.push_with_ids(&name, &jobs, &ids).await.unwrap();
+            assert_eq!(
+                again, first,
+                "answers of the repeated call (dedup: {with_dedup})"
+            );
+            let counts = queue.counts().await.unwrap();
+            let c = counts.iter().find(|c| c.queue == name).unwrap();
+            let fresh = first.iter().filter(|p| !p.duplicate).count() as u64;
+            assert_eq!(c.get(JobState::Running), 1, "dedup: {with_dedup}");
+            assert_eq!(c.get(JobState::Available), fresh - 1, "dedup: {with_dedup}");
+        }
     }
 }

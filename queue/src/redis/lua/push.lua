@@ -1,16 +1,25 @@
 -- push: ARGV = now, then 11 fields per job: id, kind, args, priority, run_at ('' for now),
 -- max_attempts, tenant, enqueued_by, dedup_key, dedup window (ms), fingerprint. KEYS after the
 -- queue's: each job's hash, and its dedup key when it has one. Answers 3 values per job:
--- id, 1 if it was a duplicate (else 0), the existing job's fingerprint. A job whose hash exists
--- already was pushed by an earlier try of this very call (a retry after a lost reply): answered
--- as pushed, not written twice. Every look-up comes first, then every write (see common.lua).
+-- id, 1 if it was a duplicate (else 0), the existing job's fingerprint. A call may be a retry
+-- of one that was applied and lost its reply: its jobs that exist are answered as pushed, not
+-- written twice. Scripts apply whole or not at all, so one job without a dedup key (always new
+-- on a first try) tells whether this is a replay; with none, each job is looked up. Every
+-- look-up comes first, then every write (see common.lua).
 local now = clock(ARGV[1])
 local out, available, scheduled, all = {}, {}, {}, {}
 local fresh, claimed = {}, {}
+local replay = true
+for i = 2, #ARGV, 11 do
+  if ARGV[i + 8] == '' then
+    replay = redis.call('EXISTS', jkey(ARGV[i])) == 1
+    break
+  end
+end
 for i = 2, #ARGV, 11 do
   local id, dk, fp = ARGV[i], ARGV[i + 8], ARGV[i + 10]
   local answer = nil
-  if redis.call('EXISTS', jkey(id)) == 1 then
+  if replay and redis.call('EXISTS', jkey(id)) == 1 then
     answer = { id, 0, '' }
   elseif dk ~= '' then
     if claimed[dk] then
