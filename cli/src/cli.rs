@@ -73,7 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Bench(args) => {
-            let report = bench::run(args, cli.common.redis_url.as_deref())
+            let line = bench::report_line(args, cli.common.redis_url.as_deref())
                 .await
                 .context("benchmark failed")?;
             #[allow(
@@ -81,7 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 reason = "the benchmark's JSON line is its output"
             )]
             {
-                println!("{}", serde_json::to_string(&report)?);
+                println!("{line}");
             }
             return Ok(());
         }

@@ -320,6 +320,10 @@ pub struct BenchArgs {
     /// `plain`: no-op jobs; `retry`: each fails once, then succeeds.
     #[arg(long, default_value = "plain")]
     pub mode: BenchMode,
+    /// Instead of draining: fill a backlog of --jobs queued jobs, then time a search for a value
+    /// only the oldest job has (following cursors) and the per-state counts.
+    #[arg(long)]
+    pub search: bool,
 }
 
 /// Backends `bench` knows.

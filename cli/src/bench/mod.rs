@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod redis_stats;
+mod search;
 mod target;
 
 use anyhow::{Context, bail};
@@ -116,8 +117,20 @@ impl Completions {
     }
 }
 
-/// Runs the benchmark; `redis_url` is where `--backend redis` measures.
-pub async fn run(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<BenchReport> {
+/// Runs the benchmark `args` ask for and answers its one JSON line; `redis_url` is where
+/// `--backend redis` measures.
+pub async fn report_line(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<String> {
+    if args.search {
+        let target = Target::open(args.backend, redis_url).await?;
+        let report = search::run(&target.queue, target.name(), args.jobs).await;
+        target.finish().await?;
+        return Ok(serde_json::to_string(&report?)?);
+    }
+    Ok(serde_json::to_string(&run(args, redis_url).await?)?)
+}
+
+/// Runs the drain benchmark; `redis_url` is where `--backend redis` measures.
+async fn run(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<BenchReport> {
     if args.jobs < 2 || args.concurrency == 0 {
         bail!("--jobs must be at least 2 and --concurrency at least 1");
     }

@@ -5,7 +5,7 @@
 use redis::{Script, ScriptInvocation};
 
 /// A queue's fixed keys, by suffix, in the order `common.lua` expects them in `KEYS`.
-pub(super) const QUEUE_KEYS: [&str; 10] = [
+pub(super) const QUEUE_KEYS: [&str; 11] = [
     "available",
     "scheduled",
     "running",
@@ -16,6 +16,7 @@ pub(super) const QUEUE_KEYS: [&str; 10] = [
     "cancel",
     "paused",
     "wake",
+    "args",
 ];
 
 /// `<prefix>:{<queue>}`, the base every key of the queue starts with; the braces are the hash

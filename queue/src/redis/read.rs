@@ -1,5 +1,5 @@
-//! Reads: get, search and counts, each bounded. A job by id is one `HGETALL` on the slot its id
-//! names. Search runs a read-only script per queue that walks the queue's lexicographic `all`
+//! Reads: get, search and counts, each bounded. A job by id is one pipeline (its hash, its args)
+//! on the slot its id names. Search runs a read-only script per queue that walks the queue's lexicographic `all`
 //! set newest first and filters job hashes on the server, up to a budget of jobs per request —
 //! never a `SCAN`, never a walk of every job — and answers a cursor to go on. Counts are the
 //! sizes of the state sets. Nothing spans queues in one call, so all of it works on a cluster;
@@ -37,16 +37,8 @@ impl RedisQueue {
         Ok(names)
     }
 
-    /// One job's hash (empty when there is no such job).
-    async fn job_hash(&self, queue: &str, id: &str) -> Result<HashMap<String, String>, QueueError> {
-        redis::cmd("HGETALL")
-            .arg(job_key(self.prefix(), queue, id))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(storage)
-    }
-
-    /// Jobs of one queue by id, in one pipeline on its slot.
+    /// Jobs of one queue by id, in one pipeline on its slot: each job's hash, its args (from the
+    /// queue's args hash) put back in as `a`; empty for a job that does not exist.
     async fn job_hashes(
         &self,
         queue: &str,
@@ -59,16 +51,37 @@ impl RedisQueue {
         for id in ids {
             pipe.cmd("HGETALL").arg(job_key(self.prefix(), queue, id));
         }
-        pipe.query_async(&mut self.conn.clone())
+        pipe.cmd("HMGET")
+            .arg(queue_key(self.prefix(), queue, "args"))
+            .arg(ids);
+        let mut answers: Vec<Value> = pipe
+            .query_async(&mut self.conn.clone())
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        let decode = |e: redis::ParsingError| QueueError::Storage(e.to_string());
+        let args: Vec<Option<String>> =
+            redis::from_redis_value(answers.pop().unwrap_or(Value::Nil)).map_err(decode)?;
+        let mut hashes = Vec::with_capacity(ids.len());
+        for (answer, args) in answers.into_iter().zip(args) {
+            let mut hash: HashMap<String, String> =
+                redis::from_redis_value(answer).map_err(decode)?;
+            if let Some(args) = args.filter(|_| !hash.is_empty()) {
+                hash.insert("a".into(), args);
+            }
+            hashes.push(hash);
+        }
+        Ok(hashes)
     }
 
     pub(super) async fn get_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
         let Some(queue) = self.queue_of(id).await? else {
             return Ok(None);
         };
-        let hash = self.job_hash(&queue, id.as_str()).await?;
+        let hash = self
+            .job_hashes(&queue, &[id.0.clone()])
+            .await?
+            .pop()
+            .unwrap_or_default();
         Ok((!hash.is_empty()).then(|| job_from_hash(id, &queue, &hash, true)))
     }
 

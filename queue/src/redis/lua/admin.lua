@@ -36,6 +36,7 @@ if op == 'prune' then
         if dks[i] then release_key(id, dks[i], now) end
       end
       for j = 1, #keys, 1000 do redis.call('DEL', unpack(keys, j, math.min(j + 999, #keys))) end
+      chunked('HDEL', K.args, ids)
       chunked('ZREM', K[pair[1]], ids)
       chunked('ZREM', K.all, ids)
       pruned = pruned + #ids
@@ -48,10 +49,13 @@ local id = ARGV[3]
 local jk = jkey(id)
 local state = redis.call('HGET', jk, 's')
 if not state then return { 'missing', '' } end
--- The answer: the outcome, the state before, and the job as it is now.
+-- The answer: the outcome, the state before, and the job as it is now (args from the queue's
+-- args hash, when they live there).
 local function answer(outcome)
   local out = { outcome, state }
   for _, v in ipairs(redis.call('HGETALL', jk)) do out[#out + 1] = v end
+  local a = redis.call('HGET', K.args, id)
+  if a then out[#out + 1] = 'a'; out[#out + 1] = a end
   return out
 end
 if op == 'cancel' then

@@ -1,4 +1,4 @@
--- Shared by every script of the Redis queue backend. KEYS[1..10] are the queue's fixed keys, in
+-- Shared by every script of the Redis queue backend. KEYS[1..11] are the queue's fixed keys, in
 -- the order of `QUEUE_KEYS` (queue/src/redis/keys.rs); every key of one queue shares the hash tag
 -- "{<queue>}", so a script touches one slot. Keys of jobs the caller names follow in KEYS; jobs a
 -- script finds itself (fetch, rescue, promotion, prune) are read before anything is written, so
@@ -17,6 +17,7 @@ local K = {
   cancel = KEYS[8],    -- SET ids with a cancel request while running
   paused = KEYS[9],
   wake = KEYS[10],     -- LIST of wake tokens, BLPOPed by idle processes
+  args = KEYS[11],     -- HASH id -> args (JSON): one HMGET reads a whole page's, for search
 }
 
 -- Now in milliseconds: the caller's, or the server's.

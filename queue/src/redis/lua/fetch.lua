@@ -21,8 +21,11 @@ if redis.call('EXISTS', K.paused) == 1 then return out end
 local ids = redis.call('ZRANGE', K.available, 0, limit - 1)
 if #ids == 0 then return out end
 local rows = {}
+local args = redis.call('HMGET', K.args, unpack(ids))
 for idx, id in ipairs(ids) do
   rows[idx] = redis.call('HMGET', jkey(id), 'k', 'a', 'n', 'm', 't', 'p')
+  -- Args live in the queue's args hash; jobs pushed before it kept them in their own hash.
+  rows[idx][2] = args[idx] or rows[idx][2]
 end
 redis.call('ZREM', K.available, unpack(ids))
 local leases = {}

@@ -7,7 +7,7 @@
 -- on a first try) tells whether this is a replay; with none, each job is looked up. Every
 -- look-up comes first, then every write (see common.lua).
 local now = clock(ARGV[1])
-local out, available, scheduled, all = {}, {}, {}, {}
+local out, available, scheduled, all, argv = {}, {}, {}, {}, {}
 local fresh, claimed = {}, {}
 local replay = true
 for i = 2, #ARGV, 11 do
@@ -50,8 +50,9 @@ for _, i in ipairs(fresh) do
   if run_at == '' then run_at = now else run_at = tonumber(run_at) end
   local state = 'scheduled'
   if run_at <= now then state = 'available' end
-  redis.call('HSET', jkey(id), 'k', kind, 'a', args, 'p', prio, 'r', ms(run_at), 'n', 0, 'm', max,
+  redis.call('HSET', jkey(id), 'k', kind, 'p', prio, 'r', ms(run_at), 'n', 0, 'm', max,
     's', state, 'c', ms(now))
+  argv[#argv + 1] = id; argv[#argv + 1] = args
   -- Optional fields only when set (fewer fields: less work per push; readers default them).
   if tenant ~= '' then redis.call('HSET', jkey(id), 't', tenant) end
   if by ~= '' then redis.call('HSET', jkey(id), 'by', by) end
@@ -69,5 +70,6 @@ end
 if #available > 0 then chunked('ZADD', K.available, available) end
 if #scheduled > 0 then chunked('ZADD', K.scheduled, scheduled) end
 if #all > 0 then chunked('ZADD', K.all, all) end
+if #argv > 0 then chunked('HSET', K.args, argv) end
 if #available > 0 then wake(#available) end
 return out

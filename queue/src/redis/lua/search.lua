@@ -2,20 +2,29 @@
 -- filters state, kind, tenant, text ('' for none). Walks the queue's ids newest first below
 -- `max`, reading at most `budget` jobs, and stops once `want` match. Answers
 -- { the last id examined ('' for none), 1 if the queue was read to its end else 0, ids... }.
--- Read-only. Text matches the args as stored (their compact JSON), as on SQLite.
+-- Read-only. Text matches the args as stored (their compact JSON), as on SQLite. A page's args
+-- come in one HMGET of the queue's args hash; job hashes are read only to filter by state, kind
+-- or tenant (or for a job pushed before args had a hash of their own).
 local max, budget, want = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local state, kind, tenant, text = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local by_fields = state ~= '' or kind ~= '' or tenant ~= ''
 local examined, last, matches = 0, '', {}
 while examined < budget do
   local n = math.min(500, budget - examined)
   local ids = redis.call('ZRANGE', K.all, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, n)
-  for _, id in ipairs(ids) do
+  if #ids == 0 then return { last, 1, unpack(matches) } end
+  local args = redis.call('HMGET', K.args, unpack(ids))
+  for i, id in ipairs(ids) do
     examined = examined + 1
     last = id
-    local f = redis.call('HMGET', jkey(id), 's', 'k', 't', 'a')
-    if f[1] and (state == '' or f[1] == state) and (kind == '' or f[2] == kind)
-      and (tenant == '' or f[3] == tenant)
-      and (text == '' or (f[4] and string.find(f[4], text, 1, true))) then
+    local a, ok = args[i], true
+    if by_fields or not a then
+      local f = redis.call('HMGET', jkey(id), 's', 'k', 't', 'a')
+      a = a or f[4]
+      ok = f[1] and (state == '' or f[1] == state) and (kind == '' or f[2] == kind)
+        and (tenant == '' or f[3] == tenant)
+    end
+    if ok and a and (text == '' or string.find(a, text, 1, true)) then
       matches[#matches + 1] = id
       if #matches >= want then return { last, 0, unpack(matches) } end
     end
