@@ -53,7 +53,8 @@ pub struct CommonArgs {
         default_value = "sqlite://dezky-jobs.db"
     )]
     pub database_url: String,
-    /// The queue on Redis. Unset: the queue lives in the SQLite file.
+    /// The queue on Redis: one server's URL, or seed nodes of a Redis Cluster, comma-separated
+    /// (a cluster is detected). Unset: the queue lives in the SQLite file.
     #[arg(long, global = true, env = "DEZKY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Prefix of every Redis key, so deployments can share one Redis.
