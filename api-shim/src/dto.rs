@@ -71,7 +71,7 @@ impl From<&RecordedError> for AttemptErrorView {
 /// A job's status.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobView {
-    /// Id (ULID).
+    /// Id: a ULID, on Redis followed by `.` and the queue.
     pub id: String,
     /// Kind.
     pub kind: String,

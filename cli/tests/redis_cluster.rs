@@ -99,6 +99,13 @@ impl PrivateCluster {
             .collect()
     }
 
+    /// Whether the node on `port` says it is a master (its own word, not a peer's possibly stale
+    /// view).
+    fn is_master(&self, port: u16) -> bool {
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut self.node(port)).unwrap();
+        matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master")
+    }
+
     /// The master serving `slot`, as this node sees it.
     fn owner(&self, slot: u16) -> Node {
         self.nodes()
@@ -125,6 +132,8 @@ impl PrivateCluster {
                 .unwrap();
             if poll_until(Duration::from_secs(8), || async {
                 self.owner(slot).id == replica.id
+                    && self.is_master(replica.port)
+                    && !self.is_master(master.port)
             })
             .await
             {
@@ -140,7 +149,7 @@ impl PrivateCluster {
         let target = self
             .nodes()
             .into_iter()
-            .find(|n| n.master && n.id != source.id)
+            .find(|n| n.id != source.id && self.is_master(n.port))
             .unwrap();
         let setslot = |port: u16, how: &str, id: &str| {
             let _: String = redis::cmd("CLUSTER")
@@ -177,7 +186,7 @@ impl PrivateCluster {
             // is half moved while jobs are pushed, leased and acknowledged.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        for node in self.nodes().iter().filter(|n| n.master) {
+        for node in self.nodes().iter().filter(|n| self.is_master(n.port)) {
             setslot(node.port, "NODE", &target.id);
         }
         assert_eq!(self.owner(slot).id, target.id);

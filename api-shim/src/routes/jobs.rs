@@ -139,7 +139,7 @@ fn validate(state: &AppState, request: &EnqueueRequest) -> Result<NewJob, Proble
 
 /// A job's status, errors and result.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The job id (ULID)")),
+    params(("id" = String, Path, description = "The job id (a ULID, on Redis followed by `.` and the queue)")),
     responses((status = 200, body = JobView), JobLookup, NeedsToken, NeedsQueue))]
 pub async fn get_job(
     State(state): State<AppState>,

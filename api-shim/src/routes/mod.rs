@@ -59,7 +59,7 @@ pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(ops)
 }
 
-/// Parses a path id; an id that is not a ULID cannot exist.
+/// Parses a path id; an id that is not a ULID (optionally `.` and a queue) cannot exist.
 pub(crate) fn job_id(raw: &str) -> Result<dezky_queue::JobId, Problem> {
     dezky_queue::JobId::parse(raw)
         .ok_or_else(|| Problem::not_found(format!("no job with id {raw}")))
