@@ -78,7 +78,7 @@ impl RedisQueue {
             return Ok(None);
         };
         let hash = self
-            .job_hashes(&queue, &[id.0.clone()])
+            .job_hashes(&queue, std::slice::from_ref(&id.0))
             .await?
             .pop()
             .unwrap_or_default();
