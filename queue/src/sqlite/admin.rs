@@ -69,10 +69,12 @@ impl SqliteQueue {
     }
 
     pub(super) async fn queue_counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
-        let rows =
-            sqlx::query("SELECT queue, state, count(*) AS n FROM queue_jobs GROUP BY queue, state")
-                .fetch_all(&self.read)
-                .await?;
+        // Counters kept by triggers (migration `queue_counts`): a few rows, whatever the
+        // number of jobs. One read transaction, so counts and pause flags are of one moment.
+        let mut tx = self.read.begin().await?;
+        let rows = sqlx::query("SELECT queue, state, n FROM queue_counts WHERE n > 0")
+            .fetch_all(&mut *tx)
+            .await?;
         let mut by_queue: BTreeMap<String, QueueCounts> = BTreeMap::new();
         for r in rows {
             let queue: String = r.try_get("queue")?;
@@ -90,8 +92,9 @@ impl SqliteQueue {
         }
         let paused: Vec<String> =
             sqlx::query_scalar("SELECT name FROM queue_queues WHERE paused = 1")
-                .fetch_all(&self.read)
+                .fetch_all(&mut *tx)
                 .await?;
+        tx.commit().await?;
         for q in paused {
             by_queue
                 .entry(q.clone())

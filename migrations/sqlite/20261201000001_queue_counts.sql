@@ -1,0 +1,33 @@
+-- Per-queue, per-state job counts kept up to date by triggers, so that `counts` reads a few rows
+-- instead of grouping every job (a scan that grows with the table). The triggers run inside the
+-- writing transaction, whichever process writes, so the counts are exactly as consistent as the
+-- jobs. A count that drops to zero stays as a row with n = 0 (readers skip it).
+CREATE TABLE queue_counts (
+    queue TEXT    NOT NULL,
+    state TEXT    NOT NULL,
+    n     INTEGER NOT NULL,
+    PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
+
+INSERT INTO queue_counts (queue, state, n)
+    SELECT queue, state, count(*) FROM queue_jobs GROUP BY queue, state;
+
+CREATE TRIGGER queue_counts_insert AFTER INSERT ON queue_jobs
+BEGIN
+    INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+        ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER queue_counts_delete AFTER DELETE ON queue_jobs
+BEGIN
+    UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+END;
+
+-- Only real moves: most updates (renewals, a cancel request on a running job) keep the state.
+CREATE TRIGGER queue_counts_update AFTER UPDATE OF queue, state ON queue_jobs
+WHEN OLD.state IS NOT NEW.state OR OLD.queue IS NOT NEW.queue
+BEGIN
+    UPDATE queue_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+    INSERT INTO queue_counts (queue, state, n) VALUES (NEW.queue, NEW.state, 1)
+        ON CONFLICT (queue, state) DO UPDATE SET n = n + 1;
+END;
