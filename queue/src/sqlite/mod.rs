@@ -9,6 +9,7 @@ mod admin;
 mod lease;
 mod push;
 mod row;
+mod search;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -44,6 +45,9 @@ pub struct SqliteQueueConfig {
     pub read_connections: u32,
     /// How long a writer waits for another process's lock.
     pub busy_timeout: Duration,
+    /// Most rows one `list` request examines before it answers with a cursor to go on (for
+    /// filters no index answers, such as text in args). 20,000 rows are a few milliseconds.
+    pub search_budget: usize,
 }
 
 impl Default for SqliteQueueConfig {
@@ -54,6 +58,7 @@ impl Default for SqliteQueueConfig {
             rescue_limit: 1000,
             read_connections: 4,
             busy_timeout: Duration::from_secs(10),
+            search_budget: 20_000,
         }
     }
 }
