@@ -1,15 +1,18 @@
 //! The embedded SQLite backend: one file, WAL, our own migrations beside our own tables.
 //!
 //! All writes go through one connection, so in-process writers queue in memory instead of
-//! fighting over SQLite's lock; each multi-statement write is a `BEGIN IMMEDIATE` transaction, so
-//! writers in other processes on the same file wait (busy timeout) instead of deadlocking. Reads
-//! use a separate pool. Wake-ups are in-process ([`WakeHub`]); other processes poll.
+//! fighting over SQLite's lock. Pushes, fetches, renewals, completions and releases go through
+//! one task that commits whatever is queued in one `BEGIN IMMEDIATE` transaction (group commit,
+//! [`writer`]); `BEGIN IMMEDIATE` makes writers in other processes on the same file wait (busy
+//! timeout) instead of deadlocking. Reads use a separate pool. Wake-ups are in-process
+//! ([`WakeHub`]); other processes poll.
 
 mod admin;
 mod lease;
 mod push;
 mod row;
 mod search;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -28,6 +31,8 @@ use crate::model::{
     Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
+pub use writer::WriteStats;
+use writer::{Ctx, Writer};
 
 /// Our migrations (queue and, later, store tables), applied by one migrator.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -48,6 +53,11 @@ pub struct SqliteQueueConfig {
     /// Most rows one `list` request examines before it answers with a cursor to go on (for
     /// filters no index answers, such as text in args). 20,000 rows are a few milliseconds.
     pub search_budget: usize,
+    /// Most write requests (pushes, fetches, acks…) one transaction carries. 1 turns group
+    /// commit off: one transaction per request.
+    pub max_group: usize,
+    /// Counters of the writer (requests, transactions), shared by clones of the config.
+    pub write_stats: Arc<WriteStats>,
 }
 
 impl Default for SqliteQueueConfig {
@@ -59,6 +69,8 @@ impl Default for SqliteQueueConfig {
             read_connections: 4,
             busy_timeout: Duration::from_secs(10),
             search_budget: 20_000,
+            max_group: 128,
+            write_stats: Arc::default(),
         }
     }
 }
@@ -66,8 +78,10 @@ impl Default for SqliteQueueConfig {
 /// The SQLite queue. Clones share pools, clock and wake-ups.
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
+    /// The write connection, for admin writes; the writer task shares it.
     write: SqlitePool,
     read: SqlitePool,
+    writer: Writer,
     clock: Arc<dyn Clock>,
     hub: WakeHub,
     config: SqliteQueueConfig,
@@ -91,6 +105,9 @@ impl SqliteQueue {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
+            // A file connection cannot go stale the way a network one can; the ping on every
+            // acquire would cost each group a round trip to the connection's thread.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&write).await?;
@@ -98,11 +115,19 @@ impl SqliteQueue {
             .max_connections(config.read_connections.max(1))
             .connect_with(options.read_only(true))
             .await?;
+        let hub = WakeHub::default();
+        let writer = Writer::start(Ctx {
+            pool: write.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            hub: hub.clone(),
+        });
         Ok(Self {
             write,
             read,
+            writer,
             clock,
-            hub: WakeHub::default(),
+            hub,
             config,
         })
     }
@@ -119,7 +144,8 @@ impl SqliteQueue {
         Ok(())
     }
 
-    /// Closes both pools.
+    /// Closes both pools, once the writer's group in flight (if any) is done; later operations
+    /// fail.
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
