@@ -176,22 +176,35 @@ async fn a_failing_request_is_rolled_back_alone() {
     let bad = f
         .queue
         .push_bulk(vec![on_good("companion"), on_good("poison")]);
-    let (first, bad, rest) = with_lock_held(
+    // A single push is one statement, run without a savepoint of its own.
+    let bad_alone = f.queue.push(on_good("poison"));
+    let (first, bad, rest, bad_alone, last) = with_lock_held(
         &mut blocker,
-        Box::pin(async { tokio::join!(good(1), bad, join_all([good(2), good(3)])) }),
+        Box::pin(async {
+            tokio::join!(
+                good(1),
+                bad,
+                join_all([good(2), good(3)]),
+                bad_alone,
+                good(4)
+            )
+        }),
     )
     .await;
     first.unwrap();
+    last.unwrap();
     for r in rest {
         r.unwrap();
     }
-    assert!(
-        matches!(bad, Err(QueueError::Storage(ref m)) if m.contains("poisoned job")),
-        "{bad:?}"
-    );
-    assert_eq!(f.stats.requests() - requests_before, 4);
+    for bad in [bad.map(|_| ()), bad_alone.map(|_| ())] {
+        assert!(
+            matches!(bad, Err(QueueError::Storage(ref m)) if m.contains("poisoned job")),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(f.stats.requests() - requests_before, 6);
     assert!(f.stats.transactions() - transactions_before <= 2);
-    assert_eq!(f.jobs_of_kind("good").await, 3);
+    assert_eq!(f.jobs_of_kind("good").await, 4);
     assert_eq!(f.jobs_of_kind("companion").await, 0);
     assert_eq!(f.jobs_of_kind("poison").await, 0);
 }

@@ -73,6 +73,20 @@ impl Op {
             Op::Complete(items) => items.len(),
         }
     }
+
+    /// Whether the operation's only write is one statement, atomic on its own, so that in a
+    /// group it needs no savepoint of its own: two round trips to the connection's thread saved
+    /// on the commonest requests (a single push, an ack, a renewal). Such an operation fails in
+    /// that statement or before it — save decoding what the statement returned, which the
+    /// schema's column types rule out, and which left the write applied before group commit too.
+    fn one_write(&self) -> bool {
+        match self {
+            Op::Push(jobs) => jobs.len() == 1 && jobs.iter().all(|j| j.dedup.is_none()),
+            Op::Complete(items) => items.len() == 1,
+            Op::Renew(..) | Op::Release(_) => true,
+            Op::Fetch(_) => false,
+        }
+    }
 }
 
 /// What an operation answers, once its group committed.
@@ -297,22 +311,44 @@ async fn transaction(
             }
         }
     } else {
+        // A savepoint around the whole group, never rolled back to: it exists only while the
+        // transaction does, so `RELEASE alive` failing tells that SQLite rolled the transaction
+        // back on its own (disk full, I/O error). Inside `BEGIN`, releasing it commits nothing.
+        if let Err(e) = exec(conn, "SAVEPOINT alive").await {
+            return (results, broken(conn, e).await);
+        }
         for op in ops {
-            if let Err(e) = exec(conn, "SAVEPOINT request").await {
-                return (results, broken(conn, e).await);
-            }
-            let result = apply(ctx, conn, op).await;
-            let end = match &result {
-                Ok(_) => exec(conn, "RELEASE request").await,
-                Err(_) => match exec(conn, "ROLLBACK TO request").await {
-                    Ok(()) => exec(conn, "RELEASE request").await,
-                    Err(e) => Err(e),
-                },
+            let end = if op.one_write() {
+                // A single statement is atomic on its own: on failure it wrote nothing, and
+                // only whether the transaction survived is left to check.
+                let result = apply(ctx, conn, op).await;
+                let end = match &result {
+                    Ok(_) => Ok(()),
+                    Err(_) => match exec(conn, "RELEASE alive").await {
+                        Ok(()) => exec(conn, "SAVEPOINT alive").await,
+                        Err(e) => Err(e),
+                    },
+                };
+                results.push(result);
+                end
+            } else {
+                if let Err(e) = exec(conn, "SAVEPOINT request").await {
+                    return (results, broken(conn, e).await);
+                }
+                let result = apply(ctx, conn, op).await;
+                let end = match &result {
+                    Ok(_) => exec(conn, "RELEASE request").await,
+                    Err(_) => match exec(conn, "ROLLBACK TO request").await {
+                        Ok(()) => exec(conn, "RELEASE request").await,
+                        Err(e) => Err(e),
+                    },
+                };
+                results.push(result);
+                end
             };
-            results.push(result);
             if let Err(e) = end {
-                // SQLite rolled back the whole transaction on its own (disk full, I/O error):
-                // the savepoint is gone, and with it every write of the group.
+                // The savepoint is gone: SQLite rolled back the whole transaction, and with it
+                // every write of the group.
                 return (results, broken(conn, e).await);
             }
         }
