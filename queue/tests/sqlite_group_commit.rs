@@ -248,3 +248,29 @@ async fn a_closed_queue_refuses_writes() {
     .expect("a push on a closed queue answers");
     assert!(matches!(after, Err(QueueError::Storage(_))));
 }
+
+/// The writer does not checkpoint inside its commits; a task beside it does, so committed
+/// pages reach the database file while the queue runs, not only when it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_checkpointed_beside_the_writer() {
+    let f = fixture().await;
+    let file = f.url.trim_start_matches("sqlite://").to_owned();
+    let size = || std::fs::metadata(&file).unwrap().len();
+    let before = size();
+    f.queue
+        .push_bulk(
+            (0..1000)
+                .map(|n| NewJob::new("q", serde_json::json!({ "n": n })))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint: the database file stayed at {before} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

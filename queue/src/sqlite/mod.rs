@@ -81,6 +81,8 @@ pub struct SqliteQueue {
     /// The write connection, for admin writes; the writer task shares it.
     write: SqlitePool,
     read: SqlitePool,
+    /// The connection WAL checkpoints run on, beside the writer.
+    checkpoints: SqlitePool,
     writer: Writer,
     clock: Arc<dyn Clock>,
     hub: WakeHub,
@@ -108,9 +110,14 @@ impl SqliteQueue {
             // A file connection cannot go stale the way a network one can; the ping on every
             // acquire would cost each group a round trip to the connection's thread.
             .test_before_acquire(false)
-            .connect_with(options.clone())
+            // Checkpoints run beside the writer, on their own connection (writer.rs).
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         MIGRATOR.run(&write).await?;
+        let checkpoints = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(config.read_connections.max(1))
             .connect_with(options.read_only(true))
@@ -118,6 +125,7 @@ impl SqliteQueue {
         let hub = WakeHub::default();
         let writer = Writer::start(Ctx {
             pool: write.clone(),
+            checkpoints: checkpoints.clone(),
             clock: clock.clone(),
             config: config.clone(),
             hub: hub.clone(),
@@ -125,6 +133,7 @@ impl SqliteQueue {
         Ok(Self {
             write,
             read,
+            checkpoints,
             writer,
             clock,
             hub,
@@ -144,10 +153,11 @@ impl SqliteQueue {
         Ok(())
     }
 
-    /// Closes both pools, once the writer's group in flight (if any) is done; later operations
+    /// Closes the pools, once the writer's group in flight (if any) is done; later operations
     /// fail.
     pub async fn close(&self) {
         self.write.close().await;
+        self.checkpoints.close().await;
         self.read.close().await;
     }
 

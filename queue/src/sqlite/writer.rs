@@ -127,10 +127,11 @@ struct Request {
 }
 
 /// What the task needs: the write pool and what operations read (time, tuning), the wake-ups
-/// it sends after commit, its counters.
+/// it sends after commit, the connection its checkpoints run on.
 #[derive(Debug)]
 pub(super) struct Ctx {
     pub(super) pool: SqlitePool,
+    pub(super) checkpoints: SqlitePool,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) config: SqliteQueueConfig,
     pub(super) hub: WakeHub,
@@ -188,6 +189,9 @@ fn spawn(ctx: Arc<Ctx>) -> mpsc::UnboundedSender<Request> {
 /// The task: one group per turn, until every handle is gone and the queue is drained.
 async fn serve(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Request>) {
     let max_requests = ctx.config.max_group.max(1);
+    // Lives as long as this task: a task started again on another runtime starts its own.
+    let (checkpoint_due, due) = mpsc::channel(1);
+    tokio::spawn(checkpoint(ctx.checkpoints.clone(), due));
     while let Some(first) = rx.recv().await {
         let mut items = first.op.items();
         let mut group = vec![first];
@@ -201,7 +205,32 @@ async fn serve(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Request>) {
                 Err(_) => break,
             }
         }
-        run_group(&ctx, group).await;
+        if run_group(&ctx, group).await {
+            // Full: a checkpoint is already due, and it will take this commit along.
+            let _ = checkpoint_due.try_send(());
+        }
+    }
+}
+
+/// Pause after each checkpoint, so that one checkpoint takes many commits along.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
+
+/// Copies committed WAL frames into the database file, beside the writer. SQLite's automatic
+/// checkpoint would run inside a `COMMIT` on the write connection, making the whole group (and
+/// everyone queued behind it) wait for the copy and the file sync: the tail of push latency.
+/// The write connection has it turned off (`wal_autocheckpoint = 0`); this task, on a
+/// connection of its own, checkpoints after commits instead. `PASSIVE`: it copies what no
+/// reader still needs, without waiting for readers or blocking the writer.
+async fn checkpoint(pool: SqlitePool, mut due: mpsc::Receiver<()>) {
+    while due.recv().await.is_some() {
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            // The next commit asks again; a closed queue ends with its writer.
+            tracing::debug!(error = %e, "SQLite checkpoint failed");
+        }
+        tokio::time::sleep(CHECKPOINT_PAUSE).await;
     }
 }
 
@@ -221,7 +250,8 @@ impl Drop for Held {
     }
 }
 
-async fn run_group(ctx: &Ctx, group: Vec<Request>) {
+/// Runs one group and answers everyone in it; tells whether it committed anything.
+async fn run_group(ctx: &Ctx, group: Vec<Request>) -> bool {
     ctx.config
         .write_stats
         .requests
@@ -240,6 +270,7 @@ async fn run_group(ctx: &Ctx, group: Vec<Request>) {
             (results, ended.failed)
         }
     };
+    let committed = failed.is_none() && results.iter().any(Result::is_ok);
     if failed.is_none() {
         let wake: BTreeSet<&String> = results
             .iter()
@@ -266,6 +297,7 @@ async fn run_group(ctx: &Ctx, group: Vec<Request>) {
         // the group.
         let _ = reply.send(answer);
     }
+    committed
 }
 
 /// How a group's transaction ended.
