@@ -127,8 +127,12 @@ pub(super) async fn fetch_on(
     now: i64,
 ) -> Result<Applied, QueueError> {
     let rescued = rescue(conn, Some(&req.queue), now, config.rescue_limit).await?;
+    // `OR FAIL` on the fetch and ack paths: SQLite then keeps no statement journal for the
+    // count triggers' writes (see the `queue_counts` migration). These statements cannot break a
+    // constraint (they write literal, valid states); were one to, the request fails and its
+    // savepoint, or its transaction, undoes what the statement had written.
     let promoted = sqlx::query(
-        "UPDATE queue_jobs SET state = 'available'
+        "UPDATE OR FAIL queue_jobs SET state = 'available'
          WHERE seq IN (SELECT seq FROM queue_jobs
                        WHERE queue = ? AND state = 'scheduled' AND run_at <= ?
                        ORDER BY run_at LIMIT ?)",
@@ -140,7 +144,7 @@ pub(super) async fn fetch_on(
     .await?
     .rows_affected() as usize;
     let rows = sqlx::query(
-        "UPDATE queue_jobs
+        "UPDATE OR FAIL queue_jobs
          SET state = 'running', attempt = attempt + 1, lease_token = random(),
              lease_expires_at = ?, worker = ?
          WHERE seq IN (SELECT seq FROM queue_jobs
@@ -245,7 +249,8 @@ pub(super) async fn complete_all_on(
     Ok(Applied::quiet(Done::Completed(out)))
 }
 
-/// Ends one attempt on `conn`, fenced by its lease token.
+/// Ends one attempt on `conn`, fenced by its lease token. `OR FAIL`, as on the fetch path: one
+/// row, so a failure leaves nothing half written.
 async fn complete_on(
     conn: &mut SqliteConnection,
     retry: &RetryPolicy,
@@ -258,7 +263,7 @@ async fn complete_on(
             let result =
                 serde_json::to_string(result).map_err(|e| QueueError::Invalid(e.to_string()))?;
             sqlx::query_scalar::<_, String>(concat!(
-                "UPDATE queue_jobs SET state = 'succeeded', result = ?, finished_at = ?, ",
+                "UPDATE OR FAIL queue_jobs SET state = 'succeeded', result = ?, finished_at = ?, ",
                 clear_lease!(),
                 fence!()
             ))
@@ -269,7 +274,7 @@ async fn complete_on(
             let delay = retry_after.unwrap_or_else(|| retry.jittered(lease.attempt));
             let run_at = now.saturating_add(duration_ms(delay));
             sqlx::query_scalar::<_, String>(concat!(
-                "UPDATE queue_jobs SET ",
+                "UPDATE OR FAIL queue_jobs SET ",
                 spent_attempt!("scheduled"),
                 "errors = ",
                 append_error!(),
@@ -284,7 +289,7 @@ async fn complete_on(
             .bind(error.message.clone())
         }
         Outcome::Snooze(delay) => sqlx::query_scalar::<_, String>(concat!(
-            "UPDATE queue_jobs SET
+            "UPDATE OR FAIL queue_jobs SET
                 state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'scheduled' END,
                 finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
                 run_at = CASE WHEN cancel_requested = 1 THEN run_at ELSE ? END,
@@ -295,7 +300,7 @@ async fn complete_on(
         .bind(now)
         .bind(now.saturating_add(duration_ms(*delay))),
         Outcome::Abort(error) => sqlx::query_scalar::<_, String>(concat!(
-            "UPDATE queue_jobs SET state = 'dead', finished_at = ?, errors = ",
+            "UPDATE OR FAIL queue_jobs SET state = 'dead', finished_at = ?, errors = ",
             append_error!(),
             ", ",
             clear_lease!(),
@@ -307,7 +312,7 @@ async fn complete_on(
         .bind(error.message.clone()),
         // Only a real cancel request ends a job cancelled (machine::step).
         Outcome::Cancelled => sqlx::query_scalar::<_, String>(concat!(
-            "UPDATE queue_jobs SET state = 'cancelled', finished_at = ?, ",
+            "UPDATE OR FAIL queue_jobs SET state = 'cancelled', finished_at = ?, ",
             clear_lease!(),
             fence!(" AND cancel_requested = 1")
         ))

@@ -52,8 +52,10 @@ pub(super) async fn push_on(
         }
         let args =
             serde_json::to_string(&job.args).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        // `OR FAIL`: one row, so a failure leaves nothing of it; and SQLite keeps no statement
+        // journal for the count triggers' writes (see the `queue_counts` migration).
         sqlx::query(
-            "INSERT INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, run_at,
+            "INSERT OR FAIL INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, run_at,
                 max_attempts, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
