@@ -206,7 +206,8 @@ async fn serve(ctx: Arc<Ctx>, mut rx: mpsc::UnboundedReceiver<Request>) {
             }
         }
         if run_group(&ctx, group).await {
-            // Full: a checkpoint is already due, and it will take this commit along.
+            // Never waits: when the channel is full, a checkpoint is already due and will take
+            // this commit along.
             let _ = checkpoint_due.try_send(());
         }
     }
