@@ -19,6 +19,7 @@ mod ordering;
 mod outcomes;
 pub mod redis_prefix;
 mod scale;
+mod search;
 mod stops;
 
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use leases::*;
 pub use ordering::*;
 pub use outcomes::*;
 pub use scale::*;
+pub use search::*;
 pub use stops::*;
 
 use crate::DynQueue;
@@ -175,6 +177,8 @@ macro_rules! queue_contract_tests {
             discard_records_the_reason,
             retry_now_revives_a_dead_job,
             list_filters_and_pages,
+            search_finds_a_rare_text_in_the_oldest_job,
+            search_pages_combined_filters_across_the_budget,
             counts_per_queue_and_state,
             retention_prunes_finished_jobs,
             push_wakes_an_idle_worker,

@@ -1,78 +1,29 @@
-//! Admin operations: get, search, counts, retry now, discard, cancel, pause, retention.
+//! Admin operations: get, counts, retry now, discard, cancel, pause, retention (search is
+//! [`search`](super::search)).
 
 use std::collections::BTreeMap;
 
-use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::SqliteQueue;
 use super::row::{JOB_COLUMNS, job_from_row};
 use crate::clock::duration_ms;
 use crate::error::QueueError;
-use crate::model::{Job, JobFilter, JobId, JobPage, JobState, QueueCounts, Retention};
+use crate::model::{Job, JobId, JobState, QueueCounts, Retention};
 use crate::validate::validate_queue_name;
-
-/// The largest page `list` returns.
-pub const MAX_PAGE: usize = 500;
 
 impl SqliteQueue {
     pub(super) async fn get_job(&self, id: &JobId) -> Result<Option<Job>, QueueError> {
         job_by_id(&self.read, id).await
     }
 
-    pub(super) async fn list_jobs(&self, filter: JobFilter) -> Result<JobPage, QueueError> {
-        let limit = filter.limit.clamp(1, MAX_PAGE);
-        let cursor = match &filter.cursor {
-            None => i64::MAX,
-            Some(c) => c
-                .parse::<i64>()
-                .map_err(|_| QueueError::Invalid(format!("bad cursor `{c}`")))?,
-        };
-        let mut sql = format!("SELECT {JOB_COLUMNS} FROM queue_jobs WHERE seq < ?");
-        let mut args = SqliteArguments::default();
-        use sqlx::Arguments;
-        let bind_err = |e: sqlx::error::BoxDynError| QueueError::Storage(e.to_string());
-        args.add(cursor).map_err(bind_err)?;
-        for (column, value) in [
-            ("queue", filter.queue.clone()),
-            ("state", filter.state.map(|s| s.as_str().to_owned())),
-            ("kind", filter.kind.clone()),
-            ("tenant", filter.tenant.clone()),
-        ] {
-            if let Some(v) = value {
-                sql.push_str(&format!(" AND {column} = ?"));
-                args.add(v).map_err(bind_err)?;
-            }
-        }
-        if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
-            sql.push_str(" AND instr(args, ?) > 0");
-            args.add(text.to_owned()).map_err(bind_err)?;
-        }
-        sql.push_str(" ORDER BY seq DESC LIMIT ?");
-        args.add(limit as i64 + 1).map_err(bind_err)?;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), args)
-            .fetch_all(&self.read)
-            .await?;
-        let more = rows.len() > limit;
-        let mut jobs = Vec::with_capacity(limit);
-        let mut last_seq = None;
-        for r in rows.iter().take(limit) {
-            last_seq = Some(r.try_get::<i64, _>("seq")?);
-            jobs.push(job_from_row(r, false)?);
-        }
-        let next_cursor = if more {
-            last_seq.map(|s| s.to_string())
-        } else {
-            None
-        };
-        Ok(JobPage { jobs, next_cursor })
-    }
-
     pub(super) async fn queue_counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
-        let rows =
-            sqlx::query("SELECT queue, state, count(*) AS n FROM queue_jobs GROUP BY queue, state")
-                .fetch_all(&self.read)
-                .await?;
+        // Counters kept by triggers (migration `queue_counts`): a few rows, whatever the
+        // number of jobs. One read transaction, so counts and pause flags are of one moment.
+        let mut tx = self.read.begin().await?;
+        let rows = sqlx::query("SELECT queue, state, n FROM queue_counts WHERE n > 0")
+            .fetch_all(&mut *tx)
+            .await?;
         let mut by_queue: BTreeMap<String, QueueCounts> = BTreeMap::new();
         for r in rows {
             let queue: String = r.try_get("queue")?;
@@ -90,8 +41,9 @@ impl SqliteQueue {
         }
         let paused: Vec<String> =
             sqlx::query_scalar("SELECT name FROM queue_queues WHERE paused = 1")
-                .fetch_all(&self.read)
+                .fetch_all(&mut *tx)
                 .await?;
+        tx.commit().await?;
         for q in paused {
             by_queue
                 .entry(q.clone())

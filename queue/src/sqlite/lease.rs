@@ -1,12 +1,15 @@
 //! Leases: `fetch` (rescue, promote and lease in one transaction), `renew`, fenced `complete`,
-//! `release`, and the rescue of expired leases.
+//! `release` — each run by the writer ([`writer`](super::writer)) in its group's transaction —
+//! and the rescue of expired leases.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::{Row, SqliteConnection};
 
-use super::SqliteQueue;
+use super::writer::{Applied, Done, Op, mismatch};
+use super::{SqliteQueue, SqliteQueueConfig};
+use crate::backoff::RetryPolicy;
 use crate::clock::duration_ms;
 use crate::error::QueueError;
 use crate::model::{FetchRequest, Fetched, JobId, JobState, Lease, LeasedJob, Outcome, Renewed};
@@ -58,72 +61,10 @@ macro_rules! fence {
 
 impl SqliteQueue {
     pub(super) async fn fetch_leases(&self, req: FetchRequest) -> Result<Fetched, QueueError> {
-        let now = self.now();
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        let rescued = rescue(&mut tx, Some(&req.queue), now, self.config.rescue_limit).await?;
-        let promoted = sqlx::query(
-            "UPDATE queue_jobs SET state = 'available'
-             WHERE seq IN (SELECT seq FROM queue_jobs
-                           WHERE queue = ? AND state = 'scheduled' AND run_at <= ?
-                           ORDER BY run_at LIMIT ?)",
-        )
-        .bind(&req.queue)
-        .bind(now)
-        .bind(limit_i64(self.config.promote_limit))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected() as usize;
-        let rows = sqlx::query(
-            "UPDATE queue_jobs
-             SET state = 'running', attempt = attempt + 1, lease_token = random(),
-                 lease_expires_at = ?, worker = ?
-             WHERE seq IN (SELECT seq FROM queue_jobs
-                           WHERE queue = ? AND state = 'available'
-                           ORDER BY priority DESC, run_at, seq LIMIT ?)
-               AND NOT EXISTS (SELECT 1 FROM queue_queues WHERE name = ? AND paused = 1)
-             RETURNING seq, id, kind, args, attempt, max_attempts, tenant, priority, run_at, lease_token",
-        )
-        .bind(now.saturating_add(duration_ms(req.lease_ttl)))
-        .bind(&req.worker)
-        .bind(&req.queue)
-        .bind(limit_i64(req.limit))
-        .bind(&req.queue)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-
-        let mut keyed = Vec::with_capacity(rows.len());
-        for r in rows {
-            let args: String = r.try_get("args")?;
-            let attempt = r.try_get::<i64, _>("attempt")? as u32;
-            let job = LeasedJob {
-                lease: Lease {
-                    id: JobId(r.try_get("id")?),
-                    queue: req.queue.clone(),
-                    token: r.try_get("lease_token")?,
-                    attempt,
-                },
-                kind: r.try_get("kind")?,
-                queue: req.queue.clone(),
-                args: serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
-                max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
-                tenant: r.try_get("tenant")?,
-                priority: r.try_get::<i64, _>("priority")? as i32,
-            };
-            let key = (
-                -(job.priority as i64),
-                r.try_get::<i64, _>("run_at")?,
-                r.try_get::<i64, _>("seq")?,
-            );
-            keyed.push((key, job));
+        match self.writer.run(Op::Fetch(req)).await? {
+            Done::Fetched(fetched) => Ok(fetched),
+            other => Err(mismatch(other)),
         }
-        // RETURNING has no order: restore the one the contract promises.
-        keyed.sort_by_key(|(k, _)| *k);
-        Ok(Fetched {
-            jobs: keyed.into_iter().map(|(_, j)| j).collect(),
-            promoted,
-            rescued,
-        })
     }
 
     pub(super) async fn renew_leases(
@@ -134,35 +75,10 @@ impl SqliteQueue {
         if leases.is_empty() {
             return Ok(Renewed::default());
         }
-        let now = self.now();
-        let rows = sqlx::query(
-            "UPDATE queue_jobs SET lease_expires_at = ?
-             WHERE state = 'running' AND lease_expires_at > ?
-               AND (id, lease_token) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
-                                         FROM json_each(?))
-             RETURNING id, lease_token, cancel_requested",
-        )
-        .bind(now.saturating_add(duration_ms(ttl)))
-        .bind(now)
-        .bind(lease_pairs(leases))
-        .fetch_all(&self.write)
-        .await?;
-        let mut held: HashMap<(String, i64), bool> = HashMap::with_capacity(rows.len());
-        for r in rows {
-            held.insert(
-                (r.try_get("id")?, r.try_get("lease_token")?),
-                r.try_get::<i64, _>("cancel_requested")? != 0,
-            );
+        match self.writer.run(Op::Renew(leases.to_vec(), ttl)).await? {
+            Done::Renewed(renewed) => Ok(renewed),
+            other => Err(mismatch(other)),
         }
-        let mut out = Renewed::default();
-        for lease in leases {
-            match held.get(&(lease.id.0.clone(), lease.token)) {
-                None => out.lost.push(lease.clone()),
-                Some(true) => out.cancel_requested.push(lease.clone()),
-                Some(false) => {}
-            }
-        }
-        Ok(out)
     }
 
     pub(super) async fn complete_lease(
@@ -170,127 +86,24 @@ impl SqliteQueue {
         lease: &Lease,
         outcome: Outcome,
     ) -> Result<JobState, QueueError> {
-        let mut conn = self.write.acquire().await?;
-        self.complete_on(&mut conn, lease, &outcome, self.now())
-            .await
+        let mut answers = self.complete_leases(&[(lease.clone(), outcome)]).await?;
+        answers
+            .pop()
+            .ok_or_else(|| QueueError::Storage("complete answered nothing".into()))?
     }
 
-    /// Many completions in one transaction: one commit instead of one per job.
+    /// Many completions in one request, so in one transaction (with whatever else shares the
+    /// writer's group).
     pub(super) async fn complete_leases(
         &self,
         items: &[(Lease, Outcome)],
     ) -> Result<Vec<Result<JobState, QueueError>>, QueueError> {
-        let now = self.now();
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        let mut out = Vec::with_capacity(items.len());
-        for (lease, outcome) in items {
-            match self.complete_on(&mut tx, lease, outcome, now).await {
-                Err(QueueError::Storage(e)) => return Err(QueueError::Storage(e)),
-                other => out.push(other),
-            }
+        if items.is_empty() {
+            return Ok(Vec::new());
         }
-        tx.commit().await?;
-        Ok(out)
-    }
-
-    /// Ends one attempt on `conn`, fenced by its lease token.
-    async fn complete_on(
-        &self,
-        conn: &mut SqliteConnection,
-        lease: &Lease,
-        outcome: &Outcome,
-        now: i64,
-    ) -> Result<JobState, QueueError> {
-        let query = match outcome {
-            Outcome::Succeeded(result) => {
-                let result = serde_json::to_string(result)
-                    .map_err(|e| QueueError::Invalid(e.to_string()))?;
-                sqlx::query_scalar::<_, String>(concat!(
-                    "UPDATE queue_jobs SET state = 'succeeded', result = ?, finished_at = ?, ",
-                    clear_lease!(),
-                    fence!()
-                ))
-                .bind(result)
-                .bind(now)
-            }
-            Outcome::Retry { error, retry_after } => {
-                let delay =
-                    retry_after.unwrap_or_else(|| self.config.retry.jittered(lease.attempt));
-                let run_at = now.saturating_add(duration_ms(delay));
-                sqlx::query_scalar::<_, String>(concat!(
-                    "UPDATE queue_jobs SET ",
-                    spent_attempt!("scheduled"),
-                    "errors = ",
-                    append_error!(),
-                    ", ",
-                    clear_lease!(),
-                    fence!()
-                ))
-                .bind(now)
-                .bind(run_at)
-                .bind(now)
-                .bind(error.class.clone())
-                .bind(error.message.clone())
-            }
-            Outcome::Snooze(delay) => sqlx::query_scalar::<_, String>(concat!(
-                "UPDATE queue_jobs SET
-                    state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'scheduled' END,
-                    finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
-                    run_at = CASE WHEN cancel_requested = 1 THEN run_at ELSE ? END,
-                    attempt = attempt - 1, snoozes = snoozes + 1, ",
-                clear_lease!(),
-                fence!()
-            ))
-            .bind(now)
-            .bind(now.saturating_add(duration_ms(*delay))),
-            Outcome::Abort(error) => sqlx::query_scalar::<_, String>(concat!(
-                "UPDATE queue_jobs SET state = 'dead', finished_at = ?, errors = ",
-                append_error!(),
-                ", ",
-                clear_lease!(),
-                fence!()
-            ))
-            .bind(now)
-            .bind(now)
-            .bind(error.class.clone())
-            .bind(error.message.clone()),
-            // Only a real cancel request ends a job cancelled (machine::step).
-            Outcome::Cancelled => sqlx::query_scalar::<_, String>(concat!(
-                "UPDATE queue_jobs SET state = 'cancelled', finished_at = ?, ",
-                clear_lease!(),
-                fence!(" AND cancel_requested = 1")
-            ))
-            .bind(now),
-        };
-        let state = query
-            .bind(lease.id.as_str())
-            .bind(lease.token)
-            .fetch_optional(&mut *conn)
-            .await?;
-        match state {
-            Some(state) => state.parse().map_err(QueueError::Storage),
-            None => Err(self.why_not_completed(conn, lease).await),
-        }
-    }
-
-    /// Why a completion changed nothing: the lease is gone, or (for `Cancelled` without a
-    /// request) the state machine refuses it.
-    async fn why_not_completed(&self, conn: &mut SqliteConnection, lease: &Lease) -> QueueError {
-        let held = sqlx::query_scalar::<_, i64>(
-            "SELECT 1 FROM queue_jobs WHERE id = ? AND lease_token = ? AND state = 'running'",
-        )
-        .bind(lease.id.as_str())
-        .bind(lease.token)
-        .fetch_optional(conn)
-        .await;
-        match held {
-            Ok(Some(_)) => QueueError::InvalidState {
-                id: lease.id.0.clone(),
-                state: JobState::Running.to_string(),
-                reason: crate::machine::NO_CANCEL_REQUEST,
-            },
-            Ok(None) => QueueError::LeaseLost(lease.id.0.clone()),
-            Err(e) => e.into(),
+        match self.writer.run(Op::Complete(items.to_vec())).await? {
+            Done::Completed(answers) => Ok(answers),
+            other => Err(mismatch(other)),
         }
     }
 
@@ -298,28 +111,270 @@ impl SqliteQueue {
         if leases.is_empty() {
             return Ok(0);
         }
-        let queues: Vec<String> = sqlx::query_scalar(
-            "UPDATE queue_jobs
-             SET state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'available' END,
-                 finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
-                 attempt = attempt - 1, lease_token = NULL, lease_expires_at = NULL, worker = NULL
-             WHERE state = 'running'
-               AND (id, lease_token) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
-                                         FROM json_each(?))
-             RETURNING queue",
-        )
-        .bind(self.now())
-        .bind(lease_pairs(leases))
-        .fetch_all(&self.write)
-        .await?;
-        let mut distinct = queues.clone();
-        distinct.sort();
-        distinct.dedup();
-        for q in &distinct {
-            self.hub.notify(q);
+        match self.writer.run(Op::Release(leases.to_vec())).await? {
+            Done::Released(n) => Ok(n),
+            other => Err(mismatch(other)),
         }
-        Ok(queues.len())
     }
+}
+
+/// Rescues and promotes in `req.queue`, then leases its next due jobs; on the writer's
+/// transaction.
+pub(super) async fn fetch_on(
+    conn: &mut SqliteConnection,
+    config: &SqliteQueueConfig,
+    req: &FetchRequest,
+    now: i64,
+) -> Result<Applied, QueueError> {
+    let rescued = rescue(conn, Some(&req.queue), now, config.rescue_limit).await?;
+    // `OR FAIL` on the fetch and ack paths: SQLite then keeps no statement journal for the
+    // count triggers' writes (see the `queue_counts` migration). These statements cannot break a
+    // constraint (they write literal, valid states); were one to, the request fails and its
+    // savepoint, or its transaction, undoes what the statement had written.
+    let promoted = sqlx::query(
+        "UPDATE OR FAIL queue_jobs SET state = 'available'
+         WHERE seq IN (SELECT seq FROM queue_jobs
+                       WHERE queue = ? AND state = 'scheduled' AND run_at <= ?
+                       ORDER BY run_at LIMIT ?)",
+    )
+    .bind(&req.queue)
+    .bind(now)
+    .bind(limit_i64(config.promote_limit))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected() as usize;
+    let rows = sqlx::query(
+        "UPDATE OR FAIL queue_jobs
+         SET state = 'running', attempt = attempt + 1, lease_token = random(),
+             lease_expires_at = ?, worker = ?
+         WHERE seq IN (SELECT seq FROM queue_jobs
+                       WHERE queue = ? AND state = 'available'
+                       ORDER BY priority DESC, run_at, seq LIMIT ?)
+           AND NOT EXISTS (SELECT 1 FROM queue_queues WHERE name = ? AND paused = 1)
+         RETURNING seq, id, kind, args, attempt, max_attempts, tenant, priority, run_at, lease_token",
+    )
+    .bind(now.saturating_add(duration_ms(req.lease_ttl)))
+    .bind(&req.worker)
+    .bind(&req.queue)
+    .bind(limit_i64(req.limit))
+    .bind(&req.queue)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut keyed = Vec::with_capacity(rows.len());
+    for r in rows {
+        let args: String = r.try_get("args")?;
+        let attempt = r.try_get::<i64, _>("attempt")? as u32;
+        let job = LeasedJob {
+            lease: Lease {
+                id: JobId(r.try_get("id")?),
+                queue: req.queue.clone(),
+                token: r.try_get("lease_token")?,
+                attempt,
+            },
+            kind: r.try_get("kind")?,
+            queue: req.queue.clone(),
+            args: serde_json::from_str(&args).unwrap_or(serde_json::Value::Null),
+            max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
+            tenant: r.try_get("tenant")?,
+            priority: r.try_get::<i64, _>("priority")? as i32,
+        };
+        let key = (
+            -(job.priority as i64),
+            r.try_get::<i64, _>("run_at")?,
+            r.try_get::<i64, _>("seq")?,
+        );
+        keyed.push((key, job));
+    }
+    // RETURNING has no order: restore the one the contract promises.
+    keyed.sort_by_key(|(k, _)| *k);
+    Ok(Applied::quiet(Done::Fetched(Fetched {
+        jobs: keyed.into_iter().map(|(_, j)| j).collect(),
+        promoted,
+        rescued,
+    })))
+}
+
+/// Extends the leases still held; reports the lost and the ones asked to cancel.
+pub(super) async fn renew_on(
+    conn: &mut SqliteConnection,
+    leases: &[Lease],
+    ttl: Duration,
+    now: i64,
+) -> Result<Applied, QueueError> {
+    let rows = sqlx::query(
+        "UPDATE queue_jobs SET lease_expires_at = ?
+         WHERE state = 'running' AND lease_expires_at > ?
+           AND (id, lease_token) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                                     FROM json_each(?))
+         RETURNING id, lease_token, cancel_requested",
+    )
+    .bind(now.saturating_add(duration_ms(ttl)))
+    .bind(now)
+    .bind(lease_pairs(leases))
+    .fetch_all(conn)
+    .await?;
+    let mut held: HashMap<(String, i64), bool> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        held.insert(
+            (r.try_get("id")?, r.try_get("lease_token")?),
+            r.try_get::<i64, _>("cancel_requested")? != 0,
+        );
+    }
+    let mut out = Renewed::default();
+    for lease in leases {
+        match held.get(&(lease.id.0.clone(), lease.token)) {
+            None => out.lost.push(lease.clone()),
+            Some(true) => out.cancel_requested.push(lease.clone()),
+            Some(false) => {}
+        }
+    }
+    Ok(Applied::quiet(Done::Renewed(out)))
+}
+
+/// Ends each attempt, fenced on its own; fails as a whole only when the store does.
+pub(super) async fn complete_all_on(
+    conn: &mut SqliteConnection,
+    config: &SqliteQueueConfig,
+    items: &[(Lease, Outcome)],
+    now: i64,
+) -> Result<Applied, QueueError> {
+    let mut out = Vec::with_capacity(items.len());
+    for (lease, outcome) in items {
+        match complete_on(conn, &config.retry, lease, outcome, now).await {
+            Err(QueueError::Storage(e)) => return Err(QueueError::Storage(e)),
+            other => out.push(other),
+        }
+    }
+    Ok(Applied::quiet(Done::Completed(out)))
+}
+
+/// Ends one attempt on `conn`, fenced by its lease token. `OR FAIL`, as on the fetch path: one
+/// row, so a failure leaves nothing half written.
+async fn complete_on(
+    conn: &mut SqliteConnection,
+    retry: &RetryPolicy,
+    lease: &Lease,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<JobState, QueueError> {
+    let query = match outcome {
+        Outcome::Succeeded(result) => {
+            let result =
+                serde_json::to_string(result).map_err(|e| QueueError::Invalid(e.to_string()))?;
+            sqlx::query_scalar::<_, String>(concat!(
+                "UPDATE OR FAIL queue_jobs SET state = 'succeeded', result = ?, finished_at = ?, ",
+                clear_lease!(),
+                fence!()
+            ))
+            .bind(result)
+            .bind(now)
+        }
+        Outcome::Retry { error, retry_after } => {
+            let delay = retry_after.unwrap_or_else(|| retry.jittered(lease.attempt));
+            let run_at = now.saturating_add(duration_ms(delay));
+            sqlx::query_scalar::<_, String>(concat!(
+                "UPDATE OR FAIL queue_jobs SET ",
+                spent_attempt!("scheduled"),
+                "errors = ",
+                append_error!(),
+                ", ",
+                clear_lease!(),
+                fence!()
+            ))
+            .bind(now)
+            .bind(run_at)
+            .bind(now)
+            .bind(error.class.clone())
+            .bind(error.message.clone())
+        }
+        Outcome::Snooze(delay) => sqlx::query_scalar::<_, String>(concat!(
+            "UPDATE OR FAIL queue_jobs SET
+                state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'scheduled' END,
+                finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
+                run_at = CASE WHEN cancel_requested = 1 THEN run_at ELSE ? END,
+                attempt = attempt - 1, snoozes = snoozes + 1, ",
+            clear_lease!(),
+            fence!()
+        ))
+        .bind(now)
+        .bind(now.saturating_add(duration_ms(*delay))),
+        Outcome::Abort(error) => sqlx::query_scalar::<_, String>(concat!(
+            "UPDATE OR FAIL queue_jobs SET state = 'dead', finished_at = ?, errors = ",
+            append_error!(),
+            ", ",
+            clear_lease!(),
+            fence!()
+        ))
+        .bind(now)
+        .bind(now)
+        .bind(error.class.clone())
+        .bind(error.message.clone()),
+        // Only a real cancel request ends a job cancelled (machine::step).
+        Outcome::Cancelled => sqlx::query_scalar::<_, String>(concat!(
+            "UPDATE OR FAIL queue_jobs SET state = 'cancelled', finished_at = ?, ",
+            clear_lease!(),
+            fence!(" AND cancel_requested = 1")
+        ))
+        .bind(now),
+    };
+    let state = query
+        .bind(lease.id.as_str())
+        .bind(lease.token)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match state {
+        Some(state) => state.parse().map_err(QueueError::Storage),
+        None => Err(why_not_completed(conn, lease).await),
+    }
+}
+
+/// Why a completion changed nothing: the lease is gone, or (for `Cancelled` without a
+/// request) the state machine refuses it.
+async fn why_not_completed(conn: &mut SqliteConnection, lease: &Lease) -> QueueError {
+    let held = sqlx::query_scalar::<_, i64>(
+        "SELECT 1 FROM queue_jobs WHERE id = ? AND lease_token = ? AND state = 'running'",
+    )
+    .bind(lease.id.as_str())
+    .bind(lease.token)
+    .fetch_optional(conn)
+    .await;
+    match held {
+        Ok(Some(_)) => QueueError::InvalidState {
+            id: lease.id.0.clone(),
+            state: JobState::Running.to_string(),
+            reason: crate::machine::NO_CANCEL_REQUEST,
+        },
+        Ok(None) => QueueError::LeaseLost(lease.id.0.clone()),
+        Err(e) => e.into(),
+    }
+}
+
+/// Gives leases back (attempt refunded); wakes their queues.
+pub(super) async fn release_on(
+    conn: &mut SqliteConnection,
+    leases: &[Lease],
+    now: i64,
+) -> Result<Applied, QueueError> {
+    let queues: Vec<String> = sqlx::query_scalar(
+        "UPDATE queue_jobs
+         SET state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'available' END,
+             finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
+             attempt = attempt - 1, lease_token = NULL, lease_expires_at = NULL, worker = NULL
+         WHERE state = 'running'
+           AND (id, lease_token) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                                     FROM json_each(?))
+         RETURNING queue",
+    )
+    .bind(now)
+    .bind(lease_pairs(leases))
+    .fetch_all(conn)
+    .await?;
+    let released = queues.len();
+    Ok(Applied {
+        done: Done::Released(released),
+        wake: queues.into_iter().collect(),
+    })
 }
 
 /// Returns expired leases (of one queue, or all) to `available`, or to `dead` when that was the

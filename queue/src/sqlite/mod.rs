@@ -1,14 +1,18 @@
 //! The embedded SQLite backend: one file, WAL, our own migrations beside our own tables.
 //!
 //! All writes go through one connection, so in-process writers queue in memory instead of
-//! fighting over SQLite's lock; each multi-statement write is a `BEGIN IMMEDIATE` transaction, so
-//! writers in other processes on the same file wait (busy timeout) instead of deadlocking. Reads
-//! use a separate pool. Wake-ups are in-process ([`WakeHub`]); other processes poll.
+//! fighting over SQLite's lock. Pushes, fetches, renewals, completions and releases go through
+//! one task that commits whatever is queued in one `BEGIN IMMEDIATE` transaction (group commit,
+//! [`writer`]); `BEGIN IMMEDIATE` makes writers in other processes on the same file wait (busy
+//! timeout) instead of deadlocking. Reads use a separate pool. Wake-ups are in-process
+//! ([`WakeHub`]); other processes poll.
 
 mod admin;
 mod lease;
 mod push;
 mod row;
+mod search;
+mod writer;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -27,6 +31,8 @@ use crate::model::{
     Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
+pub use writer::WriteStats;
+use writer::{Ctx, Writer};
 
 /// Our migrations (queue and, later, store tables), applied by one migrator.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -44,6 +50,14 @@ pub struct SqliteQueueConfig {
     pub read_connections: u32,
     /// How long a writer waits for another process's lock.
     pub busy_timeout: Duration,
+    /// Most rows one `list` request examines before it answers with a cursor to go on (for
+    /// filters no index answers, such as text in args). 20,000 rows are a few milliseconds.
+    pub search_budget: usize,
+    /// Most write requests (pushes, fetches, acks…) one transaction carries. 1 turns group
+    /// commit off: one transaction per request.
+    pub max_group: usize,
+    /// Counters of the writer (requests, transactions), shared by clones of the config.
+    pub write_stats: Arc<WriteStats>,
 }
 
 impl Default for SqliteQueueConfig {
@@ -54,6 +68,9 @@ impl Default for SqliteQueueConfig {
             rescue_limit: 1000,
             read_connections: 4,
             busy_timeout: Duration::from_secs(10),
+            search_budget: 20_000,
+            max_group: 128,
+            write_stats: Arc::default(),
         }
     }
 }
@@ -61,8 +78,12 @@ impl Default for SqliteQueueConfig {
 /// The SQLite queue. Clones share pools, clock and wake-ups.
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
+    /// The write connection, for admin writes; the writer task shares it.
     write: SqlitePool,
     read: SqlitePool,
+    /// The connection WAL checkpoints run on, beside the writer.
+    checkpoints: SqlitePool,
+    writer: Writer,
     clock: Arc<dyn Clock>,
     hub: WakeHub,
     config: SqliteQueueConfig,
@@ -86,18 +107,36 @@ impl SqliteQueue {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            // A file connection cannot go stale the way a network one can; the ping on every
+            // acquire would cost each group a round trip to the connection's thread.
+            .test_before_acquire(false)
+            // Checkpoints run beside the writer, on their own connection (writer.rs).
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         MIGRATOR.run(&write).await?;
+        let checkpoints = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(config.read_connections.max(1))
             .connect_with(options.read_only(true))
             .await?;
+        let hub = WakeHub::default();
+        let writer = Writer::start(Ctx {
+            pool: write.clone(),
+            checkpoints: checkpoints.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            hub: hub.clone(),
+        });
         Ok(Self {
             write,
             read,
+            checkpoints,
+            writer,
             clock,
-            hub: WakeHub::default(),
+            hub,
             config,
         })
     }
@@ -114,9 +153,11 @@ impl SqliteQueue {
         Ok(())
     }
 
-    /// Closes both pools.
+    /// Closes the pools, once the writer's group in flight (if any) is done; later operations
+    /// fail.
     pub async fn close(&self) {
         self.write.close().await;
+        self.checkpoints.close().await;
         self.read.close().await;
     }
 

@@ -1,12 +1,15 @@
-//! `push` and `push_bulk`: validation, dedup look-up and insert in one `BEGIN IMMEDIATE`
-//! transaction, so concurrent pushes of one dedup key (even from other processes) insert once.
-//! Dedup keys live in `queue_dedup`, per queue, and outlive their jobs until their window ends.
+//! `push` and `push_bulk`: validation, then dedup look-up and insert in the writer's
+//! transaction ([`writer`](super::writer)), so concurrent pushes of one dedup key insert once —
+//! even in one group, where the second push sees the first's insert, and even from other
+//! processes, as the transaction is `BEGIN IMMEDIATE`. Dedup keys live in `queue_dedup`, per
+//! queue, and outlive their jobs until their window ends.
 
 use std::collections::BTreeSet;
 
 use sqlx::{Row, SqliteConnection};
 
 use super::SqliteQueue;
+use super::writer::{Applied, Done, Op, mismatch};
 use crate::clock::duration_ms;
 use crate::error::QueueError;
 use crate::model::{JobId, NewJob, Pushed};
@@ -14,72 +17,85 @@ use crate::validate::validate_bulk;
 
 impl SqliteQueue {
     pub(super) async fn push_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Pushed>, QueueError> {
+        // Refused before it reaches the writer: an invalid request costs its group nothing.
         validate_bulk(&jobs)?;
-        let now = self.now();
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
-        let mut out = Vec::with_capacity(jobs.len());
-        let mut due_queues = BTreeSet::new();
-        for job in &jobs {
-            if let Some(existing) = find_live_duplicate(&mut tx, job, now).await? {
-                out.push(existing);
-                continue;
-            }
-            let id = JobId::generate();
-            let run_at = job.run_at.unwrap_or(now).max(0);
-            let state = if run_at <= now {
-                "available"
-            } else {
-                "scheduled"
-            };
-            if state == "available" {
-                due_queues.insert(job.queue_name().to_owned());
-            }
-            let args =
-                serde_json::to_string(&job.args).map_err(|e| QueueError::Invalid(e.to_string()))?;
-            sqlx::query(
-                "INSERT INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, run_at,
-                    max_attempts, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id.as_str())
-            .bind(job.queue_name())
-            .bind(&job.kind)
-            .bind(args)
-            .bind(job.tenant.as_deref())
-            .bind(job.enqueued_by.as_deref())
-            .bind(state)
-            .bind(job.priority)
-            .bind(run_at)
-            .bind(i64::from(job.max_attempts))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            if let Some(dedup) = &job.dedup {
-                sqlx::query(
-                    "INSERT INTO queue_dedup (queue, key, job_id, until, fingerprint) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT (queue, key) DO UPDATE SET job_id = excluded.job_id,
-                         until = excluded.until, fingerprint = excluded.fingerprint",
-                )
-                .bind(job.queue_name())
-                .bind(&dedup.key)
-                .bind(id.as_str())
-                .bind(now.saturating_add(duration_ms(dedup.window)))
-                .bind(dedup.fingerprint.as_deref())
-                .execute(&mut *tx)
-                .await?;
-            }
-            out.push(Pushed {
-                id,
-                duplicate: false,
-                existing_fingerprint: None,
-            });
+        match self.writer.run(Op::Push(jobs)).await? {
+            Done::Pushed(pushed) => Ok(pushed),
+            other => Err(mismatch(other)),
         }
-        tx.commit().await?;
-        for queue in due_queues {
-            self.hub.notify(&queue);
-        }
-        Ok(out)
     }
+}
+
+/// Inserts `jobs` (or finds their live duplicates) on `conn`, inside the writer's transaction;
+/// wakes the queues that got a job due now.
+pub(super) async fn push_on(
+    conn: &mut SqliteConnection,
+    jobs: &[NewJob],
+    now: i64,
+) -> Result<Applied, QueueError> {
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut due_queues = BTreeSet::new();
+    for job in jobs {
+        if let Some(existing) = find_live_duplicate(conn, job, now).await? {
+            out.push(existing);
+            continue;
+        }
+        let id = JobId::generate();
+        let run_at = job.run_at.unwrap_or(now).max(0);
+        let state = if run_at <= now {
+            "available"
+        } else {
+            "scheduled"
+        };
+        if state == "available" {
+            due_queues.insert(job.queue_name().to_owned());
+        }
+        let args =
+            serde_json::to_string(&job.args).map_err(|e| QueueError::Invalid(e.to_string()))?;
+        // `OR FAIL`: one row, so a failure leaves nothing of it; and SQLite keeps no statement
+        // journal for the count triggers' writes (see the `queue_counts` migration).
+        sqlx::query(
+            "INSERT OR FAIL INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, run_at,
+                max_attempts, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.as_str())
+        .bind(job.queue_name())
+        .bind(&job.kind)
+        .bind(args)
+        .bind(job.tenant.as_deref())
+        .bind(job.enqueued_by.as_deref())
+        .bind(state)
+        .bind(job.priority)
+        .bind(run_at)
+        .bind(i64::from(job.max_attempts))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        if let Some(dedup) = &job.dedup {
+            sqlx::query(
+                "INSERT INTO queue_dedup (queue, key, job_id, until, fingerprint) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (queue, key) DO UPDATE SET job_id = excluded.job_id,
+                     until = excluded.until, fingerprint = excluded.fingerprint",
+            )
+            .bind(job.queue_name())
+            .bind(&dedup.key)
+            .bind(id.as_str())
+            .bind(now.saturating_add(duration_ms(dedup.window)))
+            .bind(dedup.fingerprint.as_deref())
+            .execute(&mut *conn)
+            .await?;
+        }
+        out.push(Pushed {
+            id,
+            duplicate: false,
+            existing_fingerprint: None,
+        });
+    }
+    Ok(Applied {
+        done: Done::Pushed(out),
+        wake: due_queues,
+    })
 }
 
 /// The job holding `job`'s dedup key, if it is unfinished or still inside its window.
