@@ -156,7 +156,9 @@ pub struct ListQuery {
 pub struct JobList {
     /// Jobs, newest first, without results.
     pub jobs: Vec<JobView>,
-    /// Pass as `cursor` for the next page; absent on the last.
+    /// Pass as `cursor` for the next page; absent on the last. A search examines a bounded
+    /// number of jobs per request, so a page may be short, even empty, and still carry a cursor:
+    /// follow it until it is absent.
     pub next_cursor: Option<String>,
 }
 

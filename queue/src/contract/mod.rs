@@ -140,7 +140,9 @@ macro_rules! queue_contract_tests_without_time {
             retry_now_revives_a_dead_job,
             list_filters_and_pages,
             counts_per_queue_and_state,
-            push_wakes_an_idle_worker
+            push_wakes_an_idle_worker,
+            search_finds_a_rare_text_in_the_oldest_job,
+            search_pages_combined_filters_across_the_budget
         );
     };
 }
