@@ -232,21 +232,83 @@ pub(super) async fn renew_on(
     Ok(Applied::quiet(Done::Renewed(out)))
 }
 
-/// Ends each attempt, fenced on its own; fails as a whole only when the store does.
+/// Ends each attempt, fenced on its own; fails as a whole only when the store does. Successes
+/// (the commonest outcome, and a batch of acks is mostly them) go in one statement when the
+/// batch names each job once; the rest one by one.
 pub(super) async fn complete_all_on(
     conn: &mut SqliteConnection,
     config: &SqliteQueueConfig,
     items: &[(Lease, Outcome)],
     now: i64,
 ) -> Result<Applied, QueueError> {
-    let mut out = Vec::with_capacity(items.len());
-    for (lease, outcome) in items {
+    let mut out: Vec<Option<Result<JobState, QueueError>>> =
+        std::iter::repeat_with(|| None).take(items.len()).collect();
+    let distinct = items
+        .iter()
+        .map(|(l, _)| l.id.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+        == items.len();
+    if distinct && items.len() > 1 {
+        succeed_all(conn, items, &mut out, now).await?;
+    }
+    for ((lease, outcome), slot) in items.iter().zip(out.iter_mut()) {
+        if slot.is_some() {
+            continue;
+        }
         match complete_on(conn, &config.retry, lease, outcome, now).await {
             Err(QueueError::Storage(e)) => return Err(QueueError::Storage(e)),
-            other => out.push(other),
+            other => *slot = Some(other),
         }
     }
-    Ok(Applied::quiet(Done::Completed(out)))
+    Ok(Applied::quiet(Done::Completed(
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(QueueError::Storage("an ack was skipped".into()))))
+            .collect(),
+    )))
+}
+
+/// Completes every `Succeeded` item whose lease still holds its job in one `UPDATE … FROM`,
+/// fenced row by row as [`complete_on`] is; fills their answers. Items it did not complete are
+/// left for [`complete_on`], which finds out why.
+async fn succeed_all(
+    conn: &mut SqliteConnection,
+    items: &[(Lease, Outcome)],
+    out: &mut [Option<Result<JobState, QueueError>>],
+    now: i64,
+) -> Result<(), QueueError> {
+    let mut successes = Vec::new();
+    for (lease, outcome) in items {
+        if let Outcome::Succeeded(result) = outcome {
+            let result =
+                serde_json::to_string(result).map_err(|e| QueueError::Invalid(e.to_string()))?;
+            successes.push(serde_json::json!([lease.id.as_str(), lease.token, result]));
+        }
+    }
+    if successes.len() < 2 {
+        return Ok(());
+    }
+    let done: std::collections::HashSet<String> = sqlx::query_scalar(concat!(
+        "UPDATE queue_jobs SET state = 'succeeded', result = v.result, finished_at = ?, ",
+        clear_lease!(),
+        " FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS token,
+                       json_extract(value, '$[2]') AS result FROM json_each(?)) AS v
+          WHERE queue_jobs.id = v.id AND queue_jobs.lease_token = v.token
+            AND queue_jobs.state = 'running'
+          RETURNING queue_jobs.id"
+    ))
+    .bind(now)
+    .bind(serde_json::Value::Array(successes).to_string())
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    for ((lease, outcome), slot) in items.iter().zip(out.iter_mut()) {
+        if matches!(outcome, Outcome::Succeeded(_)) && done.contains(lease.id.as_str()) {
+            *slot = Some(Ok(JobState::Succeeded));
+        }
+    }
+    Ok(())
 }
 
 /// Ends one attempt on `conn`, fenced by its lease token. `OR FAIL`, as on the fetch path: one

@@ -27,7 +27,9 @@ impl SqliteQueue {
 }
 
 /// Inserts `jobs` (or finds their live duplicates) on `conn`, inside the writer's transaction;
-/// wakes the queues that got a job due now.
+/// wakes the queues that got a job due now. Jobs without a dedup key go in multi-row `INSERT`s
+/// (one statement, so one trip to the connection's thread, for a run of them); a job with one is
+/// looked up and inserted on its own. Either way in order, so `seq` keeps pushes FIFO.
 pub(super) async fn push_on(
     conn: &mut SqliteConnection,
     jobs: &[NewJob],
@@ -35,44 +37,29 @@ pub(super) async fn push_on(
 ) -> Result<Applied, QueueError> {
     let mut out = Vec::with_capacity(jobs.len());
     let mut due_queues = BTreeSet::new();
+    let mut plain: Vec<NewRow> = Vec::new();
     for job in jobs {
-        if let Some(existing) = find_live_duplicate(conn, job, now).await? {
-            out.push(existing);
-            continue;
+        if job.dedup.is_some() {
+            insert(conn, &mut plain).await?;
+            if let Some(existing) = find_live_duplicate(conn, job, now).await? {
+                out.push(existing);
+                continue;
+            }
         }
-        let id = JobId::generate();
-        let run_at = job.run_at.unwrap_or(now).max(0);
-        let state = if run_at <= now {
-            "available"
-        } else {
-            "scheduled"
-        };
-        if state == "available" {
+        let row = NewRow::new(job, now)?;
+        let id = row.id.clone();
+        if row.state == "available" {
             due_queues.insert(job.queue_name().to_owned());
         }
-        let args =
-            serde_json::to_string(&job.args).map_err(|e| QueueError::Invalid(e.to_string()))?;
-        // `OR FAIL`: one row, so a failure leaves nothing of it; and SQLite keeps no statement
-        // journal for the count triggers' writes (see the `queue_counts` migration).
-        sqlx::query(
-            "INSERT OR FAIL INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, run_at,
-                max_attempts, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.as_str())
-        .bind(job.queue_name())
-        .bind(&job.kind)
-        .bind(args)
-        .bind(job.tenant.as_deref())
-        .bind(job.enqueued_by.as_deref())
-        .bind(state)
-        .bind(job.priority)
-        .bind(run_at)
-        .bind(i64::from(job.max_attempts))
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        plain.push(row);
+        out.push(Pushed {
+            id: id.clone(),
+            duplicate: false,
+            existing_fingerprint: None,
+        });
         if let Some(dedup) = &job.dedup {
+            // The job, then its key: a later push in this transaction must see both.
+            insert(conn, &mut plain).await?;
             sqlx::query(
                 "INSERT INTO queue_dedup (queue, key, job_id, until, fingerprint) VALUES (?, ?, ?, ?, ?)
                  ON CONFLICT (queue, key) DO UPDATE SET job_id = excluded.job_id,
@@ -85,17 +72,78 @@ pub(super) async fn push_on(
             .bind(dedup.fingerprint.as_deref())
             .execute(&mut *conn)
             .await?;
+        } else if plain.len() >= ROWS_PER_INSERT {
+            insert(conn, &mut plain).await?;
         }
-        out.push(Pushed {
-            id,
-            duplicate: false,
-            existing_fingerprint: None,
-        });
     }
+    insert(conn, &mut plain).await?;
     Ok(Applied {
         done: Done::Pushed(out),
         wake: due_queues,
     })
+}
+
+/// Rows per multi-row `INSERT`: 11 values each, far below SQLite's limit on bound values.
+pub(super) const ROWS_PER_INSERT: usize = 500;
+
+/// A job as a `queue_jobs` row.
+struct NewRow<'a> {
+    id: JobId,
+    job: &'a NewJob,
+    args: String,
+    state: &'static str,
+    run_at: i64,
+    now: i64,
+}
+
+impl<'a> NewRow<'a> {
+    fn new(job: &'a NewJob, now: i64) -> Result<Self, QueueError> {
+        let run_at = job.run_at.unwrap_or(now).max(0);
+        Ok(Self {
+            id: JobId::generate(),
+            job,
+            args: serde_json::to_string(&job.args)
+                .map_err(|e| QueueError::Invalid(e.to_string()))?,
+            state: if run_at <= now {
+                "available"
+            } else {
+                "scheduled"
+            },
+            run_at,
+            now,
+        })
+    }
+}
+
+/// Inserts `rows` (emptying it) in one statement: all or none of them.
+async fn insert(conn: &mut SqliteConnection, rows: &mut Vec<NewRow<'_>>) -> Result<(), QueueError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // One row: `OR FAIL`, so SQLite keeps no statement journal for it (see the `queue_counts`
+    // migration). Several: the default `ABORT`, so a failure undoes every row of the statement.
+    let mut insert = sqlx::QueryBuilder::new(if rows.len() == 1 {
+        "INSERT OR FAIL INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, \
+         priority, run_at, max_attempts, created_at) "
+    } else {
+        "INSERT INTO queue_jobs (id, queue, kind, args, tenant, enqueued_by, state, priority, \
+         run_at, max_attempts, created_at) "
+    });
+    insert.push_values(rows.drain(..), |mut b, row| {
+        b.push_bind(row.id.0)
+            .push_bind(row.job.queue_name())
+            .push_bind(&row.job.kind)
+            .push_bind(row.args)
+            .push_bind(row.job.tenant.as_deref())
+            .push_bind(row.job.enqueued_by.as_deref())
+            .push_bind(row.state)
+            .push_bind(row.job.priority)
+            .push_bind(row.run_at)
+            .push_bind(i64::from(row.job.max_attempts))
+            .push_bind(row.now);
+    });
+    insert.build().execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// The job holding `job`'s dedup key, if it is unfinished or still inside its window.

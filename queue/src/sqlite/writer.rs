@@ -81,10 +81,70 @@ impl Op {
     /// schema's column types rule out, and which left the write applied before group commit too.
     fn one_write(&self) -> bool {
         match self {
-            Op::Push(jobs) => jobs.len() == 1 && jobs.iter().all(|j| j.dedup.is_none()),
+            Op::Push(jobs) => plain_push(jobs),
             Op::Complete(items) => items.len() == 1,
             Op::Renew(..) | Op::Release(_) => true,
             Op::Fetch(_) => false,
+        }
+    }
+}
+
+/// Whether a push is jobs without dedup keys that fit one multi-row `INSERT`: one statement.
+fn plain_push(jobs: &[NewJob]) -> bool {
+    jobs.len() <= push::ROWS_PER_INSERT && jobs.iter().all(|j| j.dedup.is_none())
+}
+
+/// Merges runs of single-job plain pushes in a group (the commonest request: one job from one
+/// HTTP call) into one push each, so that they cost one statement, not one each; answers each
+/// op with how many requests it stands for (a bulk push is one request, never merged into).
+fn merge_plain_pushes(ops: Vec<Op>) -> Vec<(Op, usize)> {
+    // (op, requests, whether it is a run of single plain pushes)
+    let mut units: Vec<(Op, usize, bool)> = Vec::with_capacity(ops.len());
+    for op in ops {
+        let single = matches!(&op, Op::Push(jobs) if jobs.len() == 1 && plain_push(jobs));
+        if single
+            && let Some((Op::Push(run), requests, true)) = units.last_mut()
+            && run.len() < push::ROWS_PER_INSERT
+            && let Op::Push(jobs) = op
+        {
+            run.extend(jobs);
+            *requests += 1;
+            continue;
+        }
+        units.push((op, 1, single));
+    }
+    units.into_iter().map(|(op, n, _)| (op, n)).collect()
+}
+
+/// Splits the answer of a merged push back into one answer per request.
+fn split_push(
+    result: Result<Applied, QueueError>,
+    requests: usize,
+) -> Vec<Result<Applied, QueueError>> {
+    if requests == 1 {
+        return vec![result];
+    }
+    match result {
+        Ok(Applied {
+            done: Done::Pushed(pushed),
+            wake,
+        }) => pushed
+            .into_iter()
+            .map(|p| {
+                Ok(Applied {
+                    done: Done::Pushed(vec![p]),
+                    wake: wake.clone(),
+                })
+            })
+            .collect(),
+        Ok(other) => (0..requests)
+            .map(|_| Err(mismatch_ref(&other.done)))
+            .collect(),
+        Err(e) => {
+            let message = e.to_string();
+            std::iter::once(Err(e))
+                .chain((1..requests).map(|_| Err(QueueError::Storage(message.clone()))))
+                .collect()
         }
     }
 }
@@ -117,6 +177,10 @@ impl Applied {
 
 /// The error of an answer of the wrong kind (a bug of this module).
 pub(super) fn mismatch(done: Done) -> QueueError {
+    mismatch_ref(&done)
+}
+
+fn mismatch_ref(done: &Done) -> QueueError {
     QueueError::Storage(format!("the SQLite writer answered with {done:?}"))
 }
 
@@ -329,7 +393,7 @@ async fn transaction(
     if ops.len() == 1 {
         // Alone, a request needs no savepoint: its failure rolls back the transaction.
         for op in ops {
-            let result = apply(ctx, conn, op).await;
+            let result = apply(ctx, conn, &op).await;
             let failed = result.is_err();
             results.push(result);
             if failed {
@@ -350,25 +414,39 @@ async fn transaction(
         if let Err(e) = exec(conn, "SAVEPOINT alive").await {
             return (results, broken(conn, e).await);
         }
-        for op in ops {
+        for (op, requests) in merge_plain_pushes(ops) {
             let end = if op.one_write() {
                 // A single statement is atomic on its own: on failure it wrote nothing, and
                 // only whether the transaction survived is left to check.
-                let result = apply(ctx, conn, op).await;
-                let end = match &result {
+                let mut result = apply(ctx, conn, &op).await;
+                let mut end = match &result {
                     Ok(_) => Ok(()),
-                    Err(_) => match exec(conn, "RELEASE alive").await {
-                        Ok(()) => exec(conn, "SAVEPOINT alive").await,
-                        Err(e) => Err(e),
-                    },
+                    Err(_) => survived(conn).await,
                 };
-                results.push(result);
+                if let (Err(_), Ok(()), Op::Push(jobs)) = (&result, &end, &op)
+                    && requests > 1
+                {
+                    // A merged push failed: each request on its own, so only the one at fault
+                    // fails (each still a single statement).
+                    for job in jobs {
+                        result = apply(ctx, conn, &Op::Push(vec![job.clone()])).await;
+                        if result.is_err() {
+                            end = survived(conn).await;
+                        }
+                        results.push(result);
+                        if end.is_err() {
+                            break;
+                        }
+                    }
+                } else {
+                    results.extend(split_push(result, requests));
+                }
                 end
             } else {
                 if let Err(e) = exec(conn, "SAVEPOINT request").await {
                     return (results, broken(conn, e).await);
                 }
-                let result = apply(ctx, conn, op).await;
+                let result = apply(ctx, conn, &op).await;
                 let end = match &result {
                     Ok(_) => exec(conn, "RELEASE request").await,
                     Err(_) => match exec(conn, "ROLLBACK TO request").await {
@@ -407,18 +485,26 @@ async fn broken(conn: &mut SqliteConnection, e: sqlx::Error) -> Ended {
     }
 }
 
+/// After a statement failed, whether SQLite kept the transaction (it rolls it back by itself on
+/// disk full or an I/O error): `RELEASE alive` fails when the savepoint went with it. Renews the
+/// savepoint for the rest of the group.
+async fn survived(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    exec(conn, "RELEASE alive").await?;
+    exec(conn, "SAVEPOINT alive").await
+}
+
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
     sqlx::query(sql).execute(conn).await.map(|_| ())
 }
 
 /// One operation, on the group's transaction.
-async fn apply(ctx: &Ctx, conn: &mut SqliteConnection, op: Op) -> Result<Applied, QueueError> {
+async fn apply(ctx: &Ctx, conn: &mut SqliteConnection, op: &Op) -> Result<Applied, QueueError> {
     let now = ctx.clock.now_ms();
     match op {
-        Op::Push(jobs) => push::push_on(conn, &jobs, now).await,
-        Op::Fetch(req) => lease::fetch_on(conn, &ctx.config, &req, now).await,
-        Op::Renew(leases, ttl) => lease::renew_on(conn, &leases, ttl, now).await,
-        Op::Complete(items) => lease::complete_all_on(conn, &ctx.config, &items, now).await,
-        Op::Release(leases) => lease::release_on(conn, &leases, now).await,
+        Op::Push(jobs) => push::push_on(conn, jobs, now).await,
+        Op::Fetch(req) => lease::fetch_on(conn, &ctx.config, req, now).await,
+        Op::Renew(leases, ttl) => lease::renew_on(conn, leases, *ttl, now).await,
+        Op::Complete(items) => lease::complete_all_on(conn, &ctx.config, items, now).await,
+        Op::Release(leases) => lease::release_on(conn, leases, now).await,
     }
 }
