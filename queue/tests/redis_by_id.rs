@@ -8,23 +8,14 @@
     reason = "tests: a failed step panics"
 )]
 
-use dezky_queue::contract::redis_prefix::{fresh_prefix_at, redis_cluster_url, redis_url};
-use dezky_queue::redis::{RedisQueue, RedisQueueConfig};
+use dezky_queue::contract::redis_prefix::{queue_at, redis_cluster_url, redis_url};
+use dezky_queue::redis::RedisQueue;
 use dezky_queue::{JobId, JobState, NewJob, QueueBackend};
 
 const QUEUES: usize = 100;
 
 async fn calls_by_id_cost_one_round_trip(url: &str) {
-    let (prefix, _guard) = fresh_prefix_at(url);
-    let queue = RedisQueue::connect(
-        url,
-        RedisQueueConfig {
-            prefix,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (queue, _guard) = queue_at(url).await;
     let mut ids = Vec::new();
     for n in 0..QUEUES {
         let mut job = NewJob::new("echo", serde_json::json!({ "n": n }));

@@ -13,10 +13,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
+use dezky_queue::contract::redis_prefix::{PrefixGuard, fresh_prefix, redis_url};
 use dezky_queue::redis::{RedisQueue, RedisQueueConfig};
 use dezky_queue::{
-    Clock, FetchRequest, JobState, ManualClock, NewJob, Outcome, QueueBackend, SystemClock,
+    Clock, FetchRequest, JobState, LeasedJob, ManualClock, NewJob, Outcome, QueueBackend,
+    SystemClock,
 };
 
 const TTL: Duration = Duration::from_secs(30);
@@ -50,24 +51,33 @@ fn ahead() -> Arc<dyn Clock> {
     Arc::new(clock)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_worker_whose_clock_runs_ahead_does_not_steal_live_leases() {
-    let (prefix, _guard) = fresh_prefix();
+/// A worker on server time holding the lease of the one job of a fresh prefix, and a second
+/// worker on that prefix whose time is `clock` (None: the server's).
+async fn one_live_lease(
+    clock: Option<Arc<dyn Clock>>,
+) -> (RedisQueue, LeasedJob, RedisQueue, PrefixGuard) {
+    let (prefix, guard) = fresh_prefix();
     let honest = connect(&prefix, None).await;
-    let skewed = connect(&prefix, None).await; // its host's clock is 60 s ahead: unused
+    let other = connect(&prefix, clock).await;
     honest
         .push(NewJob::new("echo", serde_json::json!({})))
         .await
         .unwrap();
-    let held = honest.fetch(req("honest")).await.unwrap().jobs;
+    let mut held = honest.fetch(req("honest")).await.unwrap().jobs;
     assert_eq!(held.len(), 1);
+    (honest, held.remove(0), other, guard)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_clock_runs_ahead_does_not_steal_live_leases() {
+    // The second worker's host clock runs 60 s ahead; on server time it is never read.
+    let (honest, held, skewed, _guard) = one_live_lease(None).await;
     let fetched = skewed.fetch(req("skewed")).await.unwrap();
     assert_eq!(fetched.rescued, 0, "the live lease was rescued");
     assert!(fetched.jobs.is_empty(), "the job was leased twice");
     assert_eq!(skewed.rescue_expired(100).await.unwrap(), 0);
 
-    let lease = &held[0].lease;
+    let lease = &held.lease;
     let renewed = honest
         .renew(std::slice::from_ref(lease), TTL)
         .await
@@ -82,21 +92,12 @@ async fn a_worker_whose_clock_runs_ahead_does_not_steal_live_leases() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_a_worker_trusting_its_own_fast_clock_would_steal() {
-    let (prefix, _guard) = fresh_prefix();
-    let honest = connect(&prefix, None).await;
-    let skewed = connect(&prefix, Some(ahead())).await;
-    honest
-        .push(NewJob::new("echo", serde_json::json!({})))
-        .await
-        .unwrap();
-    let held = honest.fetch(req("honest")).await.unwrap().jobs;
-    assert_eq!(held.len(), 1);
-
+    let (honest, held, skewed, _guard) = one_live_lease(Some(ahead())).await;
     let fetched = skewed.fetch(req("skewed")).await.unwrap();
     assert_eq!(fetched.rescued, 1);
     assert_eq!(fetched.jobs.len(), 1, "the same job, leased again");
     let state = honest
-        .complete(&held[0].lease, Outcome::Succeeded(serde_json::Value::Null))
+        .complete(&held.lease, Outcome::Succeeded(serde_json::Value::Null))
         .await;
     assert!(state.is_err(), "the first worker's lease is gone");
 }

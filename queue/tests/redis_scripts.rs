@@ -10,21 +10,11 @@
 
 use std::time::Duration;
 
-use dezky_queue::contract::redis_prefix::{fresh_prefix_at, redis_cluster_url, redis_url};
-use dezky_queue::redis::{RedisQueue, RedisQueueConfig};
+use dezky_queue::contract::redis_prefix::{queue_at, redis_cluster_url, redis_url};
 use dezky_queue::{FetchRequest, NewJob, QueueBackend};
 
 async fn scripts_come_back(url: &str) {
-    let (prefix, _guard) = fresh_prefix_at(url);
-    let queue = RedisQueue::connect(
-        url,
-        RedisQueueConfig {
-            prefix,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (queue, _guard) = queue_at(url).await;
     let job = || NewJob::new("echo", serde_json::json!({}));
     queue.push(job()).await.unwrap();
     // On a cluster redis-rs sends SCRIPT FLUSH to every master.

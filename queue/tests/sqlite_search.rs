@@ -8,35 +8,14 @@
     reason = "tests: a failed step panics"
 )]
 
-use std::sync::Arc;
-
+use dezky_queue::contract::sqlite_support::harness_with;
 use dezky_queue::contract::{BoxFuture, Harness, HarnessConfig, fetch, walk};
-use dezky_queue::sqlite::{SqliteQueue, SqliteQueueConfig};
-use dezky_queue::{AttemptFailure, JobFilter, JobState, ManualClock, NewJob, Outcome};
+use dezky_queue::{AttemptFailure, JobFilter, JobState, NewJob, Outcome};
 
 const BUDGET: usize = 64;
 
 async fn small_budget_harness(config: HarnessConfig) -> Harness {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("queue.db").display());
-    let clock = ManualClock::starting_now();
-    let queue = SqliteQueue::open(
-        &url,
-        Arc::new(clock.clone()),
-        SqliteQueueConfig {
-            retry: config.retry,
-            promote_limit: config.promote_limit,
-            search_budget: BUDGET,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("open sqlite queue");
-    Harness {
-        queue: Arc::new(queue),
-        clock,
-        guard: Some(Box::new(dir)),
-    }
+    harness_with(config, |s| s.search_budget = BUDGET).await
 }
 
 fn factory(c: HarnessConfig) -> BoxFuture<'static, Harness> {

@@ -15,32 +15,36 @@ use dezky_queue::sqlite::SqliteQueue;
 use dezky_queue::{Clock, Dedup, JobState, NewJob, QueueBackend, SystemClock};
 use sqlx::sqlite::SqliteConnectOptions;
 
+/// A database at `url` with only the named migrations applied, as an older release left it.
+async fn database_with(url: &str, migrations: &[&str]) -> sqlx::SqlitePool {
+    let dir = tempfile::tempdir().unwrap();
+    for name in migrations {
+        std::fs::copy(
+            format!("{}/../migrations/sqlite/{name}", env!("CARGO_MANIFEST_DIR")),
+            dir.path().join(name),
+        )
+        .unwrap();
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::migrate::Migrator::new(dir.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    pool
+}
+
 #[tokio::test]
 async fn dedup_keys_survive_the_upgrade_to_their_own_table() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
 
     // The first schema only, as an older release left it, with one keyed job.
-    let first = tempfile::tempdir().unwrap();
-    let name = "20261128000001_queue.sql";
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../migrations/sqlite/20261128000001_queue.sql"
-        ),
-        first.path().join(name),
-    )
-    .unwrap();
-    let options = SqliteConnectOptions::from_str(&url)
-        .unwrap()
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    sqlx::migrate::Migrator::new(first.path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let pool = database_with(&url, &["20261128000001_queue.sql"]).await;
     let now = SystemClock.now_ms();
     sqlx::query(
         "INSERT INTO queue_jobs (id, queue, kind, args, state, run_at, max_attempts, dedup_key,
@@ -80,24 +84,11 @@ async fn counts_are_backfilled_by_the_upgrade() {
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
 
     // The schema before the counters, with jobs in three states over two queues.
-    let before = tempfile::tempdir().unwrap();
-    for name in ["20261128000001_queue.sql", "20261129000001_dedup_keys.sql"] {
-        std::fs::copy(
-            format!("{}/../migrations/sqlite/{name}", env!("CARGO_MANIFEST_DIR")),
-            before.path().join(name),
-        )
-        .unwrap();
-    }
-    let options = SqliteConnectOptions::from_str(&url)
-        .unwrap()
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    sqlx::migrate::Migrator::new(before.path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let pool = database_with(
+        &url,
+        &["20261128000001_queue.sql", "20261129000001_dedup_keys.sql"],
+    )
+    .await;
     let now = SystemClock.now_ms();
     for (n, (queue, state)) in [
         ("a", "available"),

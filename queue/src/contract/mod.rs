@@ -20,6 +20,7 @@ mod outcomes;
 pub mod redis_prefix;
 mod scale;
 mod search;
+pub mod sqlite_support;
 mod stops;
 
 use std::time::Duration;

@@ -33,11 +33,28 @@ pub enum Time {
     Server,
 }
 
+/// The backend on the Redis (or cluster) at `url` under a fresh prefix, on server time, and the
+/// guard that deletes its keys.
+pub async fn queue_at(url: &str) -> (RedisQueue, PrefixGuard) {
+    let (prefix, guard) = fresh_prefix_at(url);
+    let config = RedisQueueConfig {
+        prefix,
+        ..Default::default()
+    };
+    (connect_at(url, config).await, guard)
+}
+
+async fn connect_at(url: &str, config: RedisQueueConfig) -> RedisQueue {
+    RedisQueue::connect(url, config)
+        .await
+        .unwrap_or_else(|e| panic!("connect to the test Redis at {url}: {e}"))
+}
+
 /// A contract harness on the Redis (or cluster) at `url`, under a fresh prefix.
 pub async fn harness_at(url: &str, time: Time, config: HarnessConfig) -> Harness {
     let (prefix, guard) = fresh_prefix_at(url);
     let clock = ManualClock::starting_now();
-    let queue = RedisQueue::connect(
+    let queue = connect_at(
         url,
         RedisQueueConfig {
             prefix,
@@ -47,8 +64,7 @@ pub async fn harness_at(url: &str, time: Time, config: HarnessConfig) -> Harness
             ..Default::default()
         },
     )
-    .await
-    .unwrap_or_else(|e| panic!("connect to the test Redis at {url}: {e}"));
+    .await;
     assert_eq!(
         queue.is_cluster(),
         url.contains(','),
