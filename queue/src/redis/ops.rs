@@ -1,11 +1,11 @@
-//! The write operations: each one `EVALSHA` on one queue's keys, every key it names declared.
+//! The write operations: each one `EVALSHA` on one queue's keys.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use redis::Value;
 
-use super::keys::{dedup_key, job_key, on_queue, queues_key};
+use super::keys::{job_key, on_queue, queues_key};
 use super::read::job_from_hash;
 use super::scripts::{ADMIN, COMPLETE, FETCH, PUSH, RELEASE, RENEW};
 use super::{RedisQueue, storage};
@@ -66,10 +66,6 @@ impl RedisQueue {
         call.arg(self.now_arg());
         for (job, id) in jobs.iter().zip(ids) {
             let dedup = job.dedup.as_ref();
-            call.key(job_key(self.prefix(), queue, id.as_str()));
-            if let Some(d) = dedup {
-                call.key(dedup_key(self.prefix(), queue, &d.key));
-            }
             call.arg(id.as_str())
                 .arg(&job.kind)
                 .arg(
@@ -206,7 +202,6 @@ impl RedisQueue {
             call.arg(self.now_arg());
             for &i in &indexes {
                 let (lease, outcome) = &items[i];
-                call.key(job_key(self.prefix(), queue, lease.id.as_str()));
                 call.arg(lease.id.as_str()).arg(lease.token);
                 match outcome {
                     Outcome::Succeeded(result) => {
@@ -275,7 +270,6 @@ impl RedisQueue {
             let mut call = on_queue(&RENEW, self.prefix(), &queue);
             call.arg(self.now_arg()).arg(duration_ms(ttl));
             for lease in &group {
-                call.key(job_key(self.prefix(), &queue, lease.id.as_str()));
                 call.arg(lease.id.as_str()).arg(lease.token);
             }
             let (lost, cancel): (Vec<usize>, Vec<usize>) = call
@@ -301,7 +295,6 @@ impl RedisQueue {
             let mut call = on_queue(&RELEASE, self.prefix(), &queue);
             call.arg(self.now_arg());
             for lease in &group {
-                call.key(job_key(self.prefix(), &queue, lease.id.as_str()));
                 call.arg(lease.id.as_str()).arg(lease.token);
             }
             let n: usize = call
@@ -316,9 +309,6 @@ impl RedisQueue {
 
     async fn admin(&self, queue: &str, op: &str, args: &[String]) -> Result<Value, QueueError> {
         let mut call = on_queue(&ADMIN, self.prefix(), queue);
-        if let Some(id) = args.first().filter(|_| JOB_OPS.contains(&op)) {
-            call.key(job_key(self.prefix(), queue, id));
-        }
         call.arg(self.now_arg()).arg(op);
         for a in args {
             call.arg(a);
@@ -410,9 +400,6 @@ impl RedisQueue {
         Ok(pruned)
     }
 }
-
-/// The admin operations on one job (its id first among the arguments, its hash declared).
-const JOB_OPS: [&str; 3] = ["cancel", "discard", "retry"];
 
 /// A flat `field, value, …` reply as a map.
 pub(super) fn hash_of(flat: &[Value]) -> HashMap<String, String> {

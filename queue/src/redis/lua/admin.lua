@@ -1,5 +1,5 @@
 -- admin: ARGV = now, op (cancel|discard|retry|prune|rescue|pause|resume), then per op.
--- Job ops (ARGV[3] = id, its hash in KEYS[11]) answer {outcome, state, the job's hash as
+-- Job ops (ARGV[3] = id) answer {outcome, state, the job's hash as
 -- field, value, ...} (one round trip): outcome is 'ok', 'missing' or 'refused'.
 local now, op = clock(ARGV[1]), ARGV[2]
 local unfinished = { scheduled = true, available = true, running = true }

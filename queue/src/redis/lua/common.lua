@@ -1,8 +1,9 @@
--- Shared by every script of the Redis queue backend. KEYS[1..11] are the queue's fixed keys, in
--- the order of `QUEUE_KEYS` (queue/src/redis/keys.rs); every key of one queue shares the hash tag
--- "{<queue>}", so a script touches one slot. Keys of jobs the caller names follow in KEYS; jobs a
--- script finds itself (fetch, rescue, promotion, prune) are read before anything is written, so
--- a key that moved away mid slot-migration fails the script before it changes anything.
+-- Shared by every script of the Redis queue backend. KEYS are the queue's fixed keys, in the
+-- order of `QUEUE_KEYS` (queue/src/redis/keys.rs), the last a guard that never exists, so that no
+-- script runs while the queue's slot migrates (see keys.rs). Every key of one queue shares the
+-- hash tag "{<queue>}", so a script touches one slot; job hashes are built here from it. Scripts
+-- read the jobs they find before they write, a second line of defence should a job's key be
+-- elsewhere: the call then fails before it changes anything.
 -- Time: ARGV[1] is the caller's clock (a test's manual clock) or '' for the server's own TIME,
 -- so leases, promotion, rescue and retention follow one clock however the hosts' clocks differ.
 local base = string.sub(KEYS[1], 1, -11) -- KEYS[1] is "<base>:available"

@@ -5,7 +5,7 @@
 -- cancel request. The branches follow `machine::step` (queue/src/machine.rs). Fencing, cancel
 -- requests and dedup keys are read for the whole batch at once, and the set updates are written
 -- at once at the end: per job, a success costs one HSET.
--- KEYS after the queue's: each attempt's job hash. `now` is formatted once, not per job.
+-- `now` is formatted once, not per job.
 local now = clock(ARGV[1])
 local nowstr = ms(now)
 local n = (#ARGV - 1) / 6

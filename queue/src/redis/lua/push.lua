@@ -1,12 +1,13 @@
 -- push: ARGV = now, then 11 fields per job: id, kind, args, priority, run_at ('' for now),
--- max_attempts, tenant, enqueued_by, dedup_key, dedup window (ms), fingerprint. KEYS after the
--- queue's: each job's hash, and its dedup key when it has one. Answers 3 values per job:
+-- max_attempts, tenant, enqueued_by, dedup_key, dedup window (ms), fingerprint. Answers 3 values
+-- per job:
 -- id, 1 if it was a duplicate (else 0), the existing job's fingerprint. A call may be a retry
 -- of one that was applied and lost its reply: its jobs that exist are answered as pushed, not
 -- written twice. Scripts apply whole or not at all, so one job without a dedup key (always new
 -- on a first try) tells whether this is a replay; with none, each job is looked up. Every
 -- look-up comes first, then every write (see common.lua).
 local now = clock(ARGV[1])
+local nowstr = ms(now)
 local out, available, scheduled, all, argv = {}, {}, {}, {}, {}
 local fresh, claimed = {}, {}
 local replay = true
@@ -37,33 +38,41 @@ for i = 2, #ARGV, 11 do
     end
     if not answer then claimed[dk] = { id, fp } end
   end
-  if not answer then
+  local n = #out
+  if answer then
+    out[n + 1] = answer[1]; out[n + 2] = answer[2]; out[n + 3] = answer[3]
+  else
     fresh[#fresh + 1] = i
-    answer = { id, 0, '' }
+    out[n + 1] = id; out[n + 2] = 0; out[n + 3] = ''
   end
-  out[#out + 1] = answer[1]; out[#out + 1] = answer[2]; out[#out + 1] = answer[3]
 end
 for _, i in ipairs(fresh) do
   local id, kind, args, prio, run_at, max, tenant, by, dk, window, fp =
     ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6],
     ARGV[i + 7], ARGV[i + 8], ARGV[i + 9], ARGV[i + 10]
-  if run_at == '' then run_at = now else run_at = tonumber(run_at) end
+  local run_at_str = nowstr
+  if run_at == '' then run_at = now else run_at = tonumber(run_at); run_at_str = ms(run_at) end
   local state = 'scheduled'
   if run_at <= now then state = 'available' end
-  redis.call('HSET', jkey(id), 'k', kind, 'p', prio, 'r', ms(run_at), 'n', 0, 'm', max,
-    's', state, 'c', ms(now))
+  if tenant == '' and by == '' and dk == '' then
+    redis.call('HSET', jkey(id), 'k', kind, 'p', prio, 'r', run_at_str, 'n', 0, 'm', max,
+      's', state, 'c', nowstr)
+  else
+    -- Optional fields only when set (fewer fields: less work per push; readers default them).
+    local f = { 'k', kind, 'p', prio, 'r', run_at_str, 'n', 0, 'm', max, 's', state, 'c', nowstr }
+    if tenant ~= '' then f[#f + 1] = 't'; f[#f + 1] = tenant end
+    if by ~= '' then f[#f + 1] = 'by'; f[#f + 1] = by end
+    if dk ~= '' then f[#f + 1] = 'dk'; f[#f + 1] = dk end
+    redis.call('HSET', jkey(id), unpack(f))
+  end
   argv[#argv + 1] = id; argv[#argv + 1] = args
-  -- Optional fields only when set (fewer fields: less work per push; readers default them).
-  if tenant ~= '' then redis.call('HSET', jkey(id), 't', tenant) end
-  if by ~= '' then redis.call('HSET', jkey(id), 'by', by) end
   if state == 'available' then
     available[#available + 1] = available_score(prio, run_at); available[#available + 1] = id
   else
-    scheduled[#scheduled + 1] = ms(run_at); scheduled[#scheduled + 1] = id
+    scheduled[#scheduled + 1] = run_at_str; scheduled[#scheduled + 1] = id
   end
   all[#all + 1] = 0; all[#all + 1] = id
   if dk ~= '' then
-    redis.call('HSET', jkey(id), 'dk', dk)
     redis.call('SET', dkey(dk), id .. '\n' .. ms(now + tonumber(window)) .. '\n' .. fp)
   end
 end

@@ -1,6 +1,5 @@
 -- release: ARGV = now, then id, token pairs. Jobs go back to available with the attempt
--- refunded (cancelled when a cancel was requested). KEYS after the queue's: each job's hash.
--- Answers how many were released.
+-- refunded (cancelled when a cancel was requested). Answers how many were released.
 local now = clock(ARGV[1])
 local released = 0
 for i = 2, #ARGV, 2 do

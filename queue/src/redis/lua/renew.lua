@@ -1,6 +1,5 @@
--- renew: ARGV = now, lease ttl (ms), then id, token pairs; KEYS after the queue's: each job's
--- hash. Answers two lists: the indexes (1-based) of leases lost, and of leases whose job has a
--- cancel request.
+-- renew: ARGV = now, lease ttl (ms), then id, token pairs. Answers two lists: the indexes
+-- (1-based) of leases lost, and of leases whose job has a cancel request.
 local now = clock(ARGV[1])
 local until_ms = ms(now + tonumber(ARGV[2]))
 local members, ids = {}, {}
