@@ -10,7 +10,7 @@ local state, kind, tenant, text = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local by_fields = state ~= '' or kind ~= '' or tenant ~= ''
 local examined, last, matches = 0, '', {}
 while examined < budget do
-  local n = math.min(500, budget - examined)
+  local n = math.min(1000, budget - examined)
   local ids = redis.call('ZRANGE', K.all, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, n)
   if #ids == 0 then return { last, 1, unpack(matches) } end
   local args = redis.call('HMGET', K.args, unpack(ids))
