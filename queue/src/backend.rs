@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::error::QueueError;
 use crate::model::{
-    FetchRequest, Fetched, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
-    Pushed, QueueCounts, Renewed, Retention,
+    FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob,
+    Outcome, Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::WakeSignal;
 
@@ -98,6 +98,16 @@ pub trait QueueBackend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes finished jobs older than the retention, at most `limit`; answers how many.
     async fn prune(&self, retention: Retention, limit: usize) -> Result<usize, QueueError>;
+
+    /// Takes the lock `key` for `ttl` unless another holds it: `None` while one does. The rules
+    /// are [`lock_step`](crate::lock::lock_step); time is the store's, as for leases.
+    async fn lock(&self, key: &str, ttl: Duration) -> Result<Option<HeldLock>, QueueError>;
+
+    /// Holds `lock` `ttl` longer from now; `false` when it was lost (expired, taken since).
+    async fn renew_lock(&self, lock: &HeldLock, ttl: Duration) -> Result<bool, QueueError>;
+
+    /// Lets `lock` go; `false` when it was no longer held.
+    async fn unlock(&self, lock: &HeldLock) -> Result<bool, QueueError>;
 
     /// A signal that fires when `queue` may have new work (in-process pushes at once; other
     /// processes by the backend's own means, or the worker's fallback poll).

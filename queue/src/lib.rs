@@ -1,7 +1,8 @@
 //! The durable job queue of Dezky Jobs.
 //!
 //! This crate owns the queue's contract (written down in `docs/queue-contract.md`) and everything a
-//! backend needs to honour it: the job model ([`model`]) and its state machine as one pure function ([`machine`]), the operations
+//! backend needs to honour it: the job model ([`model`]) and its state machine as one pure function ([`machine`]), fenced
+//! locks ([`lock`]), the operations
 //! every backend implements ([`QueueBackend`]), injectable time ([`clock`]), the retry policy
 //! ([`backoff`]), prompt wake-ups ([`wake`]) and the embedded SQLite backend ([`sqlite`]) and the production Redis backend ([`redis`]). With the
 //! `contract-tests` feature it also exports the one test suite that every backend must pass
@@ -14,6 +15,7 @@ pub mod clock;
 #[cfg(feature = "contract-tests")]
 pub mod contract;
 pub mod error;
+pub mod lock;
 pub mod machine;
 pub mod model;
 pub mod redis;

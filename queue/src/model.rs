@@ -433,6 +433,15 @@ pub struct Renewed {
     pub cancel_requested: Vec<Lease>,
 }
 
+/// A lock held: its key and the fencing token it was taken with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeldLock {
+    /// The key (`tenant:acme`).
+    pub key: String,
+    /// Greater than every token of this key handed out before.
+    pub token: i64,
+}
+
 /// How long finished jobs are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {

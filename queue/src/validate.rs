@@ -43,6 +43,24 @@ pub fn validate_bulk(jobs: &[NewJob]) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// The longest lock key.
+pub const MAX_LOCK_KEY: usize = 200;
+
+/// Checks a lock key and its time to live.
+pub fn validate_lock(key: &str, ttl: std::time::Duration) -> Result<(), QueueError> {
+    if key.is_empty() || key.len() > MAX_LOCK_KEY {
+        return Err(QueueError::Invalid(format!(
+            "a lock key is 1 to {MAX_LOCK_KEY} bytes"
+        )));
+    }
+    if ttl.as_millis() == 0 {
+        return Err(QueueError::Invalid(
+            "a lock's time to live must be at least 1 ms".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// The longest queue name.
 pub const MAX_QUEUE_NAME: usize = 100;
 

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use crate::backend::{DynQueue, QueueBackend};
 use crate::error::QueueError;
 use crate::model::{
-    FetchRequest, Fetched, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
-    Pushed, QueueCounts, Renewed, Retention,
+    FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob,
+    Outcome, Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::WakeSignal;
 
@@ -172,6 +172,18 @@ impl QueueBackend for Faulty {
 
     fn wake_signal(&self, queue: &str) -> WakeSignal {
         self.inner.wake_signal(queue)
+    }
+
+    async fn lock(&self, key: &str, ttl: Duration) -> Result<Option<HeldLock>, QueueError> {
+        self.inner.lock(key, ttl).await
+    }
+
+    async fn renew_lock(&self, lock: &HeldLock, ttl: Duration) -> Result<bool, QueueError> {
+        self.inner.renew_lock(lock, ttl).await
+    }
+
+    async fn unlock(&self, lock: &HeldLock) -> Result<bool, QueueError> {
+        self.inner.unlock(lock).await
     }
 
     async fn ping(&self) -> Result<(), QueueError> {

@@ -13,6 +13,7 @@ mod admin;
 mod dedup;
 pub mod faulty;
 mod leases;
+mod locks;
 pub mod model;
 pub mod model_test;
 mod ordering;
@@ -30,6 +31,7 @@ pub use futures::future::BoxFuture;
 pub use admin::*;
 pub use dedup::*;
 pub use leases::*;
+pub use locks::*;
 pub use ordering::*;
 pub use outcomes::*;
 pub use scale::*;
@@ -143,7 +145,11 @@ macro_rules! queue_contract_tests_without_time {
             counts_per_queue_and_state,
             push_wakes_an_idle_worker,
             search_finds_a_rare_text_in_the_oldest_job,
-            search_pages_combined_filters_across_the_budget
+            search_pages_combined_filters_across_the_budget,
+            a_lock_has_one_holder_until_released,
+            locks_are_per_key,
+            racing_takers_get_one_lock,
+            invalid_locks_are_refused
         );
     };
 }
@@ -192,6 +198,11 @@ macro_rules! queue_contract_tests {
             bulk_push_spanning_queues_is_refused,
             dedup_keys_are_per_queue,
             dedup_window_outlives_retention,
+            a_lock_has_one_holder_until_released,
+            a_lock_expires_and_fences_its_old_holder,
+            locks_are_per_key,
+            racing_takers_get_one_lock,
+            invalid_locks_are_refused,
             a_retried_job_does_not_take_back_a_key_another_job_took
         );
     };

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::lock::{LockEvent, LockFacts, lock_step};
 use crate::machine::{Ending, Event, Facts, Recorded, RunAt, step};
 use crate::model::{JobState, Retention};
 
@@ -71,6 +72,9 @@ pub enum Answer {
     Fetched(usize, usize, Vec<usize>),
     /// A renewal's verdict.
     Renewed(Renewal),
+    /// A lock operation's number: the token taken (0: held by another), or 1/0 for whether a
+    /// renewal or release held.
+    Lock(i64),
     /// One answer per item (complete many).
     Many(Vec<Answer>),
     /// Nothing to say (pause, resume, clock).
@@ -98,6 +102,8 @@ pub struct Model {
     pub paused: BTreeSet<String>,
     /// (queue, key) → (job number, window end).
     pub dedup: HashMap<(String, String), (usize, i64)>,
+    /// Lock key → its facts.
+    pub locks: HashMap<String, LockFacts>,
 }
 
 impl Model {
@@ -276,6 +282,14 @@ impl Model {
     }
 
     /// Gives lease `l` back.
+    /// A lock operation on `key`, by the rules of `lock_step`.
+    pub fn lock(&mut self, key: &str, event: LockEvent) -> Answer {
+        let facts = self.locks.get(key).copied().unwrap_or_default();
+        let step = lock_step(facts, self.now, event);
+        self.locks.insert(key.to_owned(), step.facts);
+        Answer::Lock(step.answer)
+    }
+
     pub fn release(&mut self, l: usize) -> Answer {
         match self.held(l) {
             None => Answer::Count(0),

@@ -1,6 +1,7 @@
 //! The model-based test: random sequences of every queue operation — push, bulk push, fetch,
 //! renew, complete with every outcome, complete many, cancel, retry now, discard, release, get,
-//! pause and resume, clock advances, rescue and prune (list and counts after every step) — run
+//! pause and resume, clock advances, rescue and prune, and lock, renew and unlock of fenced
+//! locks (list and counts after every step) — run
 //! against a backend and against the reference
 //! [`Model`] under one manual clock, comparing every answer and, after each step, every job's
 //! state, attempts, snoozes, errors, cancel flag, due time and finish time, and the counts.
@@ -20,10 +21,11 @@ use super::{Factory, Harness, HarnessConfig};
 use crate::backoff::RetryPolicy;
 use crate::clock::Clock;
 use crate::error::QueueError;
+use crate::lock::LockEvent;
 use crate::machine::{Ending, Event};
 use crate::model::{
-    AttemptFailure, Dedup, FetchRequest, Job, JobFilter, JobId, JobState, Lease, NewJob, Outcome,
-    Retention,
+    AttemptFailure, Dedup, FetchRequest, HeldLock, Job, JobFilter, JobId, JobState, Lease, NewJob,
+    Outcome, Retention,
 };
 
 /// Steps per case.
@@ -84,7 +86,16 @@ pub enum Op {
     Rescue,
     /// `prune` with the test's retention.
     Prune,
+    /// `lock` a key for `ttl_s`.
+    Lock { key: usize, ttl_s: i64 },
+    /// `renew_lock` a lock (any ever handed out, so stale ones too).
+    RenewLock { lock: usize, ttl_s: i64 },
+    /// `unlock` a lock (any ever handed out).
+    Unlock { lock: usize },
 }
+
+/// Lock keys.
+const LOCK_KEYS: [&str; 2] = ["tenant:a", "user:b@c.eu"];
 
 fn push_spec() -> impl Strategy<Value = PushSpec> {
     (
@@ -133,6 +144,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => prop_oneof![0i64..=5, 20i64..=40, 50i64..=130].prop_map(|secs| Op::Advance { secs }),
         1 => Just(Op::Rescue),
         1 => Just(Op::Prune),
+        2 => (0..LOCK_KEYS.len(), 10i64..=60).prop_map(|(key, ttl_s)| Op::Lock { key, ttl_s }),
+        1 => (0usize..16, 10i64..=60).prop_map(|(lock, ttl_s)| Op::RenewLock { lock, ttl_s }),
+        1 => (0usize..16).prop_map(|lock| Op::Unlock { lock }),
     ]
 }
 
@@ -143,6 +157,8 @@ struct Run {
     ids: Vec<JobId>,
     by_id: HashMap<JobId, usize>,
     leases: Vec<Lease>,
+    /// Every lock the backend handed out, in order.
+    locks: Vec<HeldLock>,
 }
 
 fn answer_of_error(e: &QueueError) -> Result<Answer, String> {
@@ -387,6 +403,50 @@ impl Run {
                 };
                 (expected, got)
             }
+            Op::Lock { key, ttl_s } => {
+                let ttl_ms = ttl_s * 1000;
+                let expected = self.model.lock(LOCK_KEYS[*key], LockEvent::Take { ttl_ms });
+                let got = match q.lock(LOCK_KEYS[*key], ms(ttl_ms)).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(None) => Answer::Lock(0),
+                    Ok(Some(held)) => {
+                        let token = held.token;
+                        self.locks.push(held);
+                        Answer::Lock(token)
+                    }
+                };
+                (expected, got)
+            }
+            Op::RenewLock { lock, ttl_s } => {
+                let Some(l) = pick(*lock, self.locks.len()) else {
+                    return Ok(None);
+                };
+                let held = &self.locks[l];
+                let ttl_ms = ttl_s * 1000;
+                let event = LockEvent::Renew {
+                    token: held.token,
+                    ttl_ms,
+                };
+                let expected = self.model.lock(&held.key, event);
+                let got = match q.renew_lock(held, ms(ttl_ms)).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(held) => Answer::Lock(i64::from(held)),
+                };
+                (expected, got)
+            }
+            Op::Unlock { lock } => {
+                let Some(l) = pick(*lock, self.locks.len()) else {
+                    return Ok(None);
+                };
+                let held = &self.locks[l];
+                let event = LockEvent::Release { token: held.token };
+                let expected = self.model.lock(&held.key, event);
+                let got = match q.unlock(held).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(held) => Answer::Lock(i64::from(held)),
+                };
+                (expected, got)
+            }
         }))
     }
 
@@ -528,6 +588,7 @@ async fn run_case(factory: &Factory, ops: &[Op]) -> Result<(), String> {
         ids: Vec::new(),
         by_id: HashMap::new(),
         leases: Vec::new(),
+        locks: Vec::new(),
     };
     for (i, op) in ops.iter().enumerate() {
         if let Some((expected, got)) = run.step(op).await?
@@ -621,4 +682,9 @@ macro_rules! queue_model_test {
             $crate::contract::model_test::check_backend_against_model(&factory);
         }
     };
+}
+
+/// Whole milliseconds as a duration (the model's times are whole milliseconds, never negative).
+fn ms(n: i64) -> Duration {
+    Duration::from_millis(n.max(0) as u64)
 }

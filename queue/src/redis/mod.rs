@@ -13,6 +13,7 @@
 
 mod conn;
 mod keys;
+mod locks;
 mod ops;
 mod read;
 mod scripts;
@@ -29,8 +30,8 @@ use crate::backoff::RetryPolicy;
 use crate::clock::Clock;
 use crate::error::QueueError;
 use crate::model::{
-    FetchRequest, Fetched, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
-    Pushed, QueueCounts, Renewed, Retention,
+    FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob,
+    Outcome, Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
 /// A connection to the backend's Redis or cluster (benchmarks and diagnostics: `INFO`, clean-up).
@@ -236,6 +237,18 @@ impl QueueBackend for RedisQueue {
 
     async fn prune(&self, retention: Retention, limit: usize) -> Result<usize, QueueError> {
         self.prune_finished(retention, limit).await
+    }
+
+    async fn lock(&self, key: &str, ttl: Duration) -> Result<Option<HeldLock>, QueueError> {
+        self.take_lock(key, ttl).await
+    }
+
+    async fn renew_lock(&self, lock: &HeldLock, ttl: Duration) -> Result<bool, QueueError> {
+        self.renew_held_lock(lock, ttl).await
+    }
+
+    async fn unlock(&self, lock: &HeldLock) -> Result<bool, QueueError> {
+        self.release_lock(lock).await
     }
 
     fn wake_signal(&self, queue: &str) -> WakeSignal {

@@ -24,3 +24,7 @@ script!(RENEW, "lua/renew.lua");
 script!(RELEASE, "lua/release.lua");
 script!(ADMIN, "lua/admin.lua");
 script!(SEARCH, "lua/search.lua");
+
+/// The lock script touches no queue: it stands alone, without the shared prelude.
+pub(super) static LOCK: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/lock.lua")));

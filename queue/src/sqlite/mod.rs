@@ -9,6 +9,7 @@
 
 mod admin;
 mod lease;
+mod locks;
 mod push;
 mod row;
 mod search;
@@ -27,8 +28,8 @@ use crate::backoff::RetryPolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::error::QueueError;
 use crate::model::{
-    FetchRequest, Fetched, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob, Outcome,
-    Pushed, QueueCounts, Renewed, Retention,
+    FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob,
+    Outcome, Pushed, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
 pub use writer::WriteStats;
@@ -238,6 +239,18 @@ impl QueueBackend for SqliteQueue {
 
     async fn prune(&self, retention: Retention, limit: usize) -> Result<usize, QueueError> {
         self.prune_finished(retention, limit).await
+    }
+
+    async fn lock(&self, key: &str, ttl: Duration) -> Result<Option<HeldLock>, QueueError> {
+        self.take_lock(key, ttl).await
+    }
+
+    async fn renew_lock(&self, lock: &HeldLock, ttl: Duration) -> Result<bool, QueueError> {
+        self.renew_held_lock(lock, ttl).await
+    }
+
+    async fn unlock(&self, lock: &HeldLock) -> Result<bool, QueueError> {
+        self.release_lock(lock).await
     }
 
     fn wake_signal(&self, queue: &str) -> WakeSignal {
