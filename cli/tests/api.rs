@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{OPS_TOKEN, PORTAL_TOKEN, in_state, spawn_app, spawn_app_with};
+use common::{CRM_TOKEN, OPS_TOKEN, PORTAL_TOKEN, in_state, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -446,5 +446,45 @@ async fn openapi_describes_every_route() {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }
     assert!(doc["components"]["securitySchemes"].get("bearer").is_some());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_reads_and_lists_only_its_own_jobs() {
+    let app = spawn_app().await;
+    let mine = app
+        .enqueue_ok(json!({"kind": "echo", "args": {"who": "portal"}}))
+        .await;
+    app.wait_for_job(&mine, Duration::from_secs(10), in_state("succeeded"))
+        .await;
+    let get = |token: &'static str| {
+        let req = app
+            .client
+            .get(app.url(&format!("/v1/jobs/{mine}")))
+            .bearer_auth(token);
+        async move { req.send().await.unwrap() }
+    };
+    let list = |token: &'static str| {
+        let req = app.client.get(app.url("/v1/jobs")).bearer_auth(token);
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let theirs = get(CRM_TOKEN).await;
+    assert_eq!(theirs.status(), 404, "another caller's job is not found");
+    assert_eq!(theirs.headers()["content-type"], "application/problem+json");
+    assert!(list(CRM_TOKEN).await.is_empty(), "nor listed");
+    assert_eq!(get(PORTAL_TOKEN).await.status(), 200);
+    assert_eq!(list(PORTAL_TOKEN).await, vec![mine.clone()]);
+    // Ops see every job.
+    assert_eq!(get(OPS_TOKEN).await.status(), 200);
+    assert_eq!(list(OPS_TOKEN).await, vec![mine.clone()]);
     app.stop().await;
 }

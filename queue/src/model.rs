@@ -377,6 +377,8 @@ pub struct JobFilter {
     pub kind: Option<String>,
     /// Only this tenant.
     pub tenant: Option<String>,
+    /// Only jobs this caller enqueued (the API sets it for every caller but ops).
+    pub enqueued_by: Option<String>,
     /// Only jobs whose args contain this text.
     pub text: Option<String>,
     /// Page size (clamped to 1..=500).

@@ -137,12 +137,14 @@ fn validate(state: &AppState, request: &EnqueueRequest) -> Result<NewJob, Proble
     Ok(job)
 }
 
-/// A job's status, errors and result.
+/// A job's status, errors and result. A caller sees the jobs it enqueued (ops tokens: every
+/// job); another caller's job is answered 404, as if it did not exist.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
     params(("id" = String, Path, description = "The job id (a ULID, on Redis followed by `.` and the queue)")),
     responses((status = 200, body = JobView), JobLookup, NeedsToken, NeedsQueue))]
 pub async fn get_job(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<JobView>, Problem> {
     let id = super::job_id(&id)?;
@@ -150,11 +152,13 @@ pub async fn get_job(
         .queue
         .get(&id)
         .await?
+        .filter(|job| caller.ops || job.enqueued_by.as_deref() == Some(caller.name.as_str()))
         .ok_or_else(|| Problem::not_found(format!("no job with id {id}")))?;
     Ok(Json(job.into()))
 }
 
-/// Search jobs, newest first (results are not included).
+/// Search jobs, newest first (results are not included): a caller's own jobs (ops tokens: every
+/// job).
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
     params(ListQuery),
     responses(
@@ -165,6 +169,7 @@ pub async fn get_job(
     ))]
 pub async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     QueryParams(query): QueryParams<ListQuery>,
 ) -> Result<Json<JobList>, Problem> {
     let state_filter = query
@@ -180,6 +185,7 @@ pub async fn list(
             state: state_filter,
             kind: query.kind,
             tenant: query.tenant,
+            enqueued_by: (!caller.ops).then(|| caller.name.clone()),
             text: query.q,
             limit: query.limit.unwrap_or(50),
             cursor: query.cursor,

@@ -22,6 +22,8 @@ use serde_json::Value;
 
 pub const PORTAL_TOKEN: &str = "portal-test-token";
 pub const OPS_TOKEN: &str = "ops-test-token-1";
+/// A second API caller (`crm`), to show callers do not see each other's jobs.
+pub const CRM_TOKEN: &str = "crm-test-token-1";
 
 /// A running application.
 pub struct TestApp {
@@ -55,7 +57,7 @@ pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerCo
     let dir = tempfile::tempdir().expect("temp dir");
     let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
     let tokens = Tokens {
-        api: TokenSet::parse(&format!("portal={PORTAL_TOKEN}")).expect("tokens"),
+        api: TokenSet::parse(&format!("portal={PORTAL_TOKEN},crm={CRM_TOKEN}")).expect("tokens"),
         ops: TokenSet::parse(&format!("ops={OPS_TOKEN}")).expect("tokens"),
     };
     let settings = Settings {

@@ -84,13 +84,14 @@ pub async fn retry_now_revives_a_dead_job(f: &Factory) {
     );
 }
 
-/// Search filters by queue, state, kind, tenant and text in args; pages newest first; lists
-/// carry no results.
+/// Search filters by queue, state, kind, tenant, enqueuer and text in args; pages newest first;
+/// lists carry no results.
 pub async fn list_filters_and_pages(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     for n in 0..7 {
         let mut j = job(if n % 2 == 0 { "even" } else { "odd" }, n);
         j.tenant = Some(if n < 3 { "acme" } else { "globex" }.into());
+        j.enqueued_by = (n % 3 == 0).then(|| "portal".into());
         j.args = serde_json::json!({ "n": n, "email": format!("user{n}@example.org") });
         h.queue.push(j).await.unwrap();
     }
@@ -155,6 +156,28 @@ pub async fn list_filters_and_pages(f: &Factory) {
         .jobs
         .len(),
         1
+    );
+    let by_portal = all(JobFilter {
+        enqueued_by: Some("portal".into()),
+        ..base.clone()
+    })
+    .await;
+    assert_eq!(
+        by_portal
+            .jobs
+            .iter()
+            .map(|j| j.args["n"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![6, 3, 0]
+    );
+    assert!(
+        all(JobFilter {
+            enqueued_by: Some("elsewhere".into()),
+            ..base.clone()
+        })
+        .await
+        .jobs
+        .is_empty()
     );
     let text = all(JobFilter {
         text: Some("user5@".into()),

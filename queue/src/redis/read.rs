@@ -166,7 +166,8 @@ impl RedisQueue {
             .arg(filter.state.map_or("", |s| s.as_str()))
             .arg(filter.kind.as_deref().unwrap_or(""))
             .arg(filter.tenant.as_deref().unwrap_or(""))
-            .arg(filter.text.as_deref().unwrap_or(""));
+            .arg(filter.text.as_deref().unwrap_or(""))
+            .arg(filter.enqueued_by.as_deref().unwrap_or(""));
         let answer: Vec<Value> = call
             .invoke_async(&mut self.conn.clone())
             .await

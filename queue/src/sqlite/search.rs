@@ -40,6 +40,7 @@ impl Plan {
             ("state", filter.state.map(|s| s.as_str().to_owned())),
             ("kind", filter.kind.clone()),
             ("tenant", filter.tenant.clone()),
+            ("enqueued_by", filter.enqueued_by.clone()),
         ]
         .into_iter()
         .filter_map(|(c, v)| v.map(|v| (c, v)))
