@@ -48,6 +48,14 @@ pub trait JobKind: Send + Sync + 'static {
         KindSettings::default()
     }
 
+    /// The things a job of this kind touches that no other job may touch at the same time
+    /// (`tenant:<slug>`, `user:<email>`): the worker holds a lock on each while the attempt runs,
+    /// and a job whose key is held waits (snoozes, no attempt spent). None by default.
+    fn keys(&self, args: &Self::Args) -> Vec<String> {
+        let _ = args;
+        Vec::new()
+    }
+
     /// Runs one attempt.
     fn run(
         &self,
@@ -71,6 +79,9 @@ pub trait ErasedKind: Send + Sync {
         String,
         utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
     );
+    /// The keys a job with this payload holds while it runs (none when the payload does not fit:
+    /// the attempt then fails on its own).
+    fn keys(&self, args: &serde_json::Value) -> Vec<String>;
     /// Runs one attempt on a JSON payload.
     fn run(
         &self,
@@ -106,6 +117,12 @@ impl<K: JobKind> ErasedKind for Erased<K> {
             K::Args::name().into_owned(),
             <K::Args as utoipa::PartialSchema>::schema(),
         )
+    }
+
+    fn keys(&self, args: &serde_json::Value) -> Vec<String> {
+        K::Args::deserialize(args)
+            .map(|args| self.0.keys(&args))
+            .unwrap_or_default()
     }
 
     fn run(

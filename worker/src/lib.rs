@@ -7,11 +7,13 @@
 //! unrenewed lease expires, and the release at shutdown after acks drain. [`ack::AckLayer`] sees
 //! each attempt's final result — after timeout and panic handling — and records what it implies,
 //! fenced by the lease, through a per-worker [`batch::AckBatcher`] that sends acks in batches
-//! under load. [`pool`] runs one apalis worker per kind under one monitor.
+//! under load. [`exclusion`] holds the locks of the keys a kind declares while an attempt runs.
+//! [`pool`] runs one apalis worker per kind under one monitor.
 
 pub mod ack;
 pub mod batch;
 pub mod config;
+pub mod exclusion;
 pub mod lease_keeper;
 pub mod pool;
 pub mod source;

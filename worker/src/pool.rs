@@ -14,6 +14,7 @@ use dezky_jobs::{JobContext, Registry};
 use dezky_queue::DynQueue;
 
 use crate::config::WorkerConfig;
+use crate::exclusion::{LockTiming, run_holding};
 use crate::lease_keeper::{KeeperTiming, LeaseKeeper};
 use crate::source::{JobTask, QueueSource};
 
@@ -77,9 +78,13 @@ pub async fn run_observed_workers(
         let concurrency = config.concurrency.unwrap_or(settings.concurrency).max(1);
         let name = format!("{}@{instance}", kind.name());
         let (queue, keeper, config) = (queue.clone(), keeper.clone(), config.clone());
+        let timing = LockTiming {
+            ttl: config.lease_ttl,
+            heartbeat: config.heartbeat,
+        };
         tracing::info!(kind = kind.name(), concurrency, "starting worker");
         monitor = monitor.register(move |_restarts| {
-            let kind = kind.clone();
+            let (kind, locks) = (kind.clone(), queue.clone());
             WorkerBuilder::new(name.as_str())
                 .backend(QueueSource::new(
                     queue.clone(),
@@ -92,7 +97,7 @@ pub async fn run_observed_workers(
                 // Concurrency outside the timeout, so time waiting for a slot is not run time.
                 .concurrency(concurrency)
                 .timeout(settings.timeout)
-                .build(move |task: JobTask| run_attempt(kind.clone(), task))
+                .build(move |task: JobTask| run_attempt(kind.clone(), locks.clone(), timing, task))
         });
     }
     let told = keeper.clone();
@@ -136,9 +141,12 @@ fn selected_kinds(
 
 async fn run_attempt(
     kind: Arc<dyn ErasedKind>,
+    queue: DynQueue,
+    timing: LockTiming,
     task: JobTask,
 ) -> Result<serde_json::Value, BoxDynError> {
     let job = task.job;
+    let keys = kind.keys(&job.args);
     let ctx = JobContext {
         id: job.lease.id.0.clone(),
         kind: job.kind,
@@ -147,5 +155,7 @@ async fn run_attempt(
         tenant: job.tenant,
         stop: task.stop,
     };
-    kind.run(ctx, job.args).await.map_err(Into::into)
+    run_holding(&queue, keys, timing, kind.run(ctx, job.args))
+        .await
+        .map_err(Into::into)
 }

@@ -13,7 +13,10 @@ pub fn registry(test_kinds: bool) -> Registry {
         .register(builtin::Echo)
         .register(builtin::Sleep);
     if test_kinds {
-        registry.register(testing::Crash).register(testing::Fail)
+        registry
+            .register(testing::Crash)
+            .register(testing::Fail)
+            .register(testing::Exclusive)
     } else {
         registry
     }

@@ -1,5 +1,6 @@
 //! Test-only kinds, registered only when a process is started with test kinds enabled:
-//! `crash` kills the worker process mid-job; `fail` answers the outcome it is told to.
+//! `crash` kills the worker process mid-job; `fail` answers the outcome it is told to;
+//! `exclusive` holds a key while it sleeps and answers when it ran.
 
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -70,5 +71,43 @@ impl JobKind for Fail {
             FailMode::Snooze => Err(JobError::Snooze(std::time::Duration::from_secs(1))),
             FailMode::Panic => panic!("fail kind: panicking on purpose"),
         }
+    }
+}
+
+/// Holds the key `test:<key>` for `ms` milliseconds and answers when it started and ended
+/// (milliseconds since the epoch), so tests can see that two jobs of one key never overlap.
+#[derive(Debug, Clone, Copy)]
+pub struct Exclusive;
+
+/// Arguments of `exclusive`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ExclusiveArgs {
+    /// The key held.
+    pub key: String,
+    /// How long the attempt runs.
+    pub ms: u64,
+}
+
+impl JobKind for Exclusive {
+    type Args = ExclusiveArgs;
+    const NAME: &'static str = "exclusive";
+
+    fn keys(&self, args: &ExclusiveArgs) -> Vec<String> {
+        vec![format!("test:{}", args.key)]
+    }
+
+    async fn run(
+        &self,
+        _ctx: JobContext,
+        args: ExclusiveArgs,
+    ) -> Result<serde_json::Value, JobError> {
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        };
+        let started = now();
+        tokio::time::sleep(std::time::Duration::from_millis(args.ms)).await;
+        Ok(serde_json::json!({ "started": started, "ended": now() }))
     }
 }

@@ -1,0 +1,91 @@
+//! Per-key exclusion across processes: two jobs declaring one key, pushed into three worker
+//! processes on one Redis queue, never run at the same time, and the one that waited spent no
+//! attempt doing so (it snoozed). The `exclusive` test kind answers when it started and ended.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step panics"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PORTAL_TOKEN, Process, enqueue_at, free_port, poll_until, start_binary, wait_ready};
+use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_of_one_key_never_overlap_across_three_processes() {
+    let (prefix, _guard) = fresh_prefix();
+    let env = [
+        ("DEZKY_REDIS_URL", redis_url()),
+        ("DEZKY_REDIS_PREFIX", prefix),
+        ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),
+        ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
+    ];
+    let client = common::http();
+    let ports = [free_port(), free_port(), free_port()];
+    let _processes: Vec<Process> = ports
+        .iter()
+        .map(|&port| Process(start_binary(port, &env)))
+        .collect();
+    for &port in &ports {
+        assert!(wait_ready(&client, port).await, "a process did not come up");
+    }
+
+    let body = json!({"kind": "exclusive", "args": {"key": "acme", "ms": 1500}});
+    let (first, second) = tokio::join!(
+        enqueue_at(&client, ports[0], body.clone()),
+        enqueue_at(&client, ports[1], body.clone()),
+    );
+    let job = |id: dezky_queue::JobId| {
+        let url = format!("http://127.0.0.1:{}/v1/jobs/{id}", ports[2]);
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(PORTAL_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        poll_until(Duration::from_secs(30), || async {
+            job(first.clone()).await["state"] == "succeeded"
+                && job(second.clone()).await["state"] == "succeeded"
+        })
+        .await,
+        "the two jobs did not both succeed: {} / {}",
+        job(first.clone()).await,
+        job(second.clone()).await
+    );
+    let (a, b) = (job(first).await, job(second).await);
+    let span = |j: &Value| {
+        (
+            j["result"]["started"].as_u64().unwrap(),
+            j["result"]["ended"].as_u64().unwrap(),
+        )
+    };
+    let (sa, ea) = span(&a);
+    let (sb, eb) = span(&b);
+    assert!(
+        ea <= sb || eb <= sa,
+        "the jobs overlapped: {sa}..{ea} and {sb}..{eb}"
+    );
+    assert_eq!(
+        (a["attempt"].as_u64(), b["attempt"].as_u64()),
+        (Some(1), Some(1)),
+        "waiting spent an attempt"
+    );
+    let snoozes = a["snoozes"].as_u64().unwrap() + b["snoozes"].as_u64().unwrap();
+    assert!(
+        snoozes >= 1,
+        "neither job waited: they did not race for the key"
+    );
+}
