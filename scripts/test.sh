@@ -7,8 +7,8 @@
 #   starts them locally (trust auth, a `test` database).
 # - A Redis Cluster of 3 masters and 3 replicas on loopback (scripts/redis-cluster.sh) unless
 #   DEZKY_TEST_REDIS_CLUSTER_URL names one (seed node URLs, comma-separated).
-# - Then cargo fmt --check, clippy with -D warnings, and every test of the workspace (nextest when
-#   installed, cargo test otherwise).
+# - Then cargo fmt --check, clippy with -D warnings, every test of the workspace (nextest when
+#   installed, cargo test otherwise), and schemathesis against the API (scripts/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -112,3 +112,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   phase tests cargo test --workspace --locked --no-fail-fast
 fi
+# The HTTP API fuzzed from its own OpenAPI document (schemathesis.toml): no failure, no 5xx.
+phase schemathesis scripts/schemathesis.sh

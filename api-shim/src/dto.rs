@@ -19,15 +19,19 @@ pub struct EnqueueRequest {
     pub args: serde_json::Value,
     /// Not before this time (RFC 3339). Absent: now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub run_at: Option<String>,
     /// Higher runs first; -1000..=1000, default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
     /// Attempts allowed, 1..=100; default per kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<u32>,
     /// The tenant the job works for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
     pub tenant: Option<String>,
 }
 
@@ -140,12 +144,14 @@ pub struct ListQuery {
     /// Only this kind.
     pub kind: Option<String>,
     /// Only this state.
+    #[param(value_type = Option<String>, pattern = "^(scheduled|available|running|succeeded|dead|cancelled)$")]
     pub state: Option<String>,
     /// Only this tenant.
     pub tenant: Option<String>,
     /// Only jobs whose args contain this text.
     pub q: Option<String>,
     /// Page size, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

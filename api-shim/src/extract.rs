@@ -91,7 +91,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJsonBody<T>
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJsonBody(None));
         }
-        parse(&bytes).map(|v| OptionalJsonBody(Some(v)))
+        // A JSON `null` is no body too (the document allows it).
+        parse::<Option<T>>(&bytes).map(OptionalJsonBody)
     }
 }
 

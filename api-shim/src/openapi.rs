@@ -24,16 +24,73 @@ pub fn base() -> utoipa::openapi::OpenApi {
     BaseDoc::openapi()
 }
 
-/// Adds the bearer scheme and each kind's args schema (`<Kind>Args`) to `api`.
-pub fn finish(mut api: utoipa::openapi::OpenApi, registry: &Registry) -> utoipa::openapi::OpenApi {
+/// Adds the bearer scheme and each kind's args schema (`<Kind>Args`) to `api`, and makes the
+/// enqueue body say what the server enforces: one variant per kind, whose `kind` is that name
+/// and whose `args` follow that kind's schema (required when the schema requires a field, as
+/// absent args are read as `{}`). A client generated from the document, or a fuzzer trusting it,
+/// then sends nothing the server refuses.
+///
+/// `backend` (`sqlite`, `redis`) decides the form of search cursors, which the document states
+/// too: a cursor the backend could not have made is refused.
+pub fn finish(
+    mut api: utoipa::openapi::OpenApi,
+    registry: &Registry,
+    backend: &str,
+) -> serde_json::Value {
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
+    let mut args = Vec::new();
     for kind in registry.kinds() {
         let (name, schema) = kind.args_schema();
+        args.push((kind.name(), name.clone()));
         components.schemas.insert(name, schema);
     }
-    api
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    enqueue_variants(&mut doc, &args);
+    if let Some(parameters) = doc["paths"]["/v1/jobs"]["get"]["parameters"].as_array_mut() {
+        for parameter in parameters.iter_mut().filter(|p| p["name"] == "cursor") {
+            parameter["schema"]["pattern"] = serde_json::json!(cursor_pattern(backend));
+        }
+    }
+    doc
+}
+
+/// What a search cursor looks like on `backend`: SQLite's is a row number, Redis's a job id.
+fn cursor_pattern(backend: &str) -> &'static str {
+    match backend {
+        "sqlite" => "^[0-9]{1,18}$",
+        _ => "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}(\\.[A-Za-z0-9_.:-]{1,100})?$",
+    }
+}
+
+/// Replaces the `EnqueueRequest` schema by one variant per kind (`kind`, args schema name).
+fn enqueue_variants(doc: &mut serde_json::Value, kinds: &[(&'static str, String)]) {
+    let schemas = &mut doc["components"]["schemas"];
+    let base = schemas["EnqueueRequest"].clone();
+    let variants: Vec<serde_json::Value> = kinds
+        .iter()
+        .map(|(kind, args)| {
+            let mut variant = base.clone();
+            variant["title"] = serde_json::json!(kind);
+            variant["properties"]["kind"] = serde_json::json!({
+                "type": "string", "const": kind, "description": "The job kind."
+            });
+            variant["properties"]["args"] =
+                serde_json::json!({ "$ref": format!("#/components/schemas/{args}") });
+            let args_required = schemas[args.as_str()]["required"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty());
+            if args_required {
+                variant["required"] = serde_json::json!(["kind", "args"]);
+            }
+            variant
+        })
+        .collect();
+    schemas["EnqueueRequest"] = serde_json::json!({
+        "description": base["description"],
+        "oneOf": variants,
+    });
 }

@@ -488,3 +488,65 @@ async fn a_caller_reads_and_lists_only_its_own_jobs() {
     assert_eq!(list(OPS_TOKEN).await, vec![mine.clone()]);
     app.stop().await;
 }
+
+/// The document states the rules the server enforces (one enqueue variant per kind with its args
+/// schema, bounds, the cursor's form), and the server accepts what the document allows (a
+/// `null` discard body) and refuses what it does not (a page size out of bounds).
+#[tokio::test]
+async fn the_document_and_the_server_agree() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let variants = doc["components"]["schemas"]["EnqueueRequest"]["oneOf"]
+        .as_array()
+        .unwrap();
+    let sleep = variants
+        .iter()
+        .find(|v| v["properties"]["kind"]["const"] == "sleep")
+        .expect("a variant for `sleep`");
+    assert_eq!(
+        sleep["required"],
+        json!(["kind", "args"]),
+        "sleep's args require `ms`"
+    );
+    assert_eq!(sleep["properties"]["max_attempts"]["minimum"], 1);
+    let cursor = doc["paths"]["/v1/jobs"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cursor")
+        .unwrap();
+    assert_eq!(cursor["schema"]["pattern"], "^[0-9]{1,18}$");
+
+    let id = app
+        .enqueue_ok(
+            json!({"kind": "sleep", "args": {"ms": 60_000}, "run_at": "2999-01-01T00:00:00Z"}),
+        )
+        .await;
+    let discard = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{id}/discard")))
+        .bearer_auth(OPS_TOKEN)
+        .header("content-type", "application/json")
+        .body("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discard.status(), 200, "a null body is no reason");
+    let too_big = app
+        .client
+        .get(app.url("/v1/jobs?limit=501"))
+        .bearer_auth(PORTAL_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 422);
+    app.stop().await;
+}

@@ -69,8 +69,10 @@ pub async fn queues(State(state): State<AppState>) -> Result<Json<QueueList>, Pr
 
 /// Stop workers fetching from a queue.
 #[utoipa::path(post, path = "/v1/queues/{queue}/pause", tag = "admin", security(("bearer" = [])),
-    params(("queue" = String, Path, description = "The queue")),
-    responses((status = 200, body = QueueView), NeedsOpsToken, NeedsQueue))]
+    params(("queue" = String, Path, description = "The queue", pattern = "^[A-Za-z0-9_.:-]{1,100}$")),
+    responses((status = 200, body = QueueView),
+        (status = 422, description = "Not a queue name", body = Problem, content_type = "application/problem+json"),
+        NeedsOpsToken, NeedsQueue))]
 pub async fn pause(
     State(state): State<AppState>,
     Path(queue): Path<String>,
@@ -80,8 +82,10 @@ pub async fn pause(
 
 /// Let workers fetch from a queue again.
 #[utoipa::path(post, path = "/v1/queues/{queue}/resume", tag = "admin", security(("bearer" = [])),
-    params(("queue" = String, Path, description = "The queue")),
-    responses((status = 200, body = QueueView), NeedsOpsToken, NeedsQueue))]
+    params(("queue" = String, Path, description = "The queue", pattern = "^[A-Za-z0-9_.:-]{1,100}$")),
+    responses((status = 200, body = QueueView),
+        (status = 422, description = "Not a queue name", body = Problem, content_type = "application/problem+json"),
+        NeedsOpsToken, NeedsQueue))]
 pub async fn resume(
     State(state): State<AppState>,
     Path(queue): Path<String>,

@@ -26,7 +26,7 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// Enqueue a job.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
     request_body = EnqueueRequest,
-    params(("Idempotency-Key" = Option<String>, Header,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
         description = "Makes the request safe to repeat: within 24 h, the same key (per caller and kind) with the same body answers the same job; with another body, 422.")),
     responses(
         (status = 202, description = "Accepted", body = Enqueued,
@@ -187,7 +187,11 @@ pub async fn list(
             tenant: query.tenant,
             enqueued_by: (!caller.ops).then(|| caller.name.clone()),
             text: query.q,
-            limit: query.limit.unwrap_or(50),
+            limit: match query.limit {
+                None => 50,
+                Some(limit @ 1..=500) => limit,
+                Some(_) => return Err(Problem::unprocessable("limit must be between 1 and 500")),
+            },
             cursor: query.cursor,
         })
         .await?;

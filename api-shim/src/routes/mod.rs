@@ -22,7 +22,7 @@ use crate::problem::Problem;
 /// The whole HTTP API, with `/openapi.json` served from what the routes declare.
 pub fn router(state: AppState) -> Router {
     let (router, api) = api_router(state.clone()).split_for_parts();
-    let api = openapi::finish(api, &state.registry);
+    let api = openapi::finish(api, &state.registry, state.queue.name());
     router
         .route(
             "/openapi.json",

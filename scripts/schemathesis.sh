@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fuzzes the HTTP API from its own OpenAPI document with schemathesis (pinned, from PyPI, into a
+# venv under target/), configured by schemathesis.toml: `dezky-jobs run` on a throwaway SQLite
+# file, then on Redis (DEZKY_TEST_REDIS_URL) under a throwaway prefix — their search cursors
+# differ, and so do their documents. Any failure fails the script.
+# usage: scripts/schemathesis.sh (after a debug build of the binary: cargo build -p dezky-cli)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=target/schemathesis-venv
+version=4.32.5
+if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "schemathesis==$version"
+fi
+cargo build --quiet -p dezky-cli
+out="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
+redis_url="${DEZKY_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+port=18790
+for backend in sqlite redis; do
+  port=$((port + 1)); env=()
+  if [ "$backend" = redis ]; then
+    env=(DEZKY_REDIS_URL="$redis_url" DEZKY_REDIS_PREFIX="dzt-schemathesis-$$")
+  fi
+  env "${env[@]}" DEZKY_LISTEN="127.0.0.1:$port" DEZKY_DATABASE_URL="sqlite://$out/jobs.db" \
+    DEZKY_API_TOKENS="portal=schemathesis-portal-token" DEZKY_OPS_TOKENS="ops=schemathesis-ops-token" \
+    RUST_LOG=warn ./target/debug/dezky-jobs run >"$out/$backend.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "[schemathesis] $backend" >&2
+  status=0
+  "$venv/bin/schemathesis" --config-file schemathesis.toml run "http://127.0.0.1:$port/openapi.json" || status=$?
+  kill -TERM "$pid"; wait "$pid" || true
+  if [ "$backend" = redis ]; then
+    redis-cli -u "$redis_url" --scan --pattern "dzt-schemathesis-$$:*" | xargs -r -n 1000 redis-cli -u "$redis_url" del >/dev/null
+  fi
+  [ "$status" -eq 0 ] || { echo "[schemathesis] failures on $backend (server log: $out/$backend.log)" >&2; exit "$status"; }
+done
