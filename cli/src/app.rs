@@ -11,6 +11,7 @@ use dezky_queue::DynQueue;
 use dezky_queue::redis::RedisQueue;
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_scheduler::MaintenanceConfig;
+use dezky_store::Store;
 use dezky_worker::WorkerConfig;
 use tokio::net::TcpListener;
 
@@ -31,6 +32,8 @@ pub struct ApiSettings {
 pub struct Settings {
     /// Where the queue lives.
     pub queue: QueueLocation,
+    /// The store's URL (`sqlite://…`, the queue's file on the default; `postgres://…`).
+    pub store: String,
     /// Whether the test-only kinds exist.
     pub test_kinds: bool,
     /// The API, if this process serves it.
@@ -47,6 +50,7 @@ pub struct Settings {
 #[derive(Debug)]
 pub struct Application {
     queue: OpenQueue,
+    store: Store,
     registry: Registry,
     listener: Option<(TcpListener, Tokens)>,
     workers: Option<WorkerConfig>,
@@ -102,10 +106,22 @@ pub async fn open_queue(location: &QueueLocation) -> anyhow::Result<OpenQueue> {
     }
 }
 
+/// Which database a store URL names, for messages (never the URL: it may hold a password).
+pub fn store_kind(url: &str) -> &'static str {
+    if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    }
+}
+
 impl Application {
-    /// Opens the queue and binds the listener.
+    /// Opens the queue and the store and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let queue = open_queue(&settings.queue).await?;
+        let store = Store::connect(&settings.store)
+            .await
+            .with_context(|| format!("opening the {} store", store_kind(&settings.store)))?;
         let listener = match settings.api {
             Some(api) => {
                 let listener = TcpListener::bind(api.listen)
@@ -123,6 +139,7 @@ impl Application {
         Ok(Self {
             authentik,
             queue,
+            store,
             registry: dezky_jobs::kinds::registry(settings.test_kinds),
             listener,
             workers: settings.workers,
@@ -140,6 +157,11 @@ impl Application {
     /// The queue.
     pub fn queue(&self) -> DynQueue {
         self.queue.queue.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// Runs until `shutdown` is triggered, then stops the API, drains the workers within their

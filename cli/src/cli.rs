@@ -3,10 +3,11 @@
 use anyhow::Context;
 use dezky_scheduler::MaintenanceConfig;
 
-use crate::app::{ApiSettings, Application, Settings, open_queue};
+use crate::app::{ApiSettings, Application, Settings, open_queue, store_kind};
 use crate::config::{ApiArgs, Cli, Command};
 use crate::shutdown::{self, Shutdown};
 use crate::{bench, dev, telemetry};
+use dezky_store::Store;
 
 fn api_settings(args: &ApiArgs) -> anyhow::Result<ApiSettings> {
     Ok(ApiSettings {
@@ -20,8 +21,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.common.log_format);
     let queue = cli.common.queue_location()?;
     let test_kinds = cli.common.enable_test_kinds;
+    let store = cli.common.database_url.trim().to_owned();
     let settings = |api, workers, scheduler, authentik| Settings {
         queue: queue.clone(),
+        store: store.clone(),
         test_kinds,
         api,
         workers,
@@ -69,6 +72,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scheduler => settings(None, None, Some(MaintenanceConfig::default()), None),
         Command::Migrate => {
             open_queue(&queue).await?.close().await;
+            Store::connect(&store)
+                .await
+                .with_context(|| format!("migrating the {} store", store_kind(&store)))?
+                .close()
+                .await;
             tracing::info!("migrations applied");
             return Ok(());
         }

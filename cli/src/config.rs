@@ -382,9 +382,11 @@ impl CommonArgs {
                 "DEZKY_DATABASE_URL must start with sqlite:// or postgres:// (got a URL with another scheme)"
             );
         }
-        if is_postgres {
+        if is_postgres && self.redis_url.is_none() {
             bail!(
-                "the PostgreSQL store is not in this build yet: use a sqlite:// DEZKY_DATABASE_URL (with DEZKY_REDIS_URL for the queue on Redis)"
+                "a postgres:// DEZKY_DATABASE_URL holds the store only, not yet the queue: set \
+                 DEZKY_REDIS_URL for the queue (or use a sqlite:// DEZKY_DATABASE_URL, which \
+                 holds both)"
             );
         }
         match &self.redis_url {
@@ -510,7 +512,19 @@ mod tests {
             parse(&["migrate", "--database-url", "postgres://x/y"])
                 .common
                 .queue_location()
-                .is_err()
+                .is_err_and(|e| e.to_string().contains("DEZKY_REDIS_URL"))
+        );
+        assert!(
+            parse(&[
+                "migrate",
+                "--database-url",
+                "postgres://x/y",
+                "--redis-url",
+                "redis://h:6379"
+            ])
+            .common
+            .queue_location()
+            .is_ok()
         );
         assert!(
             parse(&["migrate", "--redis-url", "http://x"])

@@ -62,6 +62,7 @@ pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerCo
     };
     let settings = Settings {
         queue: queue.unwrap_or_else(|| QueueLocation::Sqlite(db_url.clone())),
+        store: db_url.clone(),
         test_kinds: true,
         api: Some(ApiSettings {
             listen: "127.0.0.1:0".parse().expect("addr"),

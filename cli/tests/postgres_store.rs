@@ -1,0 +1,94 @@
+//! The store on PostgreSQL: `dezky-jobs run` with a `postgres://` DEZKY_DATABASE_URL and the
+//! queue on Redis starts, migrates the store into the real PostgreSQL of
+//! `DEZKY_TEST_DATABASE_URL` (a schema of this test's own) and runs a job; without
+//! DEZKY_REDIS_URL it refuses to start and says why.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step panics"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Process, enqueue_at, free_port, poll_until, start_binary, wait_ready};
+use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
+use serde_json::json;
+
+fn postgres_url() -> String {
+    std::env::var("DEZKY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+#[tokio::test]
+async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
+    let schema = format!("dzt_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let admin = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let sep = if postgres_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let store_url = format!("{}{sep}options=-c%20search_path%3D{schema}", postgres_url());
+    let (prefix, _guard) = fresh_prefix();
+    let env = [
+        ("DEZKY_DATABASE_URL", store_url),
+        ("DEZKY_REDIS_URL", redis_url()),
+        ("DEZKY_REDIS_PREFIX", prefix),
+    ];
+    let (port, client) = (free_port(), common::http());
+    let process = Process(start_binary(port, &env));
+    assert!(
+        wait_ready(&client, port).await,
+        "the process did not come up"
+    );
+    let id = enqueue_at(&client, port, json!({"kind": "echo"})).await;
+    let url = format!("http://127.0.0.1:{port}/v1/jobs/{id}");
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            let job: serde_json::Value = client
+                .get(&url)
+                .bearer_auth(common::PORTAL_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            job["state"] == "succeeded"
+        })
+        .await
+    );
+    drop(process);
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'store_%'",
+    )
+    .bind(&schema)
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(tables, 3, "the store's tables are in the test's schema");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_postgres_store_without_redis_says_why_it_cannot_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
+        .arg("migrate")
+        .env("DEZKY_DATABASE_URL", postgres_url())
+        .env_remove("DEZKY_REDIS_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DEZKY_REDIS_URL"), "{stderr}");
+}

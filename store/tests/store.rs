@@ -1,0 +1,173 @@
+//! The store on SQLite and on the real PostgreSQL of `DEZKY_TEST_DATABASE_URL` (each test in a
+//! schema of its own, dropped at the end): one body of checks, run on both.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step panics"
+)]
+
+use std::str::FromStr;
+
+use dezky_store::{Store, StoreError};
+use serde_json::json;
+use sqlx::postgres::PgConnectOptions;
+
+fn postgres_url() -> String {
+    std::env::var("DEZKY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store in a fresh PostgreSQL schema, and the schema's name.
+async fn postgres_store() -> (Store, String) {
+    let schema = format!("dzt_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let admin = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let options = PgConnectOptions::from_str(&postgres_url())
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    (Store::postgres(options).await.unwrap(), schema)
+}
+
+async fn drop_schema(schema: &str) {
+    let admin = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+async fn tenants_invitations_and_runs(store: &Store) {
+    // Tenants: desired state, then steps and Authentik ids merged in.
+    let t = store
+        .put_tenant("acme", "ACME", &json!({"domain": "acme.eu"}), 1000)
+        .await
+        .unwrap();
+    assert_eq!((t.created_at, t.updated_at), (1000, 1000));
+    store
+        .record_step(
+            "acme",
+            "group",
+            &json!({"status": "done"}),
+            Some(("group", "pk-1")),
+            2000,
+        )
+        .await
+        .unwrap();
+    let t = store
+        .record_step(
+            "acme",
+            "brand",
+            &json!({"status": "failed", "detail": "403"}),
+            None,
+            3000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        t.steps.0,
+        json!({"group": {"status": "done"}, "brand": {"status": "failed", "detail": "403"}})
+    );
+    assert_eq!(t.authentik.0, json!({"group": "pk-1"}));
+    // Putting the desired state again keeps steps and ids.
+    let t = store
+        .put_tenant(
+            "acme",
+            "ACME Ltd",
+            &json!({"domain": "acme.eu", "seats": 5}),
+            4000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (t.name.as_str(), t.created_at, t.updated_at),
+        ("ACME Ltd", 1000, 4000)
+    );
+    assert_eq!(t.authentik.0, json!({"group": "pk-1"}));
+    assert_eq!(store.tenant("acme").await.unwrap(), Some(t));
+    assert!(store.tenant("nobody").await.unwrap().is_none());
+    assert!(matches!(
+        store.record_step("nobody", "x", &json!({}), None, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store
+        .put_tenant("beta", "Beta", &json!({}), 5000)
+        .await
+        .unwrap();
+    let page: Vec<String> = store
+        .tenants("", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.slug)
+        .collect();
+    assert_eq!(page, ["acme", "beta"]);
+    assert_eq!(store.tenants("acme", 10).await.unwrap().len(), 1);
+
+    // Invitations: one per tenant and address.
+    let first = store
+        .invite("inv-1", "acme", "a@acme.eu", 6000)
+        .await
+        .unwrap();
+    let again = store
+        .invite("inv-2", "acme", "a@acme.eu", 7000)
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let sent = store
+        .set_invitation_status("inv-1", "sent", 8000)
+        .await
+        .unwrap();
+    assert_eq!((sent.status.as_str(), sent.updated_at), ("sent", 8000));
+    assert_eq!(store.invitations("acme").await.unwrap(), vec![sent]);
+    assert!(
+        store.invite("inv-3", "nobody", "a@b.eu", 1).await.is_err(),
+        "unknown tenant"
+    );
+
+    // Runs: started, then finished; an attempt that never ended stays open.
+    store.run_started("job-1", 1, "echo", 100).await.unwrap();
+    store
+        .run_finished("job-1", 1, "retry", Some("503 from Authentik"), 150)
+        .await
+        .unwrap();
+    store.run_started("job-1", 2, "echo", 200).await.unwrap();
+    let runs = store.runs("job-1").await.unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        (
+            runs[0].finished_at,
+            runs[0].outcome.as_deref(),
+            runs[0].error.as_deref()
+        ),
+        (Some(150), Some("retry"), Some("503 from Authentik"))
+    );
+    assert_eq!((runs[1].started_at, runs[1].finished_at), (200, None));
+    assert!(matches!(
+        store.run_finished("job-2", 1, "succeeded", None, 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_store_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.dialect(), "sqlite");
+    tenants_invitations_and_runs(&store).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_store_on_postgres() {
+    let (store, schema) = postgres_store().await;
+    assert_eq!(store.dialect(), "postgres");
+    tenants_invitations_and_runs(&store).await;
+    store.close().await;
+    drop_schema(&schema).await;
+}
