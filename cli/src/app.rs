@@ -12,6 +12,8 @@ use dezky_queue::redis::RedisQueue;
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_scheduler::MaintenanceConfig;
 use dezky_store::Store;
+
+use crate::run_history::StoreRunLog;
 use dezky_worker::WorkerConfig;
 use tokio::net::TcpListener;
 
@@ -200,9 +202,13 @@ impl Application {
                 self.registry.clone(),
                 shutdown.wait(),
             );
+            let hooks = dezky_worker::Hooks {
+                on_success: None,
+                run_log: Some(Arc::new(StoreRunLog(self.store.clone()))),
+            };
             // Its own task: apalis's monitor runs every handler on the task that awaits it.
             parts.spawn(async move {
-                dezky_worker::run_workers(queue, registry, config, stop)
+                dezky_worker::run_observed_workers(queue, registry, config, hooks, stop)
                     .await
                     .context("workers failed")
             });

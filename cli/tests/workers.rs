@@ -587,3 +587,24 @@ async fn a_fetch_in_flight_at_shutdown_gives_its_jobs_back() {
         "a job leased by the fetch in flight was left leased"
     );
 }
+
+/// Every attempt leaves a row in the store's run history, written when it starts and completed
+/// with how it ended.
+#[tokio::test]
+async fn attempts_are_kept_in_the_run_history() {
+    let app = spawn_app().await;
+    let id = app
+        .enqueue_ok(json!({"kind": "fail", "args": {"mode": "retry", "succeed_on_attempt": 2}}))
+        .await;
+    app.wait_for_job(&id, Duration::from_secs(20), in_state("succeeded"))
+        .await;
+    let runs = app.store.runs(&id).await.unwrap();
+    let summary: Vec<(i32, Option<&str>)> = runs
+        .iter()
+        .map(|r| (r.attempt, r.outcome.as_deref()))
+        .collect();
+    assert_eq!(summary, [(1, Some("retry")), (2, Some("succeeded"))]);
+    assert!(runs[0].error.as_deref().is_some_and(|e| !e.is_empty()));
+    assert!(runs.iter().all(|r| r.finished_at >= Some(r.started_at)));
+    app.stop().await;
+}

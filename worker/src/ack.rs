@@ -8,6 +8,7 @@
 //! `stopped`. A panic is retried like any error (class `panic`): an `unwrap()` on a transient
 //! failure must not kill a job for good.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use apalis_core::error::{AbortError, BoxDynError};
@@ -22,6 +23,7 @@ use tracing::Instrument;
 
 use crate::batch::AckBatcher;
 use crate::lease_keeper::LeaseKeeper;
+use crate::run_log::RunLog;
 use crate::source::JobTask;
 
 /// Makes [`Ack`] services.
@@ -29,12 +31,18 @@ use crate::source::JobTask;
 pub struct AckLayer {
     acks: AckBatcher,
     keeper: LeaseKeeper,
+    run_log: Option<Arc<dyn RunLog>>,
 }
 
 impl AckLayer {
-    /// A layer completing jobs through `acks`, their leases kept by `keeper`.
-    pub fn new(acks: AckBatcher, keeper: LeaseKeeper) -> Self {
-        Self { acks, keeper }
+    /// A layer completing jobs through `acks`, their leases kept by `keeper`, telling `run_log`
+    /// of each attempt.
+    pub fn new(acks: AckBatcher, keeper: LeaseKeeper, run_log: Option<Arc<dyn RunLog>>) -> Self {
+        Self {
+            acks,
+            keeper,
+            run_log,
+        }
     }
 }
 
@@ -44,6 +52,7 @@ impl<S> Layer<S> for AckLayer {
         Ack {
             acks: self.acks.clone(),
             keeper: self.keeper.clone(),
+            run_log: self.run_log.clone(),
             inner,
         }
     }
@@ -54,6 +63,7 @@ impl<S> Layer<S> for AckLayer {
 pub struct Ack<S> {
     acks: AckBatcher,
     keeper: LeaseKeeper,
+    run_log: Option<Arc<dyn RunLog>>,
     inner: S,
 }
 
@@ -153,19 +163,30 @@ where
         let span =
             tracing::info_span!("job", id = %lease.id, kind = %job.kind, attempt = lease.attempt);
         let (acks, keeper) = (self.acks.clone(), self.keeper.clone());
+        let (run_log, kind) = (self.run_log.clone(), job.kind.clone());
         let attempt = self.inner.call(task);
         async move {
+            let (id, number) = (lease.id.0.clone(), lease.attempt);
+            if let Some(log) = &run_log
+                && let Err(e) = log.started(&id, number, &kind).await
+            {
+                tracing::warn!(error = %e, "could not record the attempt's start");
+            }
             let result = tokio::select! {
                 biased;
-                result = attempt => result.map_err(Into::into),
-                () = lease_lost(stop) => {
-                    keeper.done(&lease);
-                    tracing::warn!("handler stopped: its lease was lost; nothing recorded");
-                    return Err(LeaseLostError.into());
-                }
+                result = attempt => Some(result.map_err(Into::into)),
+                () = lease_lost(stop) => None,
+            };
+            let Some(result) = result else {
+                keeper.done(&lease);
+                tracing::warn!("handler stopped: its lease was lost; nothing recorded");
+                log_end(run_log.as_deref(), &id, number, "lease_lost", None).await;
+                return Err(LeaseLostError.into());
             };
             let verdict = classify(&result, keeper.stop_reason(&lease));
+            let (outcome, error) = ended(&verdict);
             record(&acks, &keeper, lease, verdict).await?;
+            log_end(run_log.as_deref(), &id, number, outcome, error.as_deref()).await;
             result
         }
         .instrument(span)
@@ -209,6 +230,37 @@ async fn record(
         }
     }
     completed.map(drop)
+}
+
+/// What the run history says of a verdict: its outcome and error message.
+fn ended(verdict: &Verdict) -> (&'static str, Option<String>) {
+    match verdict {
+        Verdict::Release => ("released", None),
+        Verdict::Complete(outcome) => {
+            let error = match outcome {
+                Outcome::Retry { error, .. } | Outcome::Abort(error) => {
+                    Some(format!("{}: {}", error.class, error.message))
+                }
+                _ => None,
+            };
+            (describe(outcome), error)
+        }
+    }
+}
+
+/// Tells the run history how an attempt ended (a failure is only logged).
+async fn log_end(
+    run_log: Option<&dyn RunLog>,
+    id: &str,
+    attempt: u32,
+    outcome: &str,
+    error: Option<&str>,
+) {
+    if let Some(log) = run_log
+        && let Err(e) = log.finished(id, attempt, outcome, error).await
+    {
+        tracing::warn!(error = %e, "could not record how the attempt ended");
+    }
 }
 
 fn describe(outcome: &Outcome) -> &'static str {

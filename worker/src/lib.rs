@@ -8,7 +8,8 @@
 //! each attempt's final result — after timeout and panic handling — and records what it implies,
 //! fenced by the lease, through a per-worker [`batch::AckBatcher`] that sends acks in batches
 //! under load. [`exclusion`] holds the locks of the keys a kind declares while an attempt runs.
-//! [`pool`] runs one apalis worker per kind under one monitor.
+//! [`run_log`] is told of every attempt's start and end, for the run history. [`pool`] runs one
+//! apalis worker per kind under one monitor.
 
 pub mod ack;
 pub mod batch;
@@ -16,8 +17,10 @@ pub mod config;
 pub mod exclusion;
 pub mod lease_keeper;
 pub mod pool;
+pub mod run_log;
 pub mod source;
 
 pub use config::WorkerConfig;
-pub use pool::{SuccessObserver, run_observed_workers, run_workers};
+pub use pool::{Hooks, SuccessObserver, run_observed_workers, run_workers};
+pub use run_log::RunLog;
 pub use source::JobTask;

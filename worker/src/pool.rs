@@ -16,6 +16,7 @@ use dezky_queue::DynQueue;
 use crate::config::WorkerConfig;
 use crate::exclusion::{LockTiming, run_holding};
 use crate::lease_keeper::{KeeperTiming, LeaseKeeper};
+use crate::run_log::RunLog;
 use crate::source::{JobTask, QueueSource};
 
 /// Why the worker pool stopped abnormally.
@@ -35,6 +36,24 @@ pub enum WorkerError {
 /// Called after each attempt that succeeded and was recorded (benchmarks count these).
 pub type SuccessObserver = Arc<dyn Fn() + Send + Sync>;
 
+/// What a pool tells others about its attempts.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Called after each recorded success.
+    pub on_success: Option<SuccessObserver>,
+    /// Told of each attempt's start and end (the run history).
+    pub run_log: Option<Arc<dyn RunLog>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("on_success", &self.on_success.is_some())
+            .field("run_log", &self.run_log)
+            .finish()
+    }
+}
+
 /// Runs workers for the configured kinds until `shutdown` resolves, then drains and releases.
 pub async fn run_workers(
     queue: DynQueue,
@@ -42,15 +61,15 @@ pub async fn run_workers(
     config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    run_observed_workers(queue, registry, config, None, shutdown).await
+    run_observed_workers(queue, registry, config, Hooks::default(), shutdown).await
 }
 
-/// [`run_workers`], calling `on_success` after every recorded success.
+/// [`run_workers`], telling `hooks` of attempts.
 pub async fn run_observed_workers(
     queue: DynQueue,
     registry: Registry,
     config: WorkerConfig,
-    on_success: Option<SuccessObserver>,
+    hooks: Hooks,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     let kinds = selected_kinds(&registry, &config)?;
@@ -66,7 +85,7 @@ pub async fn run_observed_workers(
     // Unique per process, so a restarted worker never collides with its predecessor's leases.
     let instance = format!("{}-{}", std::process::id(), ulid::Ulid::new());
     let mut monitor = Monitor::new().shutdown_timeout(config.shutdown_grace);
-    if let Some(observer) = on_success {
+    if let Some(observer) = hooks.on_success {
         monitor = monitor.on_event(move |_worker, event| {
             if matches!(event, Event::Success(_)) {
                 observer();
@@ -78,6 +97,7 @@ pub async fn run_observed_workers(
         let concurrency = config.concurrency.unwrap_or(settings.concurrency).max(1);
         let name = format!("{}@{instance}", kind.name());
         let (queue, keeper, config) = (queue.clone(), keeper.clone(), config.clone());
+        let run_log = hooks.run_log.clone();
         let timing = LockTiming {
             ttl: config.lease_ttl,
             heartbeat: config.heartbeat,
@@ -92,6 +112,7 @@ pub async fn run_observed_workers(
                     concurrency,
                     config.clone(),
                     keeper.clone(),
+                    run_log.clone(),
                 ))
                 .catch_panic()
                 // Concurrency outside the timeout, so time waiting for a slot is not run time.

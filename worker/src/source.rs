@@ -26,6 +26,7 @@ use crate::ack::AckLayer;
 use crate::batch::AckBatcher;
 use crate::config::WorkerConfig;
 use crate::lease_keeper::LeaseKeeper;
+use crate::run_log::RunLog;
 
 /// What a handler receives: the leased job and its stop signal.
 #[derive(Debug, Clone)]
@@ -55,6 +56,7 @@ pub struct QueueSource {
     concurrency: usize,
     config: WorkerConfig,
     keeper: LeaseKeeper,
+    run_log: Option<Arc<dyn RunLog>>,
     signal: WakeSignal,
     buffer: VecDeque<Task<JobTask>>,
     fetching: FetchSlot,
@@ -79,6 +81,7 @@ impl QueueSource {
         concurrency: usize,
         config: WorkerConfig,
         keeper: LeaseKeeper,
+        run_log: Option<Arc<dyn RunLog>>,
     ) -> Self {
         let signal = queue.wake_signal(queue_name);
         let fetching = keeper.fetch_slot();
@@ -88,6 +91,7 @@ impl QueueSource {
             concurrency: concurrency.max(1),
             config,
             keeper,
+            run_log,
             signal,
             buffer: VecDeque::new(),
             fetching,
@@ -243,6 +247,7 @@ impl BackendConfig for QueueSource {
         AckLayer::new(
             AckBatcher::spawn(self.queue.clone(), self.keeper.clone()),
             self.keeper.clone(),
+            self.run_log.clone(),
         )
     }
 }

@@ -181,7 +181,10 @@ async fn run(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<BenchR
         queue.clone(),
         registry,
         config,
-        Some(observer),
+        dezky_worker::Hooks {
+            on_success: Some(observer),
+            run_log: None,
+        },
         stop.wait(),
     ));
 

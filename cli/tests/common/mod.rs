@@ -30,6 +30,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub queue: DynQueue,
+    pub store: dezky_store::Store,
     pub shutdown: Shutdown,
     pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub db_url: String,
@@ -78,12 +79,14 @@ pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerCo
     let app = Application::build(settings).await.expect("build app");
     let addr = app.local_addr().expect("bound");
     let queue = app.queue();
+    let store = app.store();
     let shutdown = Shutdown::default();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         addr,
         client: http(),
         queue,
+        store,
         shutdown,
         handle,
         db_url,
