@@ -204,7 +204,7 @@ impl Application {
             );
             let hooks = dezky_worker::Hooks {
                 on_success: None,
-                run_log: Some(Arc::new(StoreRunLog(self.store.clone()))),
+                run_log: Some(Arc::new(StoreRunLog::spawn(self.store.clone()))),
             };
             // Its own task: apalis's monitor runs every handler on the task that awaits it.
             parts.spawn(async move {

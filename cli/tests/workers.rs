@@ -150,6 +150,7 @@ impl JobKind for Slow {
             timeout: self.timeout,
             concurrency: 1,
             max_attempts: 2,
+            history: true,
         }
     }
 
@@ -598,6 +599,15 @@ async fn attempts_are_kept_in_the_run_history() {
         .await;
     app.wait_for_job(&id, Duration::from_secs(20), in_state("succeeded"))
         .await;
+    // Written by a task of its own, shortly after.
+    let store = app.store.clone();
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            let runs = store.runs(&id).await.unwrap();
+            runs.len() == 2 && runs.iter().all(|r| r.outcome.is_some())
+        })
+        .await
+    );
     let runs = app.store.runs(&id).await.unwrap();
     let summary: Vec<(i32, Option<&str>)> = runs
         .iter()

@@ -23,6 +23,9 @@ pub struct KindSettings {
     pub concurrency: usize,
     /// Attempts a job gets when its push does not say.
     pub max_attempts: u32,
+    /// Whether each attempt is kept in the run history (a row written when it starts and
+    /// completed when it ends). On for every kind but the built-in smoke-test ones.
+    pub history: bool,
 }
 
 impl Default for KindSettings {
@@ -31,6 +34,7 @@ impl Default for KindSettings {
             timeout: Duration::from_secs(300),
             concurrency: 10,
             max_attempts: 20,
+            history: true,
         }
     }
 }

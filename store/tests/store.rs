@@ -129,28 +129,41 @@ async fn tenants_invitations_and_runs(store: &Store) {
         "unknown tenant"
     );
 
-    // Runs: started, then finished; an attempt that never ended stays open.
-    store.run_started("job-1", 1, "echo", 100).await.unwrap();
+    // Runs: started, then finished, in batches; an attempt that never ended stays open.
+    let run =
+        |attempt: i32, started_at: i64, end: Option<(i64, &str, Option<&str>)>| dezky_store::Run {
+            job_id: "job-1".into(),
+            attempt,
+            kind: "echo".into(),
+            started_at,
+            finished_at: end.map(|e| e.0),
+            outcome: end.map(|e| e.1.to_owned()),
+            error: end.and_then(|e| e.2.map(str::to_owned)),
+        };
+    store.record_runs(&[run(1, 100, None)]).await.unwrap();
     store
-        .run_finished("job-1", 1, "retry", Some("503 from Authentik"), 150)
+        .record_runs(&[
+            run(1, 100, Some((150, "retry", Some("503 from Authentik")))),
+            run(2, 200, None),
+        ])
         .await
         .unwrap();
-    store.run_started("job-1", 2, "echo", 200).await.unwrap();
     let runs = store.runs("job-1").await.unwrap();
-    assert_eq!(runs.len(), 2);
     assert_eq!(
-        (
-            runs[0].finished_at,
-            runs[0].outcome.as_deref(),
-            runs[0].error.as_deref()
-        ),
-        (Some(150), Some("retry"), Some("503 from Authentik"))
+        runs,
+        [
+            run(1, 100, Some((150, "retry", Some("503 from Authentik")))),
+            run(2, 200, None)
+        ]
     );
-    assert_eq!((runs[1].started_at, runs[1].finished_at), (200, None));
-    assert!(matches!(
-        store.run_finished("job-2", 1, "succeeded", None, 1).await,
-        Err(StoreError::NotFound(_))
-    ));
+    // A released attempt that runs again starts over.
+    store.record_runs(&[run(2, 300, None)]).await.unwrap();
+    assert_eq!(store.runs("job-1").await.unwrap()[1].started_at, 300);
+    let many: Vec<_> = (1..=1200)
+        .map(|n| run(n, 1000, Some((1001, "succeeded", None))))
+        .collect();
+    store.record_runs(&many).await.unwrap();
+    assert_eq!(store.runs("job-1").await.unwrap().len(), 1200);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use apalis_core::error::{AbortError, BoxDynError};
 use apalis_core::task::Task;
 use dezky_jobs::{JobError, StopReason};
-use dezky_queue::{AttemptFailure, Lease, Outcome, QueueError};
+use dezky_queue::{AttemptFailure, Clock, Lease, Outcome, QueueError, SystemClock};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use crate::batch::AckBatcher;
 use crate::lease_keeper::LeaseKeeper;
-use crate::run_log::RunLog;
+use crate::run_log::{AttemptEnd, AttemptRecord, RunLog};
 use crate::source::JobTask;
 
 /// Makes [`Ack`] services.
@@ -166,12 +166,17 @@ where
         let (run_log, kind) = (self.run_log.clone(), job.kind.clone());
         let attempt = self.inner.call(task);
         async move {
-            let (id, number) = (lease.id.0.clone(), lease.attempt);
-            if let Some(log) = &run_log
-                && let Err(e) = log.started(&id, number, &kind).await
-            {
-                tracing::warn!(error = %e, "could not record the attempt's start");
-            }
+            let mut history = run_log.map(|log| {
+                let record = AttemptRecord {
+                    job_id: lease.id.0.clone(),
+                    attempt: lease.attempt,
+                    kind,
+                    started_at: SystemClock.now_ms(),
+                    ended: None,
+                };
+                log.record(record.clone());
+                (log, record)
+            });
             let result = tokio::select! {
                 biased;
                 result = attempt => Some(result.map_err(Into::into)),
@@ -180,13 +185,14 @@ where
             let Some(result) = result else {
                 keeper.done(&lease);
                 tracing::warn!("handler stopped: its lease was lost; nothing recorded");
-                log_end(run_log.as_deref(), &id, number, "lease_lost", None).await;
+                log_end(history.as_mut(), "lease_lost", None);
                 return Err(LeaseLostError.into());
             };
             let verdict = classify(&result, keeper.stop_reason(&lease));
             let (outcome, error) = ended(&verdict);
-            record(&acks, &keeper, lease, verdict).await?;
-            log_end(run_log.as_deref(), &id, number, outcome, error.as_deref()).await;
+            let recorded = record(&acks, &keeper, lease, verdict).await;
+            log_end(history.as_mut(), outcome, error);
+            recorded?;
             result
         }
         .instrument(span)
@@ -248,18 +254,19 @@ fn ended(verdict: &Verdict) -> (&'static str, Option<String>) {
     }
 }
 
-/// Tells the run history how an attempt ended (a failure is only logged).
-async fn log_end(
-    run_log: Option<&dyn RunLog>,
-    id: &str,
-    attempt: u32,
-    outcome: &str,
-    error: Option<&str>,
+/// Tells the run history how an attempt ended.
+fn log_end(
+    history: Option<&mut (Arc<dyn RunLog>, AttemptRecord)>,
+    outcome: &'static str,
+    error: Option<String>,
 ) {
-    if let Some(log) = run_log
-        && let Err(e) = log.finished(id, attempt, outcome, error).await
-    {
-        tracing::warn!(error = %e, "could not record how the attempt ended");
+    if let Some((log, record)) = history {
+        record.ended = Some(AttemptEnd {
+            at: SystemClock.now_ms(),
+            outcome,
+            error,
+        });
+        log.record(record.clone());
     }
 }
 

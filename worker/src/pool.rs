@@ -97,7 +97,7 @@ pub async fn run_observed_workers(
         let concurrency = config.concurrency.unwrap_or(settings.concurrency).max(1);
         let name = format!("{}@{instance}", kind.name());
         let (queue, keeper, config) = (queue.clone(), keeper.clone(), config.clone());
-        let run_log = hooks.run_log.clone();
+        let run_log = hooks.run_log.clone().filter(|_| settings.history);
         let timing = LockTiming {
             ttl: config.lease_ttl,
             heartbeat: config.heartbeat,

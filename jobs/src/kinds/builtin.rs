@@ -24,6 +24,7 @@ impl JobKind for Noop {
     fn settings(&self) -> KindSettings {
         KindSettings {
             concurrency: 50,
+            history: false,
             ..KindSettings::default()
         }
     }
@@ -44,6 +45,13 @@ pub struct EchoArgs(pub serde_json::Map<String, serde_json::Value>);
 impl JobKind for Echo {
     type Args = EchoArgs;
     const NAME: &'static str = "echo";
+
+    fn settings(&self) -> KindSettings {
+        KindSettings {
+            history: false,
+            ..KindSettings::default()
+        }
+    }
 
     async fn run(&self, _ctx: JobContext, args: EchoArgs) -> Result<serde_json::Value, JobError> {
         Ok(serde_json::Value::Object(args.0))
@@ -83,6 +91,7 @@ impl JobKind for Sleep {
     fn settings(&self) -> KindSettings {
         KindSettings {
             timeout: Duration::from_millis(MAX_SLEEP_MS + 60_000),
+            history: false,
             ..KindSettings::default()
         }
     }
