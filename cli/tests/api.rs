@@ -393,15 +393,7 @@ async fn probes_answer_without_a_token() {
 #[tokio::test]
 async fn openapi_describes_every_route() {
     let app = spawn_app_with(None).await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = openapi(&app).await;
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("/v1/jobs", "post"),
@@ -495,15 +487,7 @@ async fn a_caller_reads_and_lists_only_its_own_jobs() {
 #[tokio::test]
 async fn the_document_and_the_server_agree() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = openapi(&app).await;
     let variants = doc["components"]["schemas"]["EnqueueRequest"]["oneOf"]
         .as_array()
         .unwrap();
@@ -549,4 +533,16 @@ async fn the_document_and_the_server_agree() {
         .unwrap();
     assert_eq!(too_big.status(), 422);
     app.stop().await;
+}
+
+/// The app's OpenAPI document.
+async fn openapi(app: &common::TestApp) -> Value {
+    app.client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

@@ -76,45 +76,34 @@ impl Store {
         id: Option<(&str, &str)>,
         now: i64,
     ) -> Result<Tenant, StoreError> {
-        let tenant = match self {
-            // SQLite's json_set and PostgreSQL's jsonb_set differ; the rest is one statement.
-            Store::Sqlite(pool) => {
-                let sql = format!(
-                    "UPDATE store_tenants SET steps = json_set(steps, '$.' || json_quote($2), json($3)),
-                         authentik = CASE WHEN $4 IS NULL THEN authentik
-                                          ELSE json_set(authentik, '$.' || json_quote($4), $5) END,
-                         updated_at = $6
-                     WHERE slug = $1 RETURNING {COLUMNS}"
-                );
-                sqlx::query_as::<_, Tenant>(sqlx::AssertSqlSafe(sql))
-                    .bind(slug)
-                    .bind(step)
-                    .bind(Json(record))
-                    .bind(id.map(|(role, _)| role))
-                    .bind(id.map(|(_, id)| id))
-                    .bind(now)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Store::Postgres(pool) => {
-                let sql = format!(
-                    "UPDATE store_tenants SET steps = jsonb_set(steps, ARRAY[$2::text], $3::jsonb),
-                         authentik = CASE WHEN $4::text IS NULL THEN authentik
-                                          ELSE jsonb_set(authentik, ARRAY[$4::text], to_jsonb($5::text)) END,
-                         updated_at = $6
-                     WHERE slug = $1 RETURNING {COLUMNS}"
-                );
-                sqlx::query_as::<_, Tenant>(sqlx::AssertSqlSafe(sql))
-                    .bind(slug)
-                    .bind(step)
-                    .bind(Json(record))
-                    .bind(id.map(|(role, _)| role))
-                    .bind(id.map(|(_, id)| id))
-                    .bind(now)
-                    .fetch_optional(pool)
-                    .await?
-            }
+        // SQLite's json_set and PostgreSQL's jsonb_set differ; the rest is one statement.
+        let sql = match self {
+            Store::Sqlite(_) => format!(
+                "UPDATE store_tenants SET steps = json_set(steps, '$.' || json_quote($2), json($3)),
+                     authentik = CASE WHEN $4 IS NULL THEN authentik
+                                      ELSE json_set(authentik, '$.' || json_quote($4), $5) END,
+                     updated_at = $6
+                 WHERE slug = $1 RETURNING {COLUMNS}"
+            ),
+            Store::Postgres(_) => format!(
+                "UPDATE store_tenants SET steps = jsonb_set(steps, ARRAY[$2::text], $3::jsonb),
+                     authentik = CASE WHEN $4::text IS NULL THEN authentik
+                                      ELSE jsonb_set(authentik, ARRAY[$4::text], to_jsonb($5::text)) END,
+                     updated_at = $6
+                 WHERE slug = $1 RETURNING {COLUMNS}"
+            ),
         };
+        let tenant = on_pool!(self, |pool| {
+            sqlx::query_as::<_, Tenant>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(slug)
+                .bind(step)
+                .bind(Json(record))
+                .bind(id.map(|(role, _)| role))
+                .bind(id.map(|(_, id)| id))
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        });
         tenant.ok_or_else(|| StoreError::NotFound(format!("tenant {slug}")))
     }
 
