@@ -19,7 +19,13 @@ use serde_json::{Value, json};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_of_one_key_never_overlap_across_three_processes() {
     let (prefix, _guard) = fresh_prefix();
+    // One new store file for the three: they migrate it in turns as they start together.
+    let dir = tempfile::tempdir().unwrap();
     let env = [
+        (
+            "DEZKY_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("store.db").display()),
+        ),
         ("DEZKY_REDIS_URL", redis_url()),
         ("DEZKY_REDIS_PREFIX", prefix),
         ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),

@@ -394,7 +394,15 @@ async fn a_forced_shutdown_never_releases_a_job_whose_success_is_being_written()
     let h = start_workers(Duration::from_secs(60), config).await;
     h.faulty.delay_acks(Duration::from_millis(1500));
     let id = push_slow(&h.queue, 50).await;
-    wait_state(&h.queue, &id, JobState::Running).await;
+    // Stop once the success is being written (a job merely leased may still wait in the source,
+    // and a job not started is rightly given back).
+    let faulty = h.faulty.clone();
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            faulty.acks_begun() >= 1
+        })
+        .await
+    );
     h.stop.trigger();
     h.workers.await.unwrap().unwrap();
     assert_eq!(

@@ -12,6 +12,9 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("store migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// SQLite's migrations (the queue's migrator's) could not be applied.
+    #[error("store migrations failed: {0}")]
+    SqliteMigrate(#[from] dezky_queue::QueueError),
     /// There is no such row.
     #[error("not found: {0}")]
     NotFound(String),

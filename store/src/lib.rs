@@ -24,9 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
-/// SQLite's migrations: the queue's and the store's, applied by one migrator.
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-/// PostgreSQL's migrations.
+/// PostgreSQL's migrations (SQLite's are the queue's migrator's, which holds the store's too).
 static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// A connection pool to the store, on either database.
@@ -64,9 +62,9 @@ impl Store {
                 .busy_timeout(std::time::Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
-            SQLITE.run(&pool).await?;
+            dezky_queue::sqlite::migrate_sqlite(&pool, options.get_filename()).await?;
             Self::Sqlite(pool)
         } else {
             return Err(StoreError::Config(

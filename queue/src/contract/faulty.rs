@@ -22,6 +22,8 @@ pub struct Faulty {
     inner: DynQueue,
     /// Completions wait this long (ms) before reaching the store.
     ack_delay_ms: AtomicU64,
+    /// Ack calls begun (complete and complete_many).
+    acks_begun: AtomicU64,
     /// Renewals fail with a storage error.
     fail_renewals: AtomicBool,
     /// Renewals wait this long (ms) before reaching the store (a store out of reach).
@@ -38,6 +40,7 @@ impl Faulty {
         Self {
             inner,
             ack_delay_ms: AtomicU64::new(0),
+            acks_begun: AtomicU64::new(0),
             fail_renewals: AtomicBool::new(false),
             renew_delay_ms: AtomicU64::new(0),
             fetch_reply_delay_ms: AtomicU64::new(0),
@@ -49,6 +52,11 @@ impl Faulty {
     pub fn delay_acks(&self, delay: Duration) {
         self.ack_delay_ms
             .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Ack calls begun so far (an ack delayed by [`Faulty::delay_acks`] counts at once).
+    pub fn acks_begun(&self) -> u64 {
+        self.acks_begun.load(Ordering::SeqCst)
     }
 
     /// Makes renewals fail (or work again).
@@ -114,6 +122,7 @@ impl QueueBackend for Faulty {
     }
 
     async fn complete(&self, lease: &Lease, outcome: Outcome) -> Result<JobState, QueueError> {
+        self.acks_begun.fetch_add(1, Ordering::SeqCst);
         Self::slow(&self.ack_delay_ms).await;
         self.inner.complete(lease, outcome).await
     }
@@ -122,6 +131,7 @@ impl QueueBackend for Faulty {
         &self,
         items: &[(Lease, Outcome)],
     ) -> Result<Vec<Result<JobState, QueueError>>, QueueError> {
+        self.acks_begun.fetch_add(1, Ordering::SeqCst);
         Self::slow(&self.ack_delay_ms).await;
         self.inner.complete_many(items).await
     }

@@ -10,6 +10,7 @@
 mod admin;
 mod lease;
 mod locks;
+mod migrate;
 mod push;
 mod row;
 mod search;
@@ -35,7 +36,9 @@ use crate::wake::{WakeHub, WakeSignal};
 pub use writer::WriteStats;
 use writer::{Ctx, Writer};
 
-/// Our migrations (queue and, later, store tables), applied by one migrator.
+pub use migrate::migrate_sqlite;
+
+/// Our migrations (queue and store tables), applied by one migrator ([`migrate_sqlite`]).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// Tuning of the SQLite backend.
@@ -114,7 +117,7 @@ impl SqliteQueue {
             // Checkpoints run beside the writer, on their own connection (writer.rs).
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
-        MIGRATOR.run(&write).await?;
+        migrate_sqlite(&write, options.get_filename()).await?;
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
