@@ -27,6 +27,12 @@ for backend in sqlite redis; do
     RUST_LOG=warn ./target/debug/dezky-jobs run >"$out/$backend.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  # A live job (due in a century) for the operations on one job.
+  DEZKY_ST_JOB_ID=$(curl -fs -X POST "http://127.0.0.1:$port/v1/jobs" \
+    -H 'Authorization: Bearer schemathesis-ops-token' -H 'Content-Type: application/json' \
+    -d '{"kind":"sleep","args":{"ms":1},"run_at":"2126-01-01T00:00:00Z"}' \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])')
+  export DEZKY_ST_JOB_ID
   echo "[schemathesis] $backend" >&2
   status=0
   "$venv/bin/schemathesis" --config-file schemathesis.toml run "http://127.0.0.1:$port/openapi.json" || status=$?
