@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PORTAL_TOKEN, Process, enqueue_at, free_port, poll_until, start_binary, wait_ready};
+use common::{Process, enqueue_at, free_port, job_at, poll_until, start_binary, wait_ready};
 use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
 use serde_json::{Value, json};
 
@@ -47,19 +47,8 @@ async fn jobs_of_one_key_never_overlap_across_three_processes() {
         enqueue_at(&client, ports[1], body.clone()),
     );
     let job = |id: dezky_queue::JobId| {
-        let url = format!("http://127.0.0.1:{}/v1/jobs/{id}", ports[2]);
-        let client = client.clone();
-        async move {
-            client
-                .get(url)
-                .bearer_auth(PORTAL_TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        let client = &client;
+        async move { job_at(client, ports[2], &id.0).await }
     };
     assert!(
         poll_until(Duration::from_secs(30), || async {

@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Process, enqueue_at, free_port, poll_until, start_binary, wait_ready};
+use common::{Process, enqueue_at, free_port, job_at, poll_until, start_binary, wait_ready};
 use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
 use serde_json::json;
 
@@ -49,19 +49,9 @@ async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
         "the process did not come up"
     );
     let id = enqueue_at(&client, port, json!({"kind": "echo"})).await;
-    let url = format!("http://127.0.0.1:{port}/v1/jobs/{id}");
     assert!(
         poll_until(Duration::from_secs(10), || async {
-            let job: serde_json::Value = client
-                .get(&url)
-                .bearer_auth(common::PORTAL_TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            job["state"] == "succeeded"
+            job_at(&client, port, &id.0).await["state"] == "succeeded"
         })
         .await
     );

@@ -13,8 +13,8 @@ use dezky_queue::contract::redis_prefix as support;
 use std::time::Duration;
 
 use common::{
-    PORTAL_TOKEN, fast_workers, free_port, in_state, poll_until, spawn_app_on, start_binary,
-    wait_ready,
+    PORTAL_TOKEN, fast_workers, free_port, in_state, job_at, poll_until, spawn_app_on,
+    start_binary, wait_ready,
 };
 use dezky_cli::config::QueueLocation;
 use serde_json::{Value, json};
@@ -69,16 +69,7 @@ async fn the_binary_keeps_its_queue_in_redis_when_told_to() {
         .unwrap()
         .to_owned();
     let done = poll_until(Duration::from_secs(10), || async {
-        let job: Value = client
-            .get(format!("{base}/v1/jobs/{id}"))
-            .bearer_auth(PORTAL_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        job["state"] == "succeeded"
+        job_at(&client, port, &id).await["state"] == "succeeded"
     })
     .await;
     child.kill().unwrap();

@@ -182,9 +182,9 @@ impl PrivateCluster {
                 .arg(&keys)
                 .query(&mut self.node(source.port))
                 .unwrap();
-            // Pacing, not synchronisation: the app keeps working between batches, so the slot
-            // is half moved while jobs are pushed, leased and acknowledged.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // The app keeps working between batches (on the runtime's other thread), so the
+            // slot is half moved while jobs are pushed, leased and acknowledged.
+            tokio::task::yield_now().await;
         }
         for node in self.nodes().iter().filter(|n| self.is_master(n.port)) {
             setslot(node.port, "NODE", &target.id);

@@ -264,3 +264,16 @@ pub async fn enqueue_at(client: &reqwest::Client, port: u16, body: Value) -> dez
             .to_owned(),
     )
 }
+
+/// The job `id` as the process listening on `port` shows it to the portal token.
+pub async fn job_at(client: &reqwest::Client, port: u16, id: &str) -> Value {
+    client
+        .get(format!("http://127.0.0.1:{port}/v1/jobs/{id}"))
+        .bearer_auth(PORTAL_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
