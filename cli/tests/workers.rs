@@ -626,3 +626,25 @@ async fn attempts_are_kept_in_the_run_history() {
     assert!(runs.iter().all(|r| r.finished_at >= Some(r.started_at)));
     app.stop().await;
 }
+
+/// A payload that does not fit its kind (pushed past the API's validation, or written by an older
+/// release) ends the job dead at once, class `invalid_args`: no retry can make it fit.
+#[tokio::test]
+async fn args_that_do_not_fit_the_kind_end_the_job_dead() {
+    let h = start_workers(Duration::from_secs(60), quick(WorkerConfig::default())).await;
+    let id = h
+        .queue
+        .push(NewJob {
+            max_attempts: 5,
+            ..NewJob::new("slow", json!({ "ms": "not a number" }))
+        })
+        .await
+        .unwrap()
+        .id;
+    wait_state(&h.queue, &id, JobState::Dead).await;
+    let job = h.queue.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.attempt, 1);
+    assert_eq!(job.errors[0].class, "invalid_args");
+    h.stop.trigger();
+    h.workers.await.unwrap().unwrap();
+}

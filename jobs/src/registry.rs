@@ -83,15 +83,34 @@ pub trait ErasedKind: Send + Sync {
         String,
         utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
     );
-    /// The keys a job with this payload holds while it runs (none when the payload does not fit:
-    /// the attempt then fails on its own).
-    fn keys(&self, args: &serde_json::Value) -> Vec<String>;
-    /// Runs one attempt on a JSON payload.
-    fn run(
-        &self,
-        ctx: JobContext,
-        args: serde_json::Value,
-    ) -> BoxFuture<'static, Result<serde_json::Value, JobError>>;
+    /// Reads a JSON payload once for one attempt: the keys it holds and the run. A payload that
+    /// does not fit fails the attempt for good (`invalid_args`).
+    fn prepare(&self, args: serde_json::Value) -> Result<Attempt, JobError>;
+}
+
+/// One attempt, its payload read: the keys it holds while it runs, and the run itself, waiting
+/// for its context.
+pub struct Attempt {
+    /// What the attempt touches that no other job may touch meanwhile (`JobKind::keys`).
+    pub keys: Vec<String>,
+    run: Box<
+        dyn FnOnce(JobContext) -> BoxFuture<'static, Result<serde_json::Value, JobError>> + Send,
+    >,
+}
+
+impl std::fmt::Debug for Attempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Attempt {
+    /// Runs the attempt.
+    pub fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
+        (self.run)(ctx)
+    }
 }
 
 struct Erased<K>(Arc<K>);
@@ -123,24 +142,15 @@ impl<K: JobKind> ErasedKind for Erased<K> {
         )
     }
 
-    fn keys(&self, args: &serde_json::Value) -> Vec<String> {
-        K::Args::deserialize(args)
-            .map(|args| self.0.keys(&args))
-            .unwrap_or_default()
-    }
-
-    fn run(
-        &self,
-        ctx: JobContext,
-        args: serde_json::Value,
-    ) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
+    fn prepare(&self, args: serde_json::Value) -> Result<Attempt, JobError> {
+        let args = K::Args::deserialize(args).map_err(|e| JobError::Abort {
+            class: "invalid_args",
+            message: format!("args do not fit kind `{}`: {e}", K::NAME),
+        })?;
         let kind = self.0.clone();
-        Box::pin(async move {
-            let args = K::Args::deserialize(args).map_err(|e| JobError::Abort {
-                class: "invalid_args",
-                message: format!("args do not fit kind `{}`: {e}", K::NAME),
-            })?;
-            kind.run(ctx, args).await
+        Ok(Attempt {
+            keys: kind.keys(&args),
+            run: Box::new(move |ctx| Box::pin(async move { kind.run(ctx, args).await })),
         })
     }
 }

@@ -167,7 +167,7 @@ async fn run_attempt(
     task: JobTask,
 ) -> Result<serde_json::Value, BoxDynError> {
     let job = task.job;
-    let keys = kind.keys(&job.args);
+    let mut attempt = kind.prepare(job.args)?;
     let ctx = JobContext {
         id: job.lease.id.0.clone(),
         kind: job.kind,
@@ -176,7 +176,8 @@ async fn run_attempt(
         tenant: job.tenant,
         stop: task.stop,
     };
-    run_holding(&queue, keys, timing, kind.run(ctx, job.args))
+    let keys = std::mem::take(&mut attempt.keys);
+    run_holding(&queue, keys, timing, attempt.run(ctx))
         .await
         .map_err(Into::into)
 }
