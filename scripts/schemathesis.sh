@@ -3,7 +3,8 @@
 # venv under target/), configured by schemathesis.toml: `dezky-jobs run` on a throwaway SQLite
 # file, then on Redis (DEZKY_TEST_REDIS_URL) under a throwaway prefix — their search cursors
 # differ, and so do their documents. Any failure fails the script.
-# usage: scripts/schemathesis.sh (after a debug build of the binary: cargo build -p dezky-cli)
+# usage: scripts/schemathesis.sh [--no-build]   (--no-build: use target/debug/dezky-jobs as it
+# is, as scripts/test.sh does right after the tests built it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/schemathesis-venv
@@ -12,7 +13,9 @@ if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "schemathesis==$version"
 fi
-cargo build --quiet -p dezky-cli
+if [ "${1:-}" != --no-build ] || [ ! -x target/debug/dezky-jobs ]; then
+  cargo build --quiet -p dezky-cli
+fi
 out="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$out"' EXIT
 redis_url="${DEZKY_TEST_REDIS_URL:-redis://127.0.0.1:6379}"

@@ -15,30 +15,15 @@ use std::time::Duration;
 
 use common::{Process, enqueue_at, free_port, job_at, poll_until, start_binary, wait_ready};
 use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
+use dezky_store::testing::{TestSchema, postgres_url};
 use serde_json::json;
-
-fn postgres_url() -> String {
-    std::env::var("DEZKY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
 
 #[tokio::test]
 async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
-    let schema = format!("dzt_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let admin = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let sep = if postgres_url().contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let store_url = format!("{}{sep}options=-c%20search_path%3D{schema}", postgres_url());
+    let schema = TestSchema::create().await;
     let (prefix, _guard) = fresh_prefix();
     let env = [
-        ("DEZKY_DATABASE_URL", store_url),
+        ("DEZKY_DATABASE_URL", schema.url()),
         ("DEZKY_REDIS_URL", redis_url()),
         ("DEZKY_REDIS_PREFIX", prefix),
     ];
@@ -59,15 +44,12 @@ async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
     let tables: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'store_%'",
     )
-    .bind(&schema)
-    .fetch_one(&admin)
+    .bind(&schema.name)
+    .fetch_one(schema.admin())
     .await
     .unwrap();
     assert_eq!(tables, 3, "the store's tables are in the test's schema");
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&admin)
-        .await
-        .unwrap();
+    schema.drop().await;
 }
 
 #[test]

@@ -12,6 +12,8 @@ mod error;
 mod invitations;
 mod runs;
 mod tenants;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::StoreError;
 pub use invitations::Invitation;

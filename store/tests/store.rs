@@ -7,39 +7,9 @@
     reason = "tests: a failed step panics"
 )]
 
-use std::str::FromStr;
-
+use dezky_store::testing::TestSchema;
 use dezky_store::{Store, StoreError};
 use serde_json::json;
-use sqlx::postgres::PgConnectOptions;
-
-fn postgres_url() -> String {
-    std::env::var("DEZKY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// A store in a fresh PostgreSQL schema, and the schema's name.
-async fn postgres_store() -> (Store, String) {
-    let schema = format!("dzt_{}", ulid::Ulid::new().to_string().to_lowercase());
-    let admin = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let options = PgConnectOptions::from_str(&postgres_url())
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    (Store::postgres(options).await.unwrap(), schema)
-}
-
-async fn drop_schema(schema: &str) {
-    let admin = sqlx::PgPool::connect(&postgres_url()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&admin)
-        .await
-        .unwrap();
-}
 
 async fn tenants_invitations_and_runs(store: &Store) {
     // Tenants: desired state, then steps and Authentik ids merged in.
@@ -178,9 +148,10 @@ async fn the_store_on_sqlite() {
 
 #[tokio::test]
 async fn the_store_on_postgres() {
-    let (store, schema) = postgres_store().await;
+    let schema = TestSchema::create().await;
+    let store = Store::postgres(schema.options()).await.unwrap();
     assert_eq!(store.dialect(), "postgres");
     tenants_invitations_and_runs(&store).await;
     store.close().await;
-    drop_schema(&schema).await;
+    schema.drop().await;
 }

@@ -40,7 +40,7 @@ pub(super) async fn push_on(
     let mut plain: Vec<NewRow> = Vec::new();
     for job in jobs {
         if job.dedup.is_some() {
-            insert(conn, &mut plain).await?;
+            insert(conn, &mut plain, now).await?;
             if let Some(existing) = find_live_duplicate(conn, job, now).await? {
                 out.push(existing);
                 continue;
@@ -59,7 +59,7 @@ pub(super) async fn push_on(
         });
         if let Some(dedup) = &job.dedup {
             // The job, then its key: a later push in this transaction must see both.
-            insert(conn, &mut plain).await?;
+            insert(conn, &mut plain, now).await?;
             sqlx::query(
                 "INSERT INTO queue_dedup (queue, key, job_id, until, fingerprint) VALUES (?, ?, ?, ?, ?)
                  ON CONFLICT (queue, key) DO UPDATE SET job_id = excluded.job_id,
@@ -73,10 +73,10 @@ pub(super) async fn push_on(
             .execute(&mut *conn)
             .await?;
         } else if plain.len() >= ROWS_PER_INSERT {
-            insert(conn, &mut plain).await?;
+            insert(conn, &mut plain, now).await?;
         }
     }
-    insert(conn, &mut plain).await?;
+    insert(conn, &mut plain, now).await?;
     Ok(Applied {
         done: Done::Pushed(out),
         wake: due_queues,
@@ -93,7 +93,6 @@ struct NewRow<'a> {
     args: String,
     state: &'static str,
     run_at: i64,
-    now: i64,
 }
 
 impl<'a> NewRow<'a> {
@@ -110,13 +109,16 @@ impl<'a> NewRow<'a> {
                 "scheduled"
             },
             run_at,
-            now,
         })
     }
 }
 
-/// Inserts `rows` (emptying it) in one statement: all or none of them.
-async fn insert(conn: &mut SqliteConnection, rows: &mut Vec<NewRow<'_>>) -> Result<(), QueueError> {
+/// Inserts `rows` (emptying it), created at `now`, in one statement: all or none of them.
+async fn insert(
+    conn: &mut SqliteConnection,
+    rows: &mut Vec<NewRow<'_>>,
+    now: i64,
+) -> Result<(), QueueError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -140,7 +142,7 @@ async fn insert(conn: &mut SqliteConnection, rows: &mut Vec<NewRow<'_>>) -> Resu
             .push_bind(row.job.priority)
             .push_bind(row.run_at)
             .push_bind(i64::from(row.job.max_attempts))
-            .push_bind(row.now);
+            .push_bind(now);
     });
     insert.build().execute(&mut *conn).await?;
     Ok(())
