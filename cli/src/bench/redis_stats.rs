@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use dezky_queue::redis::RedisConnection;
+use dezky_queue::redis::{RedisConnection, reply_texts};
 use redis::Value;
 
 /// Calls per command, as `INFO commandstats` reports them (summed over a cluster's masters:
@@ -15,7 +15,7 @@ pub async fn command_calls(conn: &mut RedisConnection) -> anyhow::Result<HashMap
         .query_async(conn)
         .await?;
     let mut calls = HashMap::new();
-    for text in texts(&info) {
+    for text in reply_texts(&info) {
         for line in text.lines() {
             let Some((name, n)) = parse_line(line) else {
                 continue;
@@ -31,18 +31,6 @@ fn parse_line(line: &str) -> Option<(String, u64)> {
     let (name, stats) = rest.split_once(':')?;
     let calls = stats.split(',').find_map(|kv| kv.strip_prefix("calls="))?;
     Some((name.to_owned(), calls.parse().ok()?))
-}
-
-/// Every text in a reply (one per node on a cluster).
-fn texts(v: &Value) -> Vec<String> {
-    match v {
-        Value::BulkString(b) => vec![String::from_utf8_lossy(b).into_owned()],
-        Value::VerbatimString { text, .. } => vec![text.clone()],
-        Value::SimpleString(s) => vec![s.clone()],
-        Value::Array(items) | Value::Set(items) => items.iter().flat_map(texts).collect(),
-        Value::Map(pairs) => pairs.iter().flat_map(|(_, v)| texts(v)).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Commands run between two snapshots, less the `INFO`s that took them.

@@ -219,6 +219,19 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// Every text in a reply: one for a server, one per node for a command redis-rs sent to every
+/// node of a cluster (`INFO`).
+pub fn reply_texts(v: &Value) -> Vec<String> {
+    match v {
+        Value::BulkString(b) => vec![String::from_utf8_lossy(b).into_owned()],
+        Value::VerbatimString { text, .. } => vec![text.clone()],
+        Value::SimpleString(s) => vec![s.clone()],
+        Value::Array(items) | Value::Set(items) => items.iter().flat_map(reply_texts).collect(),
+        Value::Map(pairs) => pairs.iter().flat_map(|(_, v)| reply_texts(v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 pub(super) fn storage(e: redis::RedisError) -> QueueError {
     QueueError::Storage(e.to_string())
 }

@@ -36,6 +36,7 @@ use crate::model::{
 use crate::wake::{WakeHub, WakeSignal};
 /// A connection to the backend's Redis or cluster (benchmarks and diagnostics: `INFO`, clean-up).
 pub use conn::Conn as RedisConnection;
+pub use conn::reply_texts;
 use conn::{Connector, storage};
 
 /// Tuning of the Redis backend.
@@ -136,7 +137,9 @@ impl RedisQueue {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(storage)?;
-        let aof_off = format!("{info:?}").contains("aof_enabled:0");
+        let aof_off = reply_texts(&info)
+            .iter()
+            .any(|text| text.lines().any(|l| l.trim() == "aof_enabled:0"));
         Ok(aof_off.then(|| {
             "Redis has AOF persistence off (appendonly no): a Redis crash loses acknowledged jobs; \
              set `appendonly yes` (appendfsync everysec loses at most about a second, always none)"
