@@ -39,7 +39,9 @@ run_one() { # run_one BACKEND PORT
     | tail -n 1 | sed "s/^{/{\"backend\":\"$backend\",/" >> "$out/runs.jsonl"
   kill -TERM "$pid"; wait "$pid" || true
   if [ "$backend" = redis ]; then
-    redis-cli -u "$redis_url" --scan --pattern "dezky-bench-http-$$:*" | xargs -r -n 1000 redis-cli -u "$redis_url" del >/dev/null
+    # Deleted by the server itself: keys may hold any character (fuzzed ones do), which a shell
+    # pipe of key names would mangle.
+    redis-cli -u "$redis_url" eval "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end" 0 "dezky-bench-http-$$:*" >/dev/null
   fi
 }
 
