@@ -109,6 +109,11 @@ pub struct JobView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
+    /// The secret part of the result (never in lists): to the caller that enqueued the job, the
+    /// secret, until `DEZKY_SECRET_TTL_SECS` after the job ended; to ops, `"[redacted]"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub secret: Option<serde_json::Value>,
 }
 
 impl From<Job> for JobView {
@@ -130,6 +135,7 @@ impl From<Job> for JobView {
             cancel_requested: j.cancel_requested,
             errors: j.errors.iter().map(AttemptErrorView::from).collect(),
             result: j.result,
+            secret: None,
         }
     }
 }
@@ -213,4 +219,9 @@ pub struct QueueList {
 pub struct Health {
     /// `ok` or `ready`.
     pub status: String,
+    /// Readiness only: each dependency gate, `open` or `closed` (closed while the dependency is
+    /// unreachable: its jobs wait, enqueuing goes on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>)]
+    pub gates: Option<std::collections::BTreeMap<String, String>>,
 }

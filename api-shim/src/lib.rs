@@ -31,4 +31,6 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Who may call.
     pub tokens: Arc<Tokens>,
+    /// Where secret results are sealed (shown to their enqueuer only).
+    pub secrets: Option<dezky_store::SecretVault>,
 }

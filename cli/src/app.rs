@@ -11,13 +11,14 @@ use dezky_queue::DynQueue;
 use dezky_queue::redis::RedisQueue;
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_scheduler::MaintenanceConfig;
-use dezky_store::Store;
+use dezky_store::{SecretVault, Store};
 
 use crate::run_history::StoreRunLog;
 use dezky_worker::WorkerConfig;
 use tokio::net::TcpListener;
 
 use crate::config::QueueLocation;
+use crate::secret_key::SecretSettings;
 use crate::shutdown::Shutdown;
 
 /// What the API needs.
@@ -46,6 +47,8 @@ pub struct Settings {
     pub scheduler: Option<MaintenanceConfig>,
     /// Authentik, when configured (workers check its version at start).
     pub authentik: Option<dezky_authentik::ClientConfig>,
+    /// How secret results are sealed and kept.
+    pub secrets: SecretSettings,
 }
 
 /// A built application, ready to run.
@@ -58,6 +61,7 @@ pub struct Application {
     workers: Option<WorkerConfig>,
     scheduler: Option<MaintenanceConfig>,
     authentik: Option<dezky_authentik::AuthentikClient>,
+    secrets: SecretVault,
 }
 
 /// An open queue, and what closing it takes.
@@ -138,7 +142,14 @@ impl Application {
             .map(dezky_authentik::AuthentikClient::new)
             .transpose()
             .context("Authentik client")?;
+        let secrets = SecretVault::new(
+            store.clone(),
+            settings.secrets.keys(&settings.store)?,
+            settings.secrets.ttl,
+            Arc::new(dezky_queue::SystemClock),
+        );
         Ok(Self {
+            secrets,
             authentik,
             queue,
             store,
@@ -175,6 +186,7 @@ impl Application {
                 queue: self.queue.queue.clone(),
                 registry: Arc::new(self.registry.clone()),
                 tokens: Arc::new(tokens),
+                secrets: Some(self.secrets.clone()),
             };
             let router = dezky_api_shim::router(state);
             tracing::info!(addr = %listener.local_addr()?, "API listening");
@@ -196,15 +208,45 @@ impl Application {
                 }
             });
         }
+        if self.workers.is_some() || self.scheduler.is_some() {
+            let (vault, stop) = (self.secrets.clone(), shutdown.wait());
+            parts.spawn(async move {
+                erase_expired_secrets(vault, stop).await;
+                Ok(())
+            });
+        }
         if let Some(config) = self.workers {
             let (queue, registry, stop) = (
                 self.queue.queue.clone(),
                 self.registry.clone(),
                 shutdown.wait(),
             );
+            let mut services = dezky_jobs::Services {
+                authentik: None,
+                store: Some(self.store.clone()),
+                children: Some((queue.clone(), registry.clone())),
+                secrets: Some(self.secrets.clone()),
+            };
+            let mut gates = Vec::new();
+            if let Some(client) = &self.authentik {
+                let gate_config = dezky_worker::gate::GateConfig {
+                    horizon: config.gate_horizon,
+                    ..Default::default()
+                };
+                let (gate, gated) = dezky_worker::gate::authentik_gate(
+                    queue.clone(),
+                    client,
+                    &registry,
+                    gate_config,
+                );
+                services.authentik = Some(gated);
+                gates.push(gate);
+            }
             let hooks = dezky_worker::Hooks {
                 on_success: None,
                 run_log: Some(Arc::new(StoreRunLog::spawn(self.store.clone()))),
+                services,
+                gates,
             };
             // Its own task: apalis's monitor runs every handler on the task that awaits it.
             parts.spawn(async move {
@@ -233,5 +275,28 @@ impl Application {
         }
         self.queue.close().await;
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Erases secret results whose time is up, every half of their time to live (between 1 s and
+/// a minute), until `stop` resolves. Reads never show an expired secret meanwhile.
+async fn erase_expired_secrets(vault: SecretVault, stop: impl std::future::Future<Output = ()>) {
+    let every = (vault.ttl() / 2).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    );
+    let mut tick = tokio::time::interval(every);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => {
+                match vault.erase_expired().await {
+                    Ok(0) => {}
+                    Ok(erased) => tracing::debug!(erased, "erased expired secret results"),
+                    Err(e) => tracing::warn!(error = %e, "could not erase expired secret results"),
+                }
+            }
+        }
     }
 }

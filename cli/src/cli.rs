@@ -22,7 +22,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let queue = cli.common.queue_location()?;
     let test_kinds = cli.common.enable_test_kinds;
     let store = cli.common.database_url.trim().to_owned();
+    // Only what runs jobs or serves them needs the key (a PostgreSQL store refuses to start
+    // without one); migrating, benchmarking and the simulator do not.
+    let secrets = match &cli.command {
+        Command::Migrate | Command::Bench(_) | Command::AuthentikSim(_) => Default::default(),
+        _ => cli.common.secret_settings()?,
+    };
     let settings = |api, workers, scheduler, authentik| Settings {
+        secrets: secrets.clone(),
         queue: queue.clone(),
         store: store.clone(),
         test_kinds,

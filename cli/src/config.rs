@@ -68,6 +68,27 @@ pub struct CommonArgs {
     /// Log format.
     #[arg(long, global = true, env = "DEZKY_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// The key that seals secret results: 32 bytes as 64 hex characters. Unset on the SQLite
+    /// default: generated into `<db>.secret-key` (mode 0600). Required with PostgreSQL.
+    #[arg(long, global = true, env = "DEZKY_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Earlier secret keys, comma-separated, still accepted to open secrets (rotation).
+    #[arg(
+        long,
+        global = true,
+        env = "DEZKY_SECRET_KEYS_OLD",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub secret_keys_old: Vec<String>,
+    /// Seconds a secret result is kept after its job ended; then it is erased.
+    #[arg(
+        long,
+        global = true,
+        env = "DEZKY_SECRET_TTL_SECS",
+        default_value_t = 3600
+    )]
+    pub secret_ttl_secs: u64,
     /// Registers the test-only kinds (`crash`, `fail`). Never in production.
     #[arg(long, global = true, env = "DEZKY_ENABLE_TEST_KINDS", hide = true)]
     pub enable_test_kinds: bool,
@@ -87,6 +108,12 @@ impl std::fmt::Debug for CommonArgs {
             .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
             .field("redis_prefix", &self.redis_prefix)
             .field("log_format", &self.log_format)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("secret_keys_old", &self.secret_keys_old.len())
+            .field("secret_ttl_secs", &self.secret_ttl_secs)
             .field("enable_test_kinds", &self.enable_test_kinds)
             .finish()
     }
@@ -164,6 +191,10 @@ pub struct WorkerArgs {
     /// Seconds running jobs may finish in after SIGTERM/SIGINT.
     #[arg(long, env = "DEZKY_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
+    /// Seconds a job may wait, added up, on a closed dependency gate (its dependency
+    /// unreachable) before it goes dead.
+    #[arg(long, env = "DEZKY_GATE_HORIZON_SECS", default_value_t = 86_400)]
+    pub gate_horizon_secs: u64,
     /// Where Authentik is, for the jobs that call it.
     #[command(flatten)]
     pub authentik: AuthentikArgs,
@@ -372,6 +403,28 @@ impl std::fmt::Debug for QueueLocation {
 }
 
 impl CommonArgs {
+    /// How secret results are sealed and kept (the key itself is found when the store opens).
+    pub fn secret_settings(&self) -> anyhow::Result<crate::secret_key::SecretSettings> {
+        if self.secret_ttl_secs == 0 {
+            bail!("DEZKY_SECRET_TTL_SECS must be at least 1");
+        }
+        let settings = crate::secret_key::SecretSettings {
+            key: self.secret_key.clone().filter(|k| !k.trim().is_empty()),
+            old: self
+                .secret_keys_old
+                .iter()
+                .filter(|k| !k.trim().is_empty())
+                .cloned()
+                .collect(),
+            ttl: Duration::from_secs(self.secret_ttl_secs),
+        };
+        // Refuses a PostgreSQL store without a key, and a malformed key, before anything starts.
+        if settings.key.is_some() || !self.database_url.trim().starts_with("sqlite:") {
+            settings.keys(self.database_url.trim())?;
+        }
+        Ok(settings)
+    }
+
     /// Validates the store and queue URLs.
     pub fn queue_location(&self) -> anyhow::Result<QueueLocation> {
         let url = self.database_url.trim();
@@ -449,6 +502,9 @@ impl WorkerArgs {
         if self.concurrency == Some(0) {
             bail!("DEZKY_WORKER_CONCURRENCY must be at least 1");
         }
+        if self.gate_horizon_secs == 0 {
+            bail!("DEZKY_GATE_HORIZON_SECS must be at least 1");
+        }
         let lease_ttl = Duration::from_secs(self.lease_ttl_secs);
         Ok(WorkerConfig {
             lease_ttl,
@@ -457,6 +513,7 @@ impl WorkerArgs {
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             kinds: self.kinds.clone(),
             concurrency: self.concurrency,
+            gate_horizon: Duration::from_secs(self.gate_horizon_secs),
             ..WorkerConfig::default()
         })
     }

@@ -11,5 +11,6 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod run_history;
+pub mod secret_key;
 pub mod shutdown;
 pub mod telemetry;

@@ -1,7 +1,7 @@
 //! The store on PostgreSQL: `dezky-jobs run` with a `postgres://` DEZKY_DATABASE_URL and the
 //! queue on Redis starts, migrates the store into the real PostgreSQL of
 //! `DEZKY_TEST_DATABASE_URL` (a schema of this test's own) and runs a job; without
-//! DEZKY_REDIS_URL it refuses to start and says why.
+//! DEZKY_REDIS_URL, or without DEZKY_SECRET_KEY, it refuses to start and says why.
 
 #![allow(
     clippy::unwrap_used,
@@ -26,6 +26,7 @@ async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
         ("DEZKY_DATABASE_URL", schema.url()),
         ("DEZKY_REDIS_URL", redis_url()),
         ("DEZKY_REDIS_PREFIX", prefix),
+        ("DEZKY_SECRET_KEY", "5e".repeat(32)),
     ];
     let (port, client) = (free_port(), common::http());
     let process = Process(start_binary(port, &env));
@@ -48,7 +49,7 @@ async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
     .fetch_one(schema.admin())
     .await
     .unwrap();
-    assert_eq!(tables, 3, "the store's tables are in the test's schema");
+    assert_eq!(tables, 4, "the store's tables are in the test's schema");
     schema.drop().await;
 }
 
@@ -63,4 +64,21 @@ fn a_postgres_store_without_redis_says_why_it_cannot_start() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("DEZKY_REDIS_URL"), "{stderr}");
+}
+
+#[test]
+fn a_postgres_store_without_a_secret_key_says_why_it_cannot_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
+        .arg("worker")
+        .env("DEZKY_DATABASE_URL", postgres_url())
+        .env("DEZKY_REDIS_URL", redis_url())
+        .env_remove("DEZKY_SECRET_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DEZKY_SECRET_KEY is required with a PostgreSQL store"),
+        "{stderr}"
+    );
 }

@@ -150,13 +150,13 @@ impl JobKind for Slow {
             timeout: self.timeout,
             concurrency: 1,
             max_attempts: 2,
-            history: true,
+            ..KindSettings::default()
         }
     }
 
-    async fn run(&self, _ctx: JobContext, args: SlowArgs) -> Result<Value, JobError> {
+    async fn run(&self, _ctx: JobContext, args: SlowArgs) -> Result<dezky_jobs::Output, JobError> {
         tokio::time::sleep(Duration::from_millis(args.ms)).await;
-        Ok(json!({"slept": args.ms}))
+        Ok(json!({"slept": args.ms}).into())
     }
 }
 
@@ -187,14 +187,18 @@ impl JobKind for Stubborn {
     type Args = StubbornArgs;
     const NAME: &'static str = "stubborn";
 
-    async fn run(&self, ctx: JobContext, _args: StubbornArgs) -> Result<Value, JobError> {
+    async fn run(
+        &self,
+        ctx: JobContext,
+        _args: StubbornArgs,
+    ) -> Result<dezky_jobs::Output, JobError> {
         lifetimes()
             .lock()
             .unwrap()
             .insert(ctx.id.clone(), (Instant::now(), None));
         let _recorder = DropRecorder(ctx.id.clone());
         std::future::pending::<()>().await;
-        Ok(Value::Null)
+        Ok(Value::Null.into())
     }
 }
 
@@ -216,7 +220,11 @@ impl JobKind for Quitter {
     type Args = QuitterArgs;
     const NAME: &'static str = "quitter";
 
-    async fn run(&self, ctx: JobContext, args: QuitterArgs) -> Result<Value, JobError> {
+    async fn run(
+        &self,
+        ctx: JobContext,
+        args: QuitterArgs,
+    ) -> Result<dezky_jobs::Output, JobError> {
         if args.on_stop {
             stop_reasons().lock().unwrap().insert(ctx.id.clone(), None);
             let reason = ctx.stopped().await;

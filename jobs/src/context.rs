@@ -1,7 +1,12 @@
 //! What a handler knows about the attempt it runs: ids, attempt numbers, and whether — and why —
-//! it is asked to stop.
+//! it is asked to stop; the application's services; the children it enqueued.
+
+use std::sync::Arc;
 
 use tokio::sync::watch;
+
+use crate::children::{Children, new_children};
+use crate::services::Services;
 
 /// Why a handler is asked to stop. Only [`StopReason::Cancel`] lets it end the job `cancelled`
 /// (by answering [`JobError::Cancelled`](crate::JobError::Cancelled)); the worker records the
@@ -35,6 +40,10 @@ pub struct JobContext {
     pub tenant: Option<String>,
     /// Becomes `Some(reason)` when the handler should stop.
     pub stop: watch::Receiver<Option<StopReason>>,
+    /// What the application provides: the Authentik client, the store, child jobs.
+    pub services: Services,
+    /// The child jobs this attempt enqueued.
+    pub children: Arc<Children>,
 }
 
 impl JobContext {
@@ -75,6 +84,8 @@ impl JobContext {
             max_attempts: 1,
             tenant: None,
             stop: rx,
+            services: Services::default(),
+            children: new_children(),
         };
         (ctx, tx)
     }

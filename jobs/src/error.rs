@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+use dezky_authentik::AuthentikError;
+
+use crate::services::Dependency;
+
 /// A handler's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -16,9 +20,19 @@ pub enum JobError {
         /// When the dependency said to come back.
         retry_after: Option<Duration>,
     },
-    /// A dependency is down: run again after the delay without spending the attempt.
+    /// Run again after the delay without spending the attempt.
     #[error("snoozed for {0:?}")]
     Snooze(Duration),
+    /// A dependency the kind needs is unreachable (no connection, no answer, 5xx): its gate
+    /// closes deployment-wide and the job waits, without spending the attempt, until a probe
+    /// finds the dependency back.
+    #[error("{} is unreachable: {message}", dependency.name())]
+    Unavailable {
+        /// Which.
+        dependency: Dependency,
+        /// For people; never a secret.
+        message: String,
+    },
     /// A permanent failure: dead at once.
     #[error("{class}: {message}")]
     Abort {
@@ -51,6 +65,28 @@ impl JobError {
         JobError::Abort {
             class: "permanent",
             message: message.into(),
+        }
+    }
+}
+
+/// Authentik's failures as a handler answers them: unreachable → the gate; rate limited → retry
+/// when Authentik said; anything else (refused, forbidden, not found, unexpected) → dead.
+impl From<AuthentikError> for JobError {
+    fn from(e: AuthentikError) -> Self {
+        match e {
+            AuthentikError::RateLimited { retry_after } => JobError::Retry {
+                class: "rate_limited",
+                message: e.to_string(),
+                retry_after,
+            },
+            e if e.is_transient() => JobError::Unavailable {
+                dependency: Dependency::Authentik,
+                message: e.to_string(),
+            },
+            e => JobError::Abort {
+                class: "authentik",
+                message: e.to_string(),
+            },
         }
     }
 }

@@ -13,6 +13,8 @@ use utoipa::ToSchema as _;
 
 use crate::context::JobContext;
 use crate::error::JobError;
+use crate::output::Output;
+use crate::services::Dependency;
 
 /// Per-kind settings.
 #[derive(Debug, Clone)]
@@ -26,6 +28,9 @@ pub struct KindSettings {
     /// Whether each attempt is kept in the run history (a row written when it starts and
     /// completed when it ends). On for every kind but the built-in smoke-test ones.
     pub history: bool,
+    /// What the kind cannot run without: a worker lacking one of them does not run the kind,
+    /// and while one is unreachable its dependency gate holds the kind's jobs.
+    pub needs: &'static [Dependency],
 }
 
 impl Default for KindSettings {
@@ -35,6 +40,7 @@ impl Default for KindSettings {
             concurrency: 10,
             max_attempts: 20,
             history: true,
+            needs: &[],
         }
     }
 }
@@ -65,7 +71,7 @@ pub trait JobKind: Send + Sync + 'static {
         &self,
         ctx: JobContext,
         args: Self::Args,
-    ) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send;
+    ) -> impl Future<Output = Result<Output, JobError>> + Send;
 }
 
 /// A kind with its types erased, as the registry holds it.
@@ -93,9 +99,7 @@ pub trait ErasedKind: Send + Sync {
 pub struct Attempt {
     /// What the attempt touches that no other job may touch meanwhile (`JobKind::keys`).
     pub keys: Vec<String>,
-    run: Box<
-        dyn FnOnce(JobContext) -> BoxFuture<'static, Result<serde_json::Value, JobError>> + Send,
-    >,
+    run: Box<dyn FnOnce(JobContext) -> BoxFuture<'static, Result<Output, JobError>> + Send>,
 }
 
 impl std::fmt::Debug for Attempt {
@@ -108,7 +112,7 @@ impl std::fmt::Debug for Attempt {
 
 impl Attempt {
     /// Runs the attempt.
-    pub fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<serde_json::Value, JobError>> {
+    pub fn run(self, ctx: JobContext) -> BoxFuture<'static, Result<Output, JobError>> {
         (self.run)(ctx)
     }
 }

@@ -109,6 +109,10 @@ pub trait QueueBackend: Send + Sync + std::fmt::Debug + 'static {
     /// Lets `lock` go; `false` when it was no longer held.
     async fn unlock(&self, lock: &HeldLock) -> Result<bool, QueueError>;
 
+    /// Whether anyone holds the lock `key` now (a dependency gate is closed while its prober
+    /// holds its lock).
+    async fn lock_held(&self, key: &str) -> Result<bool, QueueError>;
+
     /// A signal that fires when `queue` may have new work (in-process pushes at once; other
     /// processes by the backend's own means, or the worker's fallback poll).
     fn wake_signal(&self, queue: &str) -> WakeSignal;

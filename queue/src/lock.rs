@@ -27,6 +27,8 @@ pub enum LockEvent {
     Renew { token: i64, ttl_ms: i64 },
     /// Let it go, if `token` still holds it.
     Release { token: i64 },
+    /// Ask whether anyone holds it (changes nothing).
+    Peek,
 }
 
 /// What a lock event did: the key's facts after it, and the answer (the token taken, or
@@ -36,7 +38,7 @@ pub struct LockStep {
     /// The facts to store.
     pub facts: LockFacts,
     /// `Take`: the token, or 0 when another holds the lock. `Renew`/`Release`: 1 when it held,
-    /// else 0.
+    /// else 0. `Peek`: 1 when someone holds it, else 0.
     pub answer: i64,
 }
 
@@ -67,6 +69,10 @@ pub fn lock_step(facts: LockFacts, now: UnixMillis, event: LockEvent) -> LockSte
                 expires_at: 0,
             },
             answer: 1,
+        },
+        LockEvent::Peek => LockStep {
+            facts,
+            answer: i64::from(facts.expires_at > now),
         },
         _ => LockStep { facts, answer: 0 },
     }
@@ -111,5 +117,8 @@ mod tests {
             lock_step(released.facts, 161, LockEvent::Take { ttl_ms: 5 }).answer,
             3
         );
+        assert_eq!(lock_step(again.facts, 160, LockEvent::Peek).answer, 1);
+        assert_eq!(lock_step(again.facts, 200, LockEvent::Peek).answer, 0);
+        assert_eq!(lock_step(released.facts, 161, LockEvent::Peek).answer, 0);
     }
 }

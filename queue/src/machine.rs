@@ -28,6 +28,8 @@ pub enum Ending {
     Retry,
     /// `Outcome::Snooze`.
     Snooze,
+    /// `Outcome::Blocked`: a snooze that records its reason.
+    Blocked,
     /// `Outcome::Abort`.
     Abort,
     /// `Outcome::Cancelled`.
@@ -41,6 +43,7 @@ impl Ending {
             Outcome::Succeeded(_) => Ending::Succeeded,
             Outcome::Retry { .. } => Ending::Retry,
             Outcome::Snooze(_) => Ending::Snooze,
+            Outcome::Blocked { .. } => Ending::Blocked,
             Outcome::Abort(_) => Ending::Abort,
             Outcome::Cancelled => Ending::Cancelled,
         }
@@ -71,7 +74,7 @@ pub enum Event {
 /// What an event records in the job's error list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
-    /// The attempt's own error (Retry, Abort), with its class and message.
+    /// The attempt's own error (Retry, Abort) or a block's reason, with its class and message.
     AttemptError,
     /// Class `lease_expired`.
     LeaseExpired,
@@ -153,7 +156,7 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
                     ..go(to, attempt, keep)
                 }
             }
-            Ending::Snooze => {
+            Ending::Snooze | Ending::Blocked => {
                 let to = if cancel_requested {
                     Cancelled
                 } else {
@@ -161,6 +164,7 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
                 };
                 Step {
                     snoozed: true,
+                    recorded: (ending == Ending::Blocked).then_some(Recorded::AttemptError),
                     run_at: delayed_if(to == Scheduled),
                     ..go(to, attempt.saturating_sub(1), keep)
                 }

@@ -285,8 +285,16 @@ pub enum Outcome {
         /// A delay the dependency asked for (e.g. HTTP `Retry-After`), instead of backoff.
         retry_after: Option<Duration>,
     },
-    /// A dependency is down: run again after `delay`, without spending the attempt.
+    /// Run again after `delay`, without spending the attempt.
     Snooze(Duration),
+    /// A dependency gate holds the job (its dependency is unreachable): a snooze that also
+    /// records why in the job's errors, so a job's waits on the gate can be added up.
+    Blocked {
+        /// When to try again.
+        delay: Duration,
+        /// Why it waits (class `gate_closed`).
+        reason: AttemptFailure,
+    },
     /// A permanent failure: dead at once.
     Abort(AttemptFailure),
     /// The handler saw a cancellation request and stopped.

@@ -15,6 +15,10 @@ pub enum StoreError {
     /// SQLite's migrations (the queue's migrator's) could not be applied.
     #[error("store migrations failed: {0}")]
     SqliteMigrate(#[from] dezky_queue::QueueError),
+    /// A secret could not be sealed or opened (a wrong key, a damaged row). Never holds the
+    /// secret.
+    #[error("secret store: {0}")]
+    Secret(String),
     /// There is no such row.
     #[error("not found: {0}")]
     NotFound(String),

@@ -1,7 +1,8 @@
 //! The store of Dezky Jobs: what the Authentik jobs are asked to bring about and what became of
 //! it — tenants (desired state, each step's status, the Authentik ids they got), invitations
 //! (status only: a recovery link or password never lands here) and the run history (a row per
-//! attempt, written when it starts and completed when it ends).
+//! attempt, written when it starts and completed when it ends) — and, sealed and for a limited
+//! time, the secret parts of job results ([`secrets`]).
 //!
 //! SQLite by default (the queue's file when the queue is on SQLite: one migrator, in
 //! `migrations/sqlite`), PostgreSQL in production (`migrations/postgres`). Both dialects run the
@@ -11,6 +12,7 @@
 mod error;
 mod invitations;
 mod runs;
+pub mod secrets;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -18,6 +20,7 @@ pub mod testing;
 pub use error::StoreError;
 pub use invitations::Invitation;
 pub use runs::Run;
+pub use secrets::{SecretKeys, SecretVault};
 pub use tenants::Tenant;
 
 use std::str::FromStr;

@@ -102,6 +102,19 @@ pub fn classify(
                 retry_after: *retry_after,
             }),
             JobError::Snooze(delay) => Verdict::Complete(Outcome::Snooze(*delay)),
+            JobError::Unavailable {
+                dependency,
+                message,
+            } => Verdict::Complete(Outcome::Blocked {
+                delay: crate::gate::blocked_delay(),
+                reason: AttemptFailure::new(
+                    crate::gate::GATE_CLOSED,
+                    format!(
+                        "{} is unreachable ({message}); waiting without spending an attempt",
+                        dependency.name()
+                    ),
+                ),
+            }),
             JobError::Abort { class, message } => {
                 Verdict::Complete(Outcome::Abort(AttemptFailure::new(*class, message.clone())))
             }
@@ -275,6 +288,7 @@ fn describe(outcome: &Outcome) -> &'static str {
         Outcome::Succeeded(_) => "succeeded",
         Outcome::Retry { .. } => "retry",
         Outcome::Snooze(_) => "snooze",
+        Outcome::Blocked { .. } => "blocked",
         Outcome::Abort(_) => "abort",
         Outcome::Cancelled => "cancelled",
     }

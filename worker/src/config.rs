@@ -1,4 +1,5 @@
-//! Worker tuning: leases, heartbeats, polling, batching and the shutdown grace.
+//! Worker tuning: leases, heartbeats, polling, batching, the shutdown grace and the gate's
+//! horizon.
 
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct WorkerConfig {
     pub kinds: Option<Vec<String>>,
     /// Overrides every kind's concurrency when set.
     pub concurrency: Option<usize>,
+    /// The most a job may wait, added up, on a closed dependency gate before it goes dead.
+    pub gate_horizon: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -37,6 +40,7 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(30),
             kinds: None,
             concurrency: None,
+            gate_horizon: Duration::from_secs(86_400),
         }
     }
 }

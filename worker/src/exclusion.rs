@@ -27,12 +27,12 @@ fn busy_delay() -> Duration {
 }
 
 /// Runs `attempt` holding the locks of `keys`; a busy key answers a snooze instead.
-pub(crate) async fn run_holding(
+pub(crate) async fn run_holding<T>(
     queue: &DynQueue,
     mut keys: Vec<String>,
     timing: LockTiming,
-    attempt: impl Future<Output = Result<serde_json::Value, JobError>>,
-) -> Result<serde_json::Value, JobError> {
+    attempt: impl Future<Output = Result<T, JobError>>,
+) -> Result<T, JobError> {
     if keys.is_empty() {
         return attempt.await;
     }

@@ -8,13 +8,15 @@
 //! each attempt's final result — after timeout and panic handling — and records what it implies,
 //! fenced by the lease, through a per-worker [`batch::AckBatcher`] that sends acks in batches
 //! under load. [`exclusion`] holds the locks of the keys a kind declares while an attempt runs.
-//! [`run_log`] is told of every attempt's start and end, for the run history. [`pool`] runs one
-//! apalis worker per kind under one monitor.
+//! [`run_log`] is told of every attempt's start and end, for the run history. [`gate`] holds the
+//! kinds of an unreachable dependency, deployment-wide. [`pool`] runs one apalis worker per kind
+//! under one monitor.
 
 pub mod ack;
 pub mod batch;
 pub mod config;
 pub mod exclusion;
+pub mod gate;
 pub mod lease_keeper;
 pub mod pool;
 pub mod run_log;

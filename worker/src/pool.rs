@@ -1,5 +1,8 @@
 //! One apalis worker per job kind over the queue, under one monitor, and one [`LeaseKeeper`] for
-//! the process. Graceful shutdown: stop fetching, tell running handlers why (they may stop early
+//! the process. Kinds get the application's services; a kind that needs a dependency the process
+//! lacks is not run (said at start), and one whose dependency has a gate is fetched only while
+//! the gate is open. A successful attempt's secret part is sealed into the store before the job
+//! is recorded succeeded, and its children are listed in its result. Graceful shutdown: stop fetching, tell running handlers why (they may stop early
 //! and be given back), let them finish within the grace, let acks in flight finish, then give back
 //! (attempt refunded) every lease still held.
 
@@ -9,12 +12,14 @@ use std::sync::Arc;
 use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
 use apalis_core::error::BoxDynError;
 use apalis_core::worker::event::Event;
+use dezky_jobs::children::new_children;
 use dezky_jobs::registry::ErasedKind;
-use dezky_jobs::{JobContext, Registry};
+use dezky_jobs::{Dependency, JobContext, JobError, Output, Registry, Services};
 use dezky_queue::DynQueue;
 
 use crate::config::WorkerConfig;
 use crate::exclusion::{LockTiming, run_holding};
+use crate::gate::Gate;
 use crate::lease_keeper::{KeeperTiming, LeaseKeeper};
 use crate::run_log::RunLog;
 use crate::source::{JobTask, QueueSource};
@@ -25,6 +30,16 @@ pub enum WorkerError {
     /// A kind named in the configuration is not in the registry.
     #[error("unknown job kind `{0}` in the worker configuration")]
     UnknownKind(String),
+    /// A kind named in the configuration needs a dependency this process lacks.
+    #[error("job kind `{kind}` needs {dependency}, which is not configured (set {setting})")]
+    MissingDependency {
+        /// The kind.
+        kind: String,
+        /// What it needs.
+        dependency: &'static str,
+        /// The setting that provides it.
+        setting: &'static str,
+    },
     /// apalis's monitor failed.
     #[error("worker monitor failed: {0}")]
     Monitor(String),
@@ -36,13 +51,18 @@ pub enum WorkerError {
 /// Called after each attempt that succeeded and was recorded (benchmarks count these).
 pub type SuccessObserver = Arc<dyn Fn() + Send + Sync>;
 
-/// What a pool tells others about its attempts.
+/// What a pool is given besides the queue, the kinds and its tuning: the services kinds use,
+/// the gates of their dependencies, and who is told of attempts.
 #[derive(Clone, Default)]
 pub struct Hooks {
     /// Called after each recorded success.
     pub on_success: Option<SuccessObserver>,
     /// Told of each attempt's start and end (the run history).
     pub run_log: Option<Arc<dyn RunLog>>,
+    /// What kinds get from the application.
+    pub services: Services,
+    /// One gate per dependency that has one; the pool runs them.
+    pub gates: Vec<Gate>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -50,8 +70,20 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("on_success", &self.on_success.is_some())
             .field("run_log", &self.run_log)
+            .field("services", &self.services)
+            .field("gates", &self.gates)
             .finish()
     }
+}
+
+/// What every attempt of one kind runs with.
+#[derive(Clone)]
+struct AttemptEnv {
+    kind: Arc<dyn ErasedKind>,
+    queue: DynQueue,
+    timing: LockTiming,
+    services: Services,
+    gate: Option<Gate>,
 }
 
 /// Runs workers for the configured kinds until `shutdown` resolves, then drains and releases.
@@ -72,7 +104,12 @@ pub async fn run_observed_workers(
     hooks: Hooks,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    let kinds = selected_kinds(&registry, &config)?;
+    let kinds = selected_kinds(&registry, &config, &hooks.services)?;
+    let gate_tasks: Vec<_> = hooks
+        .gates
+        .iter()
+        .map(|gate| tokio::spawn(gate.clone().run()))
+        .collect();
     let keeper = LeaseKeeper::new(
         queue.clone(),
         KeeperTiming {
@@ -102,9 +139,21 @@ pub async fn run_observed_workers(
             ttl: config.lease_ttl,
             heartbeat: config.heartbeat,
         };
+        let gate = hooks
+            .gates
+            .iter()
+            .find(|g| settings.needs.contains(&g.dependency()))
+            .cloned();
+        let env = AttemptEnv {
+            kind: kind.clone(),
+            queue: queue.clone(),
+            timing,
+            services: hooks.services.clone(),
+            gate: gate.clone(),
+        };
         tracing::info!(kind = kind.name(), concurrency, "starting worker");
         monitor = monitor.register(move |_restarts| {
-            let (kind, locks) = (kind.clone(), queue.clone());
+            let env = env.clone();
             WorkerBuilder::new(name.as_str())
                 .backend(QueueSource::new(
                     queue.clone(),
@@ -113,12 +162,13 @@ pub async fn run_observed_workers(
                     config.clone(),
                     keeper.clone(),
                     run_log.clone(),
+                    gate.clone(),
                 ))
                 .catch_panic()
                 // Concurrency outside the timeout, so time waiting for a slot is not run time.
                 .concurrency(concurrency)
                 .timeout(settings.timeout)
-                .build(move |task: JobTask| run_attempt(kind.clone(), locks.clone(), timing, task))
+                .build(move |task: JobTask| run_attempt(env.clone(), task))
         });
     }
     let told = keeper.clone();
@@ -134,6 +184,9 @@ pub async fn run_observed_workers(
     // stay renewed meanwhile), give the rest back without spending the attempt.
     let released = keeper.release_after_acks(config.lease_ttl).await;
     renewals.abort();
+    for task in gate_tasks {
+        task.abort();
+    }
     ran?;
     let released = released?;
     if released > 0 {
@@ -142,42 +195,127 @@ pub async fn run_observed_workers(
     Ok(())
 }
 
+/// The kinds this process runs: the configured ones (each must exist and have what it needs),
+/// or every kind whose dependencies are configured, saying which are left out and why.
 fn selected_kinds(
     registry: &Registry,
     config: &WorkerConfig,
+    services: &Services,
 ) -> Result<Vec<Arc<dyn ErasedKind>>, WorkerError> {
+    let missing = |kind: &Arc<dyn ErasedKind>| -> Option<Dependency> {
+        kind.settings()
+            .needs
+            .iter()
+            .copied()
+            .find(|d| !services.has(*d))
+    };
     match &config.kinds {
-        None => Ok(registry.kinds().cloned().collect()),
+        None => {
+            let (run, skipped): (Vec<_>, Vec<_>) = registry
+                .kinds()
+                .cloned()
+                .partition(|k| missing(k).is_none());
+            for kind in &skipped {
+                if let Some(dependency) = missing(kind) {
+                    tracing::warn!(
+                        kind = kind.name(),
+                        dependency = dependency.name(),
+                        "not running this kind: {} is not set",
+                        dependency.setting()
+                    );
+                }
+            }
+            Ok(run)
+        }
         Some(names) => names
             .iter()
             .map(|n| {
-                registry
+                let kind = registry
                     .get(n)
                     .cloned()
-                    .ok_or_else(|| WorkerError::UnknownKind(n.clone()))
+                    .ok_or_else(|| WorkerError::UnknownKind(n.clone()))?;
+                match missing(&kind) {
+                    None => Ok(kind),
+                    Some(d) => Err(WorkerError::MissingDependency {
+                        kind: n.clone(),
+                        dependency: d.name(),
+                        setting: d.setting(),
+                    }),
+                }
             })
             .collect(),
     }
 }
 
-async fn run_attempt(
-    kind: Arc<dyn ErasedKind>,
-    queue: DynQueue,
-    timing: LockTiming,
-    task: JobTask,
-) -> Result<serde_json::Value, BoxDynError> {
+async fn run_attempt(env: AttemptEnv, task: JobTask) -> Result<serde_json::Value, BoxDynError> {
     let job = task.job;
-    let mut attempt = kind.prepare(job.args)?;
+    let id = job.lease.id.0.clone();
+    if let Some(gate) = env.gate.as_ref().filter(|g| !g.is_open()) {
+        // Leased just before the gate closed: wait with the others, attempt refunded.
+        return Err(JobError::Unavailable {
+            dependency: gate.dependency(),
+            message: "the gate is closed".into(),
+        }
+        .into());
+    }
+    let mut attempt = env.kind.prepare(job.args)?;
     let ctx = JobContext {
-        id: job.lease.id.0.clone(),
+        id: id.clone(),
         kind: job.kind,
         attempt: job.lease.attempt,
         max_attempts: job.max_attempts,
         tenant: job.tenant,
         stop: task.stop,
+        services: env.services.clone(),
+        children: new_children(),
     };
+    let children = ctx.children.clone();
     let keys = std::mem::take(&mut attempt.keys);
-    run_holding(&queue, keys, timing, attempt.run(ctx))
+    let ran = run_holding(&env.queue, keys, env.timing, attempt.run(ctx)).await;
+    let output = match ran {
+        Ok(output) => output,
+        Err(e) => {
+            if let (JobError::Unavailable { .. }, Some(gate)) = (&e, &env.gate) {
+                gate.report_unreachable();
+            }
+            return Err(e.into());
+        }
+    };
+    finish(&env.services, &id, output, children.ids())
         .await
         .map_err(Into::into)
+}
+
+/// A success as the queue records it: the secret part sealed into the store (the job is not
+/// recorded succeeded without it), the children listed in the result.
+async fn finish(
+    services: &Services,
+    id: &str,
+    output: Output,
+    children: Vec<String>,
+) -> Result<serde_json::Value, JobError> {
+    if let Some(secret) = &output.secret {
+        let vault = services.secrets.as_ref().ok_or_else(|| JobError::Abort {
+            class: "misconfigured",
+            message: "this kind answers a secret, but no secret store is configured".into(),
+        })?;
+        vault
+            .seal(id, secret)
+            .await
+            .map_err(|e| JobError::retry(format!("cannot store the secret result: {e}")))?;
+    }
+    let mut result = output.result;
+    if !children.is_empty() {
+        let ids = serde_json::Value::from(children);
+        match &mut result {
+            serde_json::Value::Object(map) => {
+                map.insert("children".into(), ids);
+            }
+            serde_json::Value::Null => result = serde_json::json!({ "children": ids }),
+            other => {
+                result = serde_json::json!({ "value": std::mem::take(other), "children": ids })
+            }
+        }
+    }
+    Ok(result)
 }

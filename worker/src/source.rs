@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::ack::AckLayer;
 use crate::batch::AckBatcher;
 use crate::config::WorkerConfig;
+use crate::gate::Gate;
 use crate::lease_keeper::LeaseKeeper;
 use crate::run_log::RunLog;
 
@@ -57,6 +58,8 @@ pub struct QueueSource {
     config: WorkerConfig,
     keeper: LeaseKeeper,
     run_log: Option<Arc<dyn RunLog>>,
+    /// The gate of the kind's dependency: nothing is fetched while it is closed.
+    gate: Option<Gate>,
     signal: WakeSignal,
     buffer: VecDeque<Task<JobTask>>,
     fetching: FetchSlot,
@@ -82,6 +85,7 @@ impl QueueSource {
         config: WorkerConfig,
         keeper: LeaseKeeper,
         run_log: Option<Arc<dyn RunLog>>,
+        gate: Option<Gate>,
     ) -> Self {
         let signal = queue.wake_signal(queue_name);
         let fetching = keeper.fetch_slot();
@@ -92,6 +96,7 @@ impl QueueSource {
             config,
             keeper,
             run_log,
+            gate,
             signal,
             buffer: VecDeque::new(),
             fetching,
@@ -179,6 +184,14 @@ impl Backend for QueueSource {
             }
             let slot = self.fetching.clone();
             let mut fetching = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if fetching.is_none()
+                && let Some(gate) = self.gate.as_ref().filter(|g| !g.is_open())
+            {
+                // The dependency is unreachable: lease nothing until the gate opens.
+                let gate = gate.clone();
+                self.idle = Some(async move { gate.opened().await }.boxed());
+                continue;
+            }
             let in_flight = match fetching.as_mut() {
                 Some(in_flight) => in_flight,
                 // Shutting down: lease nothing more; apalis closes the source next.

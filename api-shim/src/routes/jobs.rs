@@ -154,7 +154,39 @@ pub async fn get_job(
         .await?
         .filter(|job| caller.ops || job.enqueued_by.as_deref() == Some(caller.name.as_str()))
         .ok_or_else(|| Problem::not_found(format!("no job with id {id}")))?;
-    Ok(Json(job.into()))
+    let enqueuer = job.enqueued_by.as_deref() == Some(caller.name.as_str());
+    let mut view = JobView::from(job);
+    view.secret = secret_for(&state, &view.id, enqueuer).await?;
+    Ok(Json(view))
+}
+
+/// What a caller sees of a job's secret: the secret itself for its enqueuer, `[redacted]` for
+/// ops, nothing once it is erased. A store failure is a 503, never the secret in an error.
+async fn secret_for(
+    state: &AppState,
+    id: &str,
+    enqueuer: bool,
+) -> Result<Option<serde_json::Value>, Problem> {
+    let Some(vault) = &state.secrets else {
+        return Ok(None);
+    };
+    let unavailable = |e: dezky_store::StoreError| {
+        tracing::warn!(job = id, error = %e, "cannot read a job's secret");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Secret unavailable",
+            Some("the job's secret cannot be read now; try again".into()),
+        )
+    };
+    if enqueuer {
+        vault.open(id).await.map_err(unavailable)
+    } else {
+        Ok(vault
+            .holds(id)
+            .await
+            .map_err(unavailable)?
+            .then(|| serde_json::Value::from("[redacted]")))
+    }
 }
 
 /// Search jobs, newest first (results are not included): a caller's own jobs (ops tokens: every

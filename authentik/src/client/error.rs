@@ -103,15 +103,22 @@ pub enum AuthentikError {
     /// Another status, or a body that does not parse.
     #[error("unexpected answer from Authentik: {0}")]
     Unexpected(String),
+    /// Not sent: the dependency gate is closed (Authentik was found unreachable and its prober
+    /// has not seen it back yet).
+    #[error("not sent: Authentik is unreachable and the gate is closed")]
+    GateClosed,
 }
 
 impl AuthentikError {
     /// Whether trying again later may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Connect(_) | Self::Timeout | Self::Server { .. } | Self::RateLimited { .. }
-        )
+        self.is_unreachable() || matches!(self, Self::RateLimited { .. } | Self::GateClosed)
+    }
+
+    /// Whether Authentik looks down (no connection, no answer in time, 5xx): what closes the
+    /// dependency gate. A rate limit is not: Authentik answered.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Connect(_) | Self::Timeout | Self::Server { .. })
     }
 
     /// The wait Authentik asked for, if any.

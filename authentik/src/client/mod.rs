@@ -7,6 +7,7 @@ mod calls;
 pub mod error;
 pub mod models;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -59,11 +60,23 @@ impl ClientConfig {
     }
 }
 
+/// What the client asks before each request and tells after a failure: the worker's dependency
+/// gate. While it does not admit, no request is sent (the call fails at once with
+/// [`AuthentikError::GateClosed`]), so neither jobs nor the client's own in-call retries reach an
+/// Authentik that is down; only the gate's prober does.
+pub trait CallGate: Send + Sync + std::fmt::Debug {
+    /// Whether a request may be sent now.
+    fn admits(&self) -> bool;
+    /// A request found Authentik unreachable (no connection, no answer in time, 5xx).
+    fn unreachable(&self);
+}
+
 /// The Authentik API client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AuthentikClient {
     http: reqwest::Client,
     config: ClientConfig,
+    gate: Option<Arc<dyn CallGate>>,
 }
 
 /// Installs ring as the process's TLS crypto provider (reqwest is built without one, to avoid
@@ -87,7 +100,26 @@ impl AuthentikClient {
             .map_err(|e| {
                 AuthentikError::Unexpected(format!("cannot build the HTTP client: {e}"))
             })?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            config,
+            gate: None,
+        })
+    }
+
+    /// This client, asking `gate` before every request it sends.
+    pub fn with_gate(&self, gate: Arc<dyn CallGate>) -> Self {
+        Self {
+            gate: Some(gate),
+            ..self.clone()
+        }
+    }
+
+    /// Asks Authentik for its version once, past the gate and without retries: the gate's probe.
+    pub async fn probe(&self) -> Result<(), AuthentikError> {
+        self.once(Method::GET, "/admin/version/", &[], None)
+            .await
+            .map(drop)
     }
 
     /// The configuration.
@@ -108,15 +140,39 @@ impl AuthentikClient {
             .with_max_delay(Duration::from_secs(2))
             .with_max_times(self.config.retries)
             .with_jitter();
-        let value = (|| self.once(method.clone(), path, query, body))
+        let value = (|| self.gated(method.clone(), path, query, body))
             .retry(backoff)
             .when(|e: &AuthentikError| {
-                e.is_transient() && e.retry_after().is_none_or(|d| d <= MAX_IN_CALL_WAIT)
+                e.is_transient()
+                    && !matches!(e, AuthentikError::GateClosed)
+                    && e.retry_after().is_none_or(|d| d <= MAX_IN_CALL_WAIT)
             })
             .adjust(|e, delay| e.retry_after().or(delay))
             .await?;
         serde_json::from_value(value)
             .map_err(|e| AuthentikError::Unexpected(format!("answer does not fit: {e}")))
+    }
+
+    /// One request, if the gate admits it; a failure that finds Authentik unreachable is told
+    /// to the gate.
+    async fn gated(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&(dyn erased::Body + Sync)>,
+    ) -> Result<Value, AuthentikError> {
+        let Some(gate) = &self.gate else {
+            return self.once(method, path, query, body).await;
+        };
+        if !gate.admits() {
+            return Err(AuthentikError::GateClosed);
+        }
+        let answer = self.once(method, path, query, body).await;
+        if answer.as_ref().is_err_and(AuthentikError::is_unreachable) {
+            gate.unreachable();
+        }
+        answer
     }
 
     async fn once(

@@ -89,14 +89,14 @@ impl JobKind for BenchKind {
         &self,
         ctx: JobContext,
         args: BenchArgsPayload,
-    ) -> Result<serde_json::Value, JobError> {
+    ) -> Result<dezky_jobs::Output, JobError> {
         if let Some(i) = args.pickup {
             let _ = self.pickups.send((i, Instant::now()));
         }
         if self.retry_once && ctx.attempt == 1 {
             return Err(JobError::retry("planned first-attempt failure"));
         }
-        Ok(serde_json::Value::Null)
+        Ok(serde_json::Value::Null.into())
     }
 }
 
@@ -183,7 +183,7 @@ async fn run(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<BenchR
         config,
         dezky_worker::Hooks {
             on_success: Some(observer),
-            run_log: None,
+            ..dezky_worker::Hooks::default()
         },
         stop.wait(),
     ));

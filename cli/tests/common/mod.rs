@@ -55,13 +55,22 @@ pub async fn spawn_app_with(workers: Option<WorkerConfig>) -> TestApp {
 
 /// Starts the app with its queue at `queue` (default: its own SQLite file).
 pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerConfig>) -> TestApp {
+    spawn_app_tuned(queue, workers, |_| {}).await
+}
+
+/// Starts the app with its queue at `queue`, its settings changed by `tune` first.
+pub async fn spawn_app_tuned(
+    queue: Option<QueueLocation>,
+    workers: Option<WorkerConfig>,
+    tune: impl FnOnce(&mut Settings),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_url = format!("sqlite://{}", dir.path().join("jobs.db").display());
     let tokens = Tokens {
         api: TokenSet::parse(&format!("portal={PORTAL_TOKEN},crm={CRM_TOKEN}")).expect("tokens"),
         ops: TokenSet::parse(&format!("ops={OPS_TOKEN}")).expect("tokens"),
     };
-    let settings = Settings {
+    let mut settings = Settings {
         queue: queue.unwrap_or_else(|| QueueLocation::Sqlite(db_url.clone())),
         store: db_url.clone(),
         test_kinds: true,
@@ -75,7 +84,13 @@ pub async fn spawn_app_on(queue: Option<QueueLocation>, workers: Option<WorkerCo
             ..MaintenanceConfig::default()
         }),
         authentik: None,
+        secrets: dezky_cli::secret_key::SecretSettings {
+            key: None,
+            old: vec![],
+            ttl: Duration::from_secs(3600),
+        },
     };
+    tune(&mut settings);
     let app = Application::build(settings).await.expect("build app");
     let addr = app.local_addr().expect("bound");
     let queue = app.queue();
@@ -223,14 +238,29 @@ pub async fn wait_ready(client: &reqwest::Client, port: u16) -> bool {
 /// Starts the real binary's `run` on `port` with the portal test token, `env` on top, output
 /// discarded.
 pub fn start_binary(port: u16, env: &[(&str, String)]) -> std::process::Child {
+    start_binary_logging(port, env, std::process::Stdio::null())
+}
+
+/// [`start_binary`], its logs (stderr) sent to `logs`.
+pub fn start_binary_logging(
+    port: u16,
+    env: &[(&str, String)],
+    logs: impl Into<std::process::Stdio>,
+) -> std::process::Child {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dezky-jobs"));
     command
         .arg("run")
         .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("DEZKY_API_TOKENS", format!("portal={PORTAL_TOKEN}"))
+        .env(
+            "DEZKY_API_TOKENS",
+            format!("portal={PORTAL_TOKEN},crm={CRM_TOKEN}"),
+        )
+        .env("DEZKY_OPS_TOKENS", format!("ops={OPS_TOKEN}"))
         .env_remove("DEZKY_REDIS_URL")
+        .env_remove("DEZKY_AUTHENTIK_URL")
+        .env_remove("DEZKY_AUTHENTIK_TOKEN")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(logs);
     for (key, value) in env {
         command.env(key, value);
     }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use crate::context::JobContext;
 use crate::error::JobError;
+use crate::output::Output;
 use crate::registry::{JobKind, KindSettings};
 
 /// Does nothing and succeeds. Takes any JSON object.
@@ -29,8 +30,8 @@ impl JobKind for Noop {
         }
     }
 
-    async fn run(&self, _ctx: JobContext, _args: NoopArgs) -> Result<serde_json::Value, JobError> {
-        Ok(serde_json::Value::Null)
+    async fn run(&self, _ctx: JobContext, _args: NoopArgs) -> Result<Output, JobError> {
+        Ok(serde_json::Value::Null.into())
     }
 }
 
@@ -53,8 +54,8 @@ impl JobKind for Echo {
         }
     }
 
-    async fn run(&self, _ctx: JobContext, args: EchoArgs) -> Result<serde_json::Value, JobError> {
-        Ok(serde_json::Value::Object(args.0))
+    async fn run(&self, _ctx: JobContext, args: EchoArgs) -> Result<Output, JobError> {
+        Ok(serde_json::Value::Object(args.0).into())
     }
 }
 
@@ -96,9 +97,9 @@ impl JobKind for Sleep {
         }
     }
 
-    async fn run(&self, ctx: JobContext, args: SleepArgs) -> Result<serde_json::Value, JobError> {
+    async fn run(&self, ctx: JobContext, args: SleepArgs) -> Result<Output, JobError> {
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(args.ms)) => Ok(serde_json::json!({ "slept_ms": args.ms })),
+            () = tokio::time::sleep(Duration::from_millis(args.ms)) => Ok(serde_json::json!({ "slept_ms": args.ms }).into()),
             // Cancelled: nothing to undo, so stop at once. At shutdown it sleeps on within the
             // grace, like a job that finishes what it started.
             () = ctx.cancelled() => Err(JobError::Cancelled),

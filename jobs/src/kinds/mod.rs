@@ -17,6 +17,9 @@ pub fn registry(test_kinds: bool) -> Registry {
             .register(testing::Crash)
             .register(testing::Fail)
             .register(testing::Exclusive)
+            .register(testing::Spawn)
+            .register(testing::Secret)
+            .register(testing::AuthentikVersion)
     } else {
         registry
     }

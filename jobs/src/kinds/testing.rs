@@ -1,13 +1,16 @@
 //! Test-only kinds, registered only when a process is started with test kinds enabled:
 //! `crash` kills the worker process mid-job; `fail` answers the outcome it is told to;
-//! `exclusive` holds a key while it sleeps and answers when it ran.
+//! `exclusive` holds a key while it sleeps and answers when it ran; `spawn` enqueues children;
+//! `secret` answers a secret result; `authentik-version` needs Authentik.
 
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::context::JobContext;
 use crate::error::JobError;
-use crate::registry::JobKind;
+use crate::output::Output;
+use crate::registry::{JobKind, KindSettings};
+use crate::services::Dependency;
 
 /// Kills the whole process (SIGABRT, no clean-up), like a worker that is SIGKILLed mid-job.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +24,7 @@ impl JobKind for Crash {
     type Args = CrashArgs;
     const NAME: &'static str = "crash";
 
-    async fn run(&self, ctx: JobContext, _args: CrashArgs) -> Result<serde_json::Value, JobError> {
+    async fn run(&self, ctx: JobContext, _args: CrashArgs) -> Result<Output, JobError> {
         tracing::warn!(job = %ctx.id, attempt = ctx.attempt, "crash kind: aborting the process on purpose");
         std::process::abort()
     }
@@ -58,9 +61,9 @@ impl JobKind for Fail {
     type Args = FailArgs;
     const NAME: &'static str = "fail";
 
-    async fn run(&self, ctx: JobContext, args: FailArgs) -> Result<serde_json::Value, JobError> {
+    async fn run(&self, ctx: JobContext, args: FailArgs) -> Result<Output, JobError> {
         if args.succeed_on_attempt.is_some_and(|n| ctx.attempt >= n) {
-            return Ok(serde_json::json!({ "succeeded_on_attempt": ctx.attempt }));
+            return Ok(serde_json::json!({ "succeeded_on_attempt": ctx.attempt }).into());
         }
         match args.mode {
             FailMode::Retry => Err(JobError::retry(format!(
@@ -96,11 +99,7 @@ impl JobKind for Exclusive {
         vec![format!("test:{}", args.key)]
     }
 
-    async fn run(
-        &self,
-        _ctx: JobContext,
-        args: ExclusiveArgs,
-    ) -> Result<serde_json::Value, JobError> {
+    async fn run(&self, _ctx: JobContext, args: ExclusiveArgs) -> Result<Output, JobError> {
         let now = || {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -108,6 +107,93 @@ impl JobKind for Exclusive {
         };
         let started = now();
         tokio::time::sleep(std::time::Duration::from_millis(args.ms)).await;
-        Ok(serde_json::json!({ "started": started, "ended": now() }))
+        Ok(serde_json::json!({ "started": started, "ended": now() }).into())
+    }
+}
+
+/// Enqueues `count` `echo` children and succeeds (the worker lists them in its result).
+#[derive(Debug, Clone, Copy)]
+pub struct Spawn;
+
+/// Arguments of `spawn`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpawnArgs {
+    /// How many children, at most 10.
+    #[schema(maximum = 10)]
+    #[serde(deserialize_with = "at_most_ten")]
+    pub count: u8,
+}
+
+fn at_most_ten<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let count = u8::deserialize(d)?;
+    if count > 10 {
+        return Err(serde::de::Error::custom("count must be at most 10"));
+    }
+    Ok(count)
+}
+
+impl JobKind for Spawn {
+    type Args = SpawnArgs;
+    const NAME: &'static str = "spawn";
+
+    async fn run(&self, ctx: JobContext, args: SpawnArgs) -> Result<Output, JobError> {
+        for n in 0..args.count {
+            ctx.enqueue_child(&n.to_string(), "echo", serde_json::json!({ "child": n }))
+                .await?;
+        }
+        Ok(serde_json::json!({ "spawned": args.count }).into())
+    }
+}
+
+/// Succeeds with a fresh random secret (`secret.password`) and a public result naming its
+/// length, for the tests of secret results.
+#[derive(Debug, Clone, Copy)]
+pub struct Secret;
+
+/// Arguments of `secret`: any object.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SecretArgs(pub serde_json::Map<String, serde_json::Value>);
+
+impl JobKind for Secret {
+    type Args = SecretArgs;
+    const NAME: &'static str = "secret";
+
+    async fn run(&self, ctx: JobContext, _args: SecretArgs) -> Result<Output, JobError> {
+        let password = format!("pw-{}", ulid::Ulid::new());
+        tracing::debug!(job = %ctx.id, "secret kind: made a password");
+        Ok(Output::with_secret(
+            serde_json::json!({ "length": password.len() }),
+            serde_json::json!({ "password": password }),
+        ))
+    }
+}
+
+/// Asks Authentik for its version (one request): the smallest kind that needs Authentik, for
+/// the tests of the dependency gate.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthentikVersion;
+
+/// Arguments of `authentik-version`: any object.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AuthentikVersionArgs(pub serde_json::Map<String, serde_json::Value>);
+
+impl JobKind for AuthentikVersion {
+    type Args = AuthentikVersionArgs;
+    const NAME: &'static str = "authentik-version";
+
+    fn settings(&self) -> KindSettings {
+        KindSettings {
+            needs: &[Dependency::Authentik],
+            ..KindSettings::default()
+        }
+    }
+
+    async fn run(&self, ctx: JobContext, _args: AuthentikVersionArgs) -> Result<Output, JobError> {
+        let version = ctx.services.authentik()?.version().await?;
+        Ok(
+            serde_json::json!({ "version": version.version_current, "attempt": ctx.attempt })
+                .into(),
+        )
     }
 }

@@ -192,6 +192,10 @@ impl QueueBackend for Faulty {
         self.inner.renew_lock(lock, ttl).await
     }
 
+    async fn lock_held(&self, key: &str) -> Result<bool, QueueError> {
+        self.inner.lock_held(key).await
+    }
+
     async fn unlock(&self, lock: &HeldLock) -> Result<bool, QueueError> {
         self.inner.unlock(lock).await
     }

@@ -1,4 +1,5 @@
-//! Contract cases: fenced locks (`lock`, `renew_lock`, `unlock`; the rules of `lock::lock_step`).
+//! Contract cases: fenced locks (`lock`, `renew_lock`, `unlock`, `lock_held`; the rules of
+//! `lock::lock_step`).
 
 use std::time::Duration;
 
@@ -16,8 +17,14 @@ pub async fn a_lock_has_one_holder_until_released(f: &Factory) {
         .await
         .unwrap()
         .expect("free");
+    assert!(h.queue.lock_held("tenant:acme").await.unwrap());
+    assert!(
+        !h.queue.lock_held("tenant:other").await.unwrap(),
+        "never taken"
+    );
     assert!(h.queue.lock("tenant:acme", TTL).await.unwrap().is_none());
     assert!(h.queue.unlock(&first).await.unwrap());
+    assert!(!h.queue.lock_held("tenant:acme").await.unwrap(), "released");
     assert!(!h.queue.unlock(&first).await.unwrap(), "released twice");
     let second = h
         .queue
@@ -43,7 +50,9 @@ pub async fn a_lock_expires_and_fences_its_old_holder(f: &Factory) {
         h.queue.lock("user:a@b.eu", TTL).await.unwrap().is_none(),
         "renewed"
     );
+    assert!(h.queue.lock_held("user:a@b.eu").await.unwrap());
     h.clock.advance(Duration::from_millis(1));
+    assert!(!h.queue.lock_held("user:a@b.eu").await.unwrap(), "expired");
     let second = h
         .queue
         .lock("user:a@b.eu", TTL)

@@ -171,6 +171,7 @@ macro_rules! queue_contract_tests {
             retry_backs_off_then_goes_dead_at_max_attempts,
             retry_after_replaces_backoff,
             snooze_does_not_spend_the_attempt,
+            blocked_records_why_without_spending_the_attempt,
             abort_is_dead_at_once,
             complete_many_answers_each_attempt,
             expired_lease_returns_the_job_and_fences_the_old_worker,

@@ -1,6 +1,6 @@
 //! The model-based test: random sequences of every queue operation — push, bulk push, fetch,
 //! renew, complete with every outcome, complete many, cancel, retry now, discard, release, get,
-//! pause and resume, clock advances, rescue and prune, and lock, renew and unlock of fenced
+//! pause and resume, clock advances, rescue and prune, and lock, renew, unlock and peek of fenced
 //! locks (list and counts after every step) — run
 //! against a backend and against the reference
 //! [`Model`] under one manual clock, comparing every answer and, after each step, every job's
@@ -92,6 +92,8 @@ pub enum Op {
     RenewLock { lock: usize, ttl_s: i64 },
     /// `unlock` a lock (any ever handed out).
     Unlock { lock: usize },
+    /// `lock_held` on a key.
+    LockHeld { key: usize },
 }
 
 /// Lock keys.
@@ -119,6 +121,7 @@ fn ending() -> impl Strategy<Value = Ending> {
         4 => Just(Ending::Succeeded),
         4 => Just(Ending::Retry),
         2 => Just(Ending::Snooze),
+        1 => Just(Ending::Blocked),
         1 => Just(Ending::Abort),
         2 => Just(Ending::Cancelled),
     ]
@@ -147,6 +150,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..LOCK_KEYS.len(), 10i64..=60).prop_map(|(key, ttl_s)| Op::Lock { key, ttl_s }),
         1 => (0usize..16, 10i64..=60).prop_map(|(lock, ttl_s)| Op::RenewLock { lock, ttl_s }),
         1 => (0usize..16).prop_map(|lock| Op::Unlock { lock }),
+        1 => (0..LOCK_KEYS.len()).prop_map(|key| Op::LockHeld { key }),
     ]
 }
 
@@ -447,6 +451,14 @@ impl Run {
                 };
                 (expected, got)
             }
+            Op::LockHeld { key } => {
+                let expected = self.model.lock(LOCK_KEYS[*key], LockEvent::Peek);
+                let got = match q.lock_held(LOCK_KEYS[*key]).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(held) => Answer::Lock(i64::from(held)),
+                };
+                (expected, got)
+            }
         }))
     }
 
@@ -526,6 +538,14 @@ fn outcome_of(ending: Ending, delay_s: Option<i64>, l: usize) -> (Outcome, &'sta
             delay_ms,
         ),
         Ending::Snooze => (Outcome::Snooze(delay), "", delay_ms),
+        Ending::Blocked => (
+            Outcome::Blocked {
+                delay,
+                reason: AttemptFailure::new("gate_closed", "model"),
+            },
+            "gate_closed",
+            delay_ms,
+        ),
         Ending::Abort => (
             Outcome::Abort(AttemptFailure::new("permanent", "model")),
             "permanent",

@@ -145,6 +145,53 @@ pub async fn snooze_does_not_spend_the_attempt(f: &Factory) {
     assert_eq!(super::succeed(&h, &leased.lease).await, JobState::Succeeded);
 }
 
+/// A block (a dependency gate holds the job) is a snooze that records its reason: the attempt
+/// is refunded, the entry names the attempt it interrupted, and a cancel request still wins.
+pub async fn blocked_records_why_without_spending_the_attempt(f: &Factory) {
+    let h = f(HarnessConfig::default()).await;
+    let mut j = job("q", 1);
+    j.max_attempts = 1;
+    let id = h.queue.push(j).await.unwrap().id;
+    for _ in 0..2 {
+        let leased = fetch_one(&h, "q").await;
+        assert_eq!(
+            leased.lease.attempt, 1,
+            "blocks never spend the only attempt"
+        );
+        let blocked = Outcome::Blocked {
+            delay: Duration::from_secs(30),
+            reason: AttemptFailure::new("gate_closed", "authentik is unreachable"),
+        };
+        let state = h.queue.complete(&leased.lease, blocked).await.unwrap();
+        assert_eq!(state, JobState::Scheduled);
+        assert!(fetch(&h, "q", 1).await.jobs.is_empty(), "waits its delay");
+        h.clock.advance(Duration::from_secs(30));
+    }
+    let job = h.queue.get(&id).await.unwrap().unwrap();
+    assert_eq!((job.attempt, job.snoozes), (0, 2));
+    let recorded: Vec<_> = job
+        .errors
+        .iter()
+        .map(|e| (e.attempt, e.class.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![(1, "gate_closed", "authentik is unreachable"); 2]
+    );
+    let leased = fetch_one(&h, "q").await;
+    h.queue.cancel(&id).await.unwrap();
+    let blocked = Outcome::Blocked {
+        delay: Duration::from_secs(30),
+        reason: AttemptFailure::new("gate_closed", "still"),
+    };
+    let state = h.queue.complete(&leased.lease, blocked).await.unwrap();
+    assert_eq!(
+        state,
+        JobState::Cancelled,
+        "a cancel request wins over a block"
+    );
+}
+
 /// A permanent failure is dead on the first attempt, whatever attempts remain.
 pub async fn abort_is_dead_at_once(f: &Factory) {
     let h = f(HarnessConfig::default()).await;

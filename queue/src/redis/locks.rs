@@ -55,4 +55,9 @@ impl RedisQueue {
         let ttl = Duration::from_millis(1);
         Ok(self.lock_op(&lock.key, "release", ttl, lock.token).await? == 1)
     }
+
+    pub(super) async fn is_lock_held(&self, key: &str) -> Result<bool, QueueError> {
+        let ttl = Duration::from_millis(1);
+        Ok(self.lock_op(key, "peek", ttl, 0).await? == 1)
+    }
 }

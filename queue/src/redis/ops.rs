@@ -220,6 +220,12 @@ impl RedisQueue {
                     Outcome::Snooze(delay) => {
                         call.arg("snooze").arg(duration_ms(*delay)).arg("").arg("");
                     }
+                    Outcome::Blocked { delay, reason } => {
+                        call.arg("blocked")
+                            .arg(duration_ms(*delay))
+                            .arg(&reason.class)
+                            .arg(&reason.message);
+                    }
                     Outcome::Abort(error) => {
                         call.arg("abort")
                             .arg(&error.class)

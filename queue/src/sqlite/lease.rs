@@ -24,6 +24,17 @@ macro_rules! append_error {
     };
 }
 
+/// `machine::step` for a snooze: a cancel request ends the job `cancelled`, else it is
+/// `scheduled` after the delay; the attempt is refunded. Binds finished_at (now), then run_at.
+macro_rules! snoozed {
+    () => {
+        "state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'scheduled' END,
+         finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
+         run_at = CASE WHEN cancel_requested = 1 THEN run_at ELSE ? END,
+         attempt = attempt - 1, snoozes = snoozes + 1, "
+    };
+}
+
 /// `machine::step` for an attempt that is spent (a retry, a lease that expired): a cancel
 /// request ends the job `cancelled`, the last attempt `dead`, else it goes to `$next`; binds
 /// finished_at (now), then the run_at of `$next`.
@@ -351,14 +362,25 @@ async fn complete_on(
             .bind(error.message.clone())
         }
         Outcome::Snooze(delay) => sqlx::query_scalar::<_, String>(concat!(
-            "UPDATE OR FAIL queue_jobs SET
-                state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'scheduled' END,
-                finished_at = CASE WHEN cancel_requested = 1 THEN ? END,
-                run_at = CASE WHEN cancel_requested = 1 THEN run_at ELSE ? END,
-                attempt = attempt - 1, snoozes = snoozes + 1, ",
+            "UPDATE OR FAIL queue_jobs SET ",
+            snoozed!(),
             clear_lease!(),
             fence!()
         ))
+        .bind(now)
+        .bind(now.saturating_add(duration_ms(*delay))),
+        // Recorded before the attempt is refunded: the entry names the attempt it interrupted.
+        Outcome::Blocked { delay, reason } => sqlx::query_scalar::<_, String>(concat!(
+            "UPDATE OR FAIL queue_jobs SET errors = ",
+            append_error!(),
+            ", ",
+            snoozed!(),
+            clear_lease!(),
+            fence!()
+        ))
+        .bind(now)
+        .bind(reason.class.clone())
+        .bind(reason.message.clone())
         .bind(now)
         .bind(now.saturating_add(duration_ms(*delay))),
         Outcome::Abort(error) => sqlx::query_scalar::<_, String>(concat!(

@@ -65,4 +65,15 @@ impl SqliteQueue {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    pub(super) async fn is_lock_held(&self, key: &str) -> Result<bool, QueueError> {
+        validate_lock(key, Duration::from_millis(1))?;
+        let held: Option<bool> =
+            sqlx::query_scalar("SELECT expires_at > ? FROM queue_locks WHERE key = ?")
+                .bind(self.now())
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(held.unwrap_or(false))
+    }
 }

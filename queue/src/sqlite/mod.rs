@@ -252,6 +252,10 @@ impl QueueBackend for SqliteQueue {
         self.renew_held_lock(lock, ttl).await
     }
 
+    async fn lock_held(&self, key: &str) -> Result<bool, QueueError> {
+        self.is_lock_held(key).await
+    }
+
     async fn unlock(&self, lock: &HeldLock) -> Result<bool, QueueError> {
         self.release_lock(lock).await
     }

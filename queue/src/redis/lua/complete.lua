@@ -1,6 +1,6 @@
 -- complete: ARGV = now, then 6 values per attempt: id, token, outcome, a, b, c, where outcome is
 -- ok (a = result), retry (a = delay in ms, b = class, c = message), snooze (a = delay in ms),
--- abort (a = class, b = message) or cancelled. Answers one value per attempt: the new state,
+-- blocked (a snooze recording its reason: a = delay in ms, b = class, c = message), abort (a = class, b = message) or cancelled. Answers one value per attempt: the new state,
 -- false when the lease is no longer held (fencing), or 'refused' for `cancelled` without a
 -- cancel request. The branches follow `machine::step` (queue/src/machine.rs). Fencing, cancel
 -- requests and dedup keys are read for the whole batch at once, and the set updates are written
@@ -66,7 +66,12 @@ for i = 1, n do
         redis.call('ZADD', K.scheduled, run_at, id)
       end
       if state ~= 'scheduled' then ends(state, id, i, { 'e', errs }) end
-    elseif outcome == 'snooze' then
+    elseif outcome == 'snooze' or outcome == 'blocked' then
+      if outcome == 'blocked' then
+        -- Recorded before the attempt is refunded: the entry names the attempt it interrupted.
+        local f = redis.call('HMGET', jk, 'n', 'e')
+        redis.call('HSET', jk, 'e', append_error(f[2], now, f[1], b, c))
+      end
       redis.call('HINCRBY', jk, 'n', -1)
       redis.call('HINCRBY', jk, 'sn', 1)
       if cr then

@@ -1,7 +1,7 @@
 -- lock: `lock_step` (queue/src/lock.rs) on one lock. KEYS[1] = the lock's hash (t = last token,
 -- e = held until, 0 when released); ARGV = now ('' for the server's TIME), op (take|renew|
--- release), ttl (ms), token. Answers the token taken (0: held by another) or 1/0: whether the
--- renewal or release held. The hash stays once released, so tokens keep growing.
+-- release|peek), ttl (ms), token. Answers the token taken (0: held by another) or 1/0: whether the
+-- renewal or release held, or (peek) whether anyone holds the lock. The hash stays once released, so tokens keep growing.
 -- Self-contained (not common.lua): it touches no queue.
 local now
 if ARGV[1] ~= '' then
@@ -24,5 +24,7 @@ elseif op == 'renew' and held then
 elseif op == 'release' and held then
   redis.call('HSET', KEYS[1], 'e', 0)
   return 1
+elseif op == 'peek' then
+  if expires > now then return 1 end
 end
 return 0

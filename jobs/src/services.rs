@@ -1,0 +1,92 @@
+//! What the application gives job kinds: the Authentik client, the store, and a handle to
+//! enqueue child jobs — each present when the process was configured with it. A kind names the
+//! dependencies it cannot run without ([`KindSettings::needs`](crate::KindSettings::needs)), so a
+//! worker that lacks one does not run the kind (and says so at start), while every process still
+//! knows the kind (the API validates and documents it wherever it runs).
+
+use dezky_authentik::AuthentikClient;
+use dezky_queue::DynQueue;
+use dezky_store::{SecretVault, Store};
+
+use crate::error::JobError;
+use crate::registry::Registry;
+
+/// A dependency a kind may need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dependency {
+    /// The Authentik API (`DEZKY_AUTHENTIK_URL`).
+    Authentik,
+}
+
+impl Dependency {
+    /// Its name, as the gate and the logs call it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dependency::Authentik => "authentik",
+        }
+    }
+
+    /// The lock that holds its gate closed, in the queue's store (see the worker's `gate`).
+    pub fn gate_key(self) -> String {
+        format!("gate:{}", self.name())
+    }
+
+    /// The setting that provides it.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Dependency::Authentik => "DEZKY_AUTHENTIK_URL",
+        }
+    }
+}
+
+/// The application's services, as kinds see them. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// The Authentik client, when configured.
+    pub authentik: Option<AuthentikClient>,
+    /// The store.
+    pub store: Option<Store>,
+    /// The queue and the kinds it may be given, for child jobs.
+    pub children: Option<(DynQueue, Registry)>,
+    /// Where the secret parts of results are sealed.
+    pub secrets: Option<SecretVault>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("authentik", &self.authentik.is_some())
+            .field("store", &self.store.as_ref().map(Store::dialect))
+            .field("children", &self.children.is_some())
+            .field("secrets", &self.secrets.is_some())
+            .finish()
+    }
+}
+
+impl Services {
+    /// Whether `dependency` is configured.
+    pub fn has(&self, dependency: Dependency) -> bool {
+        match dependency {
+            Dependency::Authentik => self.authentik.is_some(),
+        }
+    }
+
+    /// The Authentik client; a kind that declares it needs Authentik always has one.
+    pub fn authentik(&self) -> Result<&AuthentikClient, JobError> {
+        self.authentik
+            .as_ref()
+            .ok_or_else(|| missing(Dependency::Authentik.setting()))
+    }
+
+    /// The store.
+    pub fn store(&self) -> Result<&Store, JobError> {
+        self.store.as_ref().ok_or_else(|| missing("a store"))
+    }
+}
+
+fn missing(what: &str) -> JobError {
+    JobError::Abort {
+        class: "misconfigured",
+        message: format!("this process was started without {what}"),
+    }
+}
