@@ -12,34 +12,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Process, enqueue_at, free_port, job_at, poll_until, start_binary, wait_ready};
-use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
+use common::{enqueue_at, job_at, poll_until, start_three_on_redis};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_of_one_key_never_overlap_across_three_processes() {
-    let (prefix, _guard) = fresh_prefix();
-    // One new store file for the three: they migrate it in turns as they start together.
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        (
-            "DEZKY_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("store.db").display()),
-        ),
-        ("DEZKY_REDIS_URL", redis_url()),
-        ("DEZKY_REDIS_PREFIX", prefix),
-        ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),
-        ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
-    ];
     let client = common::http();
-    let ports = [free_port(), free_port(), free_port()];
-    let _processes: Vec<Process> = ports
-        .iter()
-        .map(|&port| Process(start_binary(port, &env)))
-        .collect();
-    for &port in &ports {
-        assert!(wait_ready(&client, port).await, "a process did not come up");
-    }
+    let (ports, _processes, _guard) = start_three_on_redis(&client, dir.path(), &[]).await;
 
     let body = json!({"kind": "exclusive", "args": {"key": "acme", "ms": 1500}});
     let (first, second) = tokio::join!(

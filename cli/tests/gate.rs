@@ -16,12 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Process, enqueue_at, free_port, job_at, poll_until, start_binary, wait_ready};
+use common::{enqueue_at, job_at, poll_until, start_three_on_redis};
 use dezky_authentik::{AuthentikClient, ClientConfig};
 use dezky_authentik_sim::faults::{Down, Faults};
 use dezky_authentik_sim::{SimConfig, Simulator};
 use dezky_cli::shutdown::Shutdown;
-use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
 use dezky_queue::sqlite::{SqliteQueue, SqliteQueueConfig};
 use dezky_queue::{DynQueue, JobState, ManualClock, NewJob};
 use dezky_worker::WorkerConfig;
@@ -64,29 +63,15 @@ async fn gate_shown(client: &reqwest::Client, port: u16) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_ask_a_down_authentik_at_most_once_a_second() {
     let sim = simulator().await;
-    let (prefix, _guard) = fresh_prefix();
     let dir = tempfile::tempdir().unwrap();
-    let env = [
-        (
-            "DEZKY_DATABASE_URL",
-            format!("sqlite://{}", dir.path().join("store.db").display()),
-        ),
-        ("DEZKY_REDIS_URL", redis_url()),
-        ("DEZKY_REDIS_PREFIX", prefix),
-        ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),
-        ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
+    let client = common::http();
+    let extra = [
         ("DEZKY_AUTHENTIK_URL", sim.api_url()),
         ("DEZKY_AUTHENTIK_TOKEN", SIM_TOKEN.to_owned()),
         ("DEZKY_WORKER_KINDS", "authentik-version".to_owned()),
     ];
-    let client = common::http();
-    let ports = [free_port(), free_port(), free_port()];
-    let _processes: Vec<Process> = ports
-        .iter()
-        .map(|&port| Process(start_binary(port, &env)))
-        .collect();
+    let (ports, _processes, _guard) = start_three_on_redis(&client, dir.path(), &extra).await;
     for &port in &ports {
-        assert!(wait_ready(&client, port).await, "a process did not come up");
         assert_eq!(gate_shown(&client, port).await, "open");
     }
 

@@ -173,7 +173,12 @@ impl Gate {
         loop {
             if self.is_open() {
                 tokio::select! {
-                    () = self.inner.reported.notified() => {}
+                    () = self.inner.reported.notified() => {
+                        // A report left over from before the gate last opened: stale.
+                        if self.is_open() {
+                            continue;
+                        }
+                    }
                     () = tokio::time::sleep(watch) => {
                         if matches!(self.inner.queue.lock_held(&key).await, Ok(true)) {
                             self.set_open(false);

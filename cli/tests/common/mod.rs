@@ -307,3 +307,41 @@ pub async fn job_at(client: &reqwest::Client, port: u16, id: &str) -> Value {
         .await
         .expect("json")
 }
+
+/// Three `run` processes on one Redis queue (a fresh prefix) and one new store file in `dir`
+/// (they migrate it in turns as they start together), test kinds on, `extra` settings on top;
+/// answers once all three are ready. The guard cleans the prefix up.
+pub async fn start_three_on_redis(
+    client: &reqwest::Client,
+    dir: &std::path::Path,
+    extra: &[(&str, String)],
+) -> (
+    [u16; 3],
+    Vec<Process>,
+    dezky_queue::contract::redis_prefix::PrefixGuard,
+) {
+    let (prefix, guard) = dezky_queue::contract::redis_prefix::fresh_prefix();
+    let mut env = vec![
+        (
+            "DEZKY_DATABASE_URL",
+            format!("sqlite://{}", dir.join("store.db").display()),
+        ),
+        (
+            "DEZKY_REDIS_URL",
+            dezky_queue::contract::redis_prefix::redis_url(),
+        ),
+        ("DEZKY_REDIS_PREFIX", prefix),
+        ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),
+        ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    let ports = [free_port(), free_port(), free_port()];
+    let processes = ports
+        .iter()
+        .map(|&port| Process(start_binary(port, &env)))
+        .collect();
+    for &port in &ports {
+        assert!(wait_ready(client, port).await, "a process did not come up");
+    }
+    (ports, processes, guard)
+}
