@@ -49,6 +49,8 @@ pub struct Settings {
     pub authentik: Option<dezky_authentik::ClientConfig>,
     /// How secret results are sealed and kept.
     pub secrets: SecretSettings,
+    /// How invites are delivered.
+    pub invites: dezky_jobs::kinds::invite::InviteSettings,
 }
 
 /// A built application, ready to run.
@@ -62,6 +64,7 @@ pub struct Application {
     scheduler: Option<MaintenanceConfig>,
     authentik: Option<dezky_authentik::AuthentikClient>,
     secrets: SecretVault,
+    invites: dezky_jobs::kinds::invite::InviteSettings,
 }
 
 /// An open queue, and what closing it takes.
@@ -150,6 +153,7 @@ impl Application {
         );
         Ok(Self {
             secrets,
+            invites: settings.invites,
             authentik,
             queue,
             store,
@@ -226,6 +230,7 @@ impl Application {
                 store: Some(self.store.clone()),
                 children: Some((queue.clone(), registry.clone())),
                 secrets: Some(self.secrets.clone()),
+                invites: self.invites.clone(),
             };
             let mut gates = Vec::new();
             if let Some(client) = &self.authentik {

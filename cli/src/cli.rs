@@ -28,8 +28,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate | Command::Bench(_) | Command::AuthentikSim(_) => Default::default(),
         _ => cli.common.secret_settings()?,
     };
+    let invites = match &cli.command {
+        Command::Run(args) | Command::Dev(args) => args.worker.invite_settings(),
+        Command::Worker(args) => args.invite_settings(),
+        _ => Default::default(),
+    };
     let settings = |api, workers, scheduler, authentik| Settings {
         secrets: secrets.clone(),
+        invites: invites.clone(),
         queue: queue.clone(),
         store: store.clone(),
         test_kinds,

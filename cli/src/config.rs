@@ -195,9 +195,28 @@ pub struct WorkerArgs {
     /// unreachable) before it goes dead.
     #[arg(long, env = "DEZKY_GATE_HORIZON_SECS", default_value_t = 86_400)]
     pub gate_horizon_secs: u64,
+    /// The Authentik email stage `invite-operator` sends invites through (`delivery: email`).
+    #[arg(long, env = "DEZKY_INVITE_EMAIL_STAGE")]
+    pub invite_email_stage: Option<String>,
+    /// When no recovery link can be made, invite with a temporary password instead.
+    #[arg(long, env = "DEZKY_INVITE_PASSWORD_FALLBACK")]
+    pub invite_password_fallback: bool,
     /// Where Authentik is, for the jobs that call it.
     #[command(flatten)]
     pub authentik: AuthentikArgs,
+}
+
+impl WorkerArgs {
+    /// How invites are delivered.
+    pub fn invite_settings(&self) -> dezky_jobs::kinds::invite::InviteSettings {
+        dezky_jobs::kinds::invite::InviteSettings {
+            email_stage: self
+                .invite_email_stage
+                .clone()
+                .filter(|s| !s.trim().is_empty()),
+            password_fallback: self.invite_password_fallback,
+        }
+    }
 }
 
 /// Where Authentik is (all unset: no Authentik; jobs that need it cannot run).

@@ -50,6 +50,8 @@ pub struct Services {
     pub children: Option<(DynQueue, Registry)>,
     /// Where the secret parts of results are sealed.
     pub secrets: Option<SecretVault>,
+    /// How invites are delivered.
+    pub invites: crate::kinds::invite::InviteSettings,
 }
 
 impl std::fmt::Debug for Services {
@@ -59,6 +61,7 @@ impl std::fmt::Debug for Services {
             .field("store", &self.store.as_ref().map(Store::dialect))
             .field("children", &self.children.is_some())
             .field("secrets", &self.secrets.is_some())
+            .field("invites", &self.invites)
             .finish()
     }
 }

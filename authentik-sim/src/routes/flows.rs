@@ -129,6 +129,42 @@ pub async fn get_binding(State(sim): State<Sim>, Path(pk): Path<String>) -> Resp
     sim.find(|o| &o.flow_bindings, "pk", &json!(pk), "FlowStageBinding")
 }
 
+/// Fields of a flow–stage binding a PATCH may change (`target` and `stage` stay).
+const BINDING_WRITABLE: [&str; 5] = [
+    "order",
+    "evaluate_on_plan",
+    "re_evaluate_policies",
+    "policy_engine_mode",
+    "invalid_response_action",
+];
+
+pub async fn patch_binding(
+    State(sim): State<Sim>,
+    Path(pk): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    for flag in ["evaluate_on_plan", "re_evaluate_policies"] {
+        if body.get(flag).is_some_and(|v| !v.is_boolean()) {
+            return Err(field_error(flag, "Must be a valid boolean."));
+        }
+    }
+    if body.get("order").is_some_and(|v| !v.is_i64()) {
+        return Err(field_error("order", "A valid integer is required."));
+    }
+    sim.write(|store, _| {
+        let binding = store
+            .objects
+            .flow_bindings
+            .iter_mut()
+            .find(|b| b["pk"] == pk.as_str())
+            .ok_or_else(|| not_found("FlowStageBinding"))?;
+        apply_patch(binding, &body, &BINDING_WRITABLE);
+        Ok(ok(binding.clone()))
+    })
+}
+
 pub async fn create_binding(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
     let body = json_body(&headers, &body)?;
     require(&body, &["target", "stage", "order"])?;

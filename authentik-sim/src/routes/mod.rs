@@ -38,7 +38,9 @@ pub fn api() -> Router<Sim> {
         )
         .route(
             "/flows/bindings/{pk}/",
-            get(flows::get_binding).delete(flows::delete_binding),
+            get(flows::get_binding)
+                .patch(flows::patch_binding)
+                .delete(flows::delete_binding),
         )
         .route("/stages/all/", get(flows::list_stages))
         .route(

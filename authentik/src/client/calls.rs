@@ -528,6 +528,16 @@ impl AuthentikClient {
         self.get(&format!("/core/groups/{pk}/")).await
     }
 
+    /// `PATCH /flows/bindings/{uuid}/` (e.g. the policy flags of a guarded stage).
+    pub async fn update_flow_binding(
+        &self,
+        pk: &str,
+        changes: &Value,
+    ) -> Result<FlowStageBinding, AuthentikError> {
+        self.send(Method::PATCH, &format!("/flows/bindings/{pk}/"), changes)
+            .await
+    }
+
     /// `GET /flows/bindings/{uuid}/`.
     pub async fn flow_binding(&self, pk: &str) -> Result<FlowStageBinding, AuthentikError> {
         self.get(&format!("/flows/bindings/{pk}/")).await

@@ -82,6 +82,12 @@ pub struct FlowStageBinding {
     pub stage: String,
     /// Order in the flow.
     pub order: i64,
+    /// Whether its policies are evaluated when the flow is planned.
+    #[serde(default)]
+    pub evaluate_on_plan: bool,
+    /// Whether its policies are evaluated again when the stage runs.
+    #[serde(default)]
+    pub re_evaluate_policies: bool,
 }
 
 /// `POST /flows/bindings/`.
@@ -166,6 +172,9 @@ pub struct Group {
     pub num_pk: i64,
     /// Its name.
     pub name: String,
+    /// Its members' integer pks.
+    #[serde(default)]
+    pub users: Vec<i64>,
 }
 
 /// `POST /core/groups/`.

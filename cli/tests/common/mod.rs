@@ -89,6 +89,7 @@ pub async fn spawn_app_tuned(
             old: vec![],
             ttl: Duration::from_secs(3600),
         },
+        invites: Default::default(),
     };
     tune(&mut settings);
     let app = Application::build(settings).await.expect("build app");

@@ -1,6 +1,8 @@
 //! The job kinds, one file per family, and the registry of them a process starts with.
 
 pub mod builtin;
+pub mod invite;
+pub mod recovery;
 pub mod testing;
 
 use crate::registry::Registry;
@@ -11,7 +13,9 @@ pub fn registry(test_kinds: bool) -> Registry {
     let registry = Registry::new()
         .register(builtin::Noop)
         .register(builtin::Echo)
-        .register(builtin::Sleep);
+        .register(builtin::Sleep)
+        .register(recovery::SeedRecoveryFlow)
+        .register(invite::InviteOperator);
     if test_kinds {
         registry
             .register(testing::Crash)
