@@ -159,6 +159,25 @@ impl AuthentikClient {
         .await
     }
 
+    /// `GET /core/brands/{uuid}/`.
+    pub async fn brand(&self, brand_uuid: &str) -> Result<Brand, AuthentikError> {
+        self.get(&format!("/core/brands/{brand_uuid}/")).await
+    }
+
+    /// `PATCH /core/brands/{uuid}/` (e.g. its flows).
+    pub async fn update_brand(
+        &self,
+        brand_uuid: &str,
+        changes: &Value,
+    ) -> Result<Brand, AuthentikError> {
+        self.send(
+            Method::PATCH,
+            &format!("/core/brands/{brand_uuid}/"),
+            changes,
+        )
+        .await
+    }
+
     /// `GET /core/users/?username=` (exact).
     pub async fn user_named(&self, username: &str) -> Result<Option<User>, AuthentikError> {
         Ok(self

@@ -120,6 +120,15 @@ pub struct Brand {
     /// Its recovery flow.
     #[serde(default)]
     pub flow_recovery: Option<String>,
+    /// Its authentication flow.
+    #[serde(default)]
+    pub flow_authentication: Option<String>,
+    /// Its logout flow.
+    #[serde(default)]
+    pub flow_invalidation: Option<String>,
+    /// Its user-settings flow.
+    #[serde(default)]
+    pub flow_user_settings: Option<String>,
 }
 
 /// A user.

@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 
 use crate::context::JobContext;
 use crate::error::JobError;
-use crate::kinds::recovery;
+use crate::kinds::{now_ms, recovery};
 use crate::output::Output;
 use crate::registry::{JobKind, KindSettings};
 use crate::services::Dependency;
@@ -68,9 +68,10 @@ pub struct InviteOperator;
 pub struct InviteOperatorArgs {
     /// The person's email (at most 150 characters): their username, lowercased.
     #[serde(deserialize_with = "email")]
-    #[schema(max_length = 150, format = Email)]
+    #[schema(max_length = 150, pattern = "^[^@ \\t\\r\\n]+@[^@ \\t\\r\\n]+$")]
     pub email: String,
     /// Their name.
+    #[serde(deserialize_with = "crate::kinds::validate::name")]
     #[schema(max_length = 200)]
     pub name: String,
     /// The tenant whose group they join.
@@ -81,16 +82,19 @@ pub struct InviteOperatorArgs {
     pub groups: Vec<String>,
     /// `link` (default) or `email`.
     #[serde(default)]
+    #[schema(inline)]
     pub delivery: Delivery,
 }
 
-fn email<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+/// An email as the schema states it: at most 150 characters, one `@` between two non-empty
+/// parts, no space, tab or line break.
+pub(crate) fn email<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let email = String::deserialize(d)?;
+    let allowed = |part: &str| !part.is_empty() && !part.contains(['@', ' ', '\t', '\r', '\n']);
     let fits = email.chars().count() <= MAX_EMAIL
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email
-            .rsplit_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty());
+            .split_once('@')
+            .is_some_and(|(local, domain)| allowed(local) && allowed(domain));
     if !fits {
         return Err(serde::de::Error::custom(format!(
             "email must be an address of at most {MAX_EMAIL} characters"
@@ -258,10 +262,4 @@ async fn temporary_password(
     attributes["passwordExpiredAt"] = now_ms().into();
     client.set_user_attributes(user.pk, &attributes).await?;
     Ok(password)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

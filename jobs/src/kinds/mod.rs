@@ -3,7 +3,9 @@
 pub mod builtin;
 pub mod invite;
 pub mod recovery;
+pub mod tenant;
 pub mod testing;
+pub mod validate;
 
 use crate::registry::Registry;
 
@@ -15,7 +17,8 @@ pub fn registry(test_kinds: bool) -> Registry {
         .register(builtin::Echo)
         .register(builtin::Sleep)
         .register(recovery::SeedRecoveryFlow)
-        .register(invite::InviteOperator);
+        .register(invite::InviteOperator)
+        .register(tenant::ProvisionTenant);
     if test_kinds {
         registry
             .register(testing::Crash)
@@ -27,4 +30,11 @@ pub fn registry(test_kinds: bool) -> Registry {
     } else {
         registry
     }
+}
+
+/// Wall-clock milliseconds since the epoch, for what kinds record in the store.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -1,0 +1,334 @@
+//! `provision-tenant`: an isolated OIDC tenant in Authentik (API-NOTES §4) — a brand for the
+//! tenant's domain, a group, an OAuth2/OpenID provider, an application, and the binding group →
+//! application (without it every Authentik user could sign in). The steps are data
+//! ([`STEPS`]), run in order; each finds or creates its object under a deterministic name and is
+//! recorded in the store when done, with the object's id. With `admin_email`, the last step
+//! enqueues `invite-operator` for that person into the tenant's group. The result holds the
+//! object ids and the OIDC client id; the client secret is the secret result.
+
+use dezky_authentik::client::models::{
+    NewApplication, NewBrand, NewGroup, NewOAuth2Provider, NewPolicyBinding, OAuth2Provider,
+    RedirectUri,
+};
+use dezky_authentik::{AuthentikClient, AuthentikError};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::context::JobContext;
+use crate::error::JobError;
+use crate::kinds::invite::tenant_group;
+use crate::kinds::{now_ms, recovery, validate};
+use crate::output::Output;
+use crate::registry::{JobKind, KindSettings};
+use crate::services::Dependency;
+
+/// The steps, in order.
+pub const STEPS: [Step; 6] = [
+    Step::Brand,
+    Step::Group,
+    Step::Provider,
+    Step::Application,
+    Step::Access,
+    Step::Admin,
+];
+
+/// One step of provisioning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The brand for the tenant's domain, with its flows.
+    Brand,
+    /// The tenant's group.
+    Group,
+    /// The OAuth2/OpenID provider.
+    Provider,
+    /// The application.
+    Application,
+    /// The policy binding group → application.
+    Access,
+    /// The invite of the tenant's first admin, if asked.
+    Admin,
+}
+
+impl Step {
+    /// Its name, in the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Brand => "brand",
+            Step::Group => "group",
+            Step::Provider => "provider",
+            Step::Application => "application",
+            Step::Access => "access",
+            Step::Admin => "admin",
+        }
+    }
+}
+
+/// The name of tenant `slug`'s provider and the slug of its application.
+pub fn tenant_object(slug: &str) -> String {
+    format!("dezky-tenant-{slug}")
+}
+
+/// Provisions a tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct ProvisionTenant;
+
+/// Arguments of `provision-tenant`: the tenant's desired state.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionTenantArgs {
+    /// URL-safe, unique: `^[a-z0-9][a-z0-9-]{0,62}$`.
+    #[serde(deserialize_with = "validate::slug")]
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    pub slug: String,
+    /// For people.
+    #[serde(deserialize_with = "validate::name")]
+    #[schema(max_length = 200)]
+    pub name: String,
+    /// The host the tenant's users reach Authentik at (the brand's domain), lowercase.
+    #[serde(deserialize_with = "validate::domain")]
+    #[schema(
+        max_length = 253,
+        pattern = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
+    )]
+    pub domain: String,
+    /// Where the OIDC client may be sent back to: 1 to 20 `http(s)://` URIs.
+    #[serde(deserialize_with = "validate::redirect_uris")]
+    #[schema(min_items = 1, max_items = 20, inline)]
+    pub redirect_uris: Vec<validate::RedirectUriArg>,
+    /// The tenant's first admin, invited once it exists.
+    #[serde(default, deserialize_with = "validate::optional_email")]
+    #[schema(max_length = 150, pattern = "^[^@ \\t\\r\\n]+@[^@ \\t\\r\\n]+$")]
+    pub admin_email: Option<String>,
+}
+
+impl JobKind for ProvisionTenant {
+    type Args = ProvisionTenantArgs;
+    const NAME: &'static str = "provision-tenant";
+
+    fn settings(&self) -> KindSettings {
+        KindSettings {
+            needs: &[Dependency::Authentik],
+            ..KindSettings::default()
+        }
+    }
+
+    fn keys(&self, args: &ProvisionTenantArgs) -> Vec<String> {
+        vec![format!("tenant:{}", args.slug)]
+    }
+
+    async fn run(&self, ctx: JobContext, args: ProvisionTenantArgs) -> Result<Output, JobError> {
+        let client = ctx.services.authentik()?;
+        let store = ctx.services.store()?;
+        let desired = serde_json::to_value(&args).unwrap_or_default();
+        store
+            .put_tenant(&args.slug, &args.name, &desired, now_ms())
+            .await
+            .map_err(store_error)?;
+        let mut run = Provisioning {
+            client,
+            ctx: &ctx,
+            args: &args,
+            ids: serde_json::Map::new(),
+            group: None,
+            provider: None,
+            application: None,
+        };
+        for step in STEPS {
+            let id = run.step(step).await?;
+            let record = serde_json::json!({ "status": "done", "at": now_ms() });
+            let role = id.as_ref().map(|id| (step.name(), id.as_str()));
+            store
+                .record_step(&args.slug, step.name(), &record, role, now_ms())
+                .await
+                .map_err(store_error)?;
+            if let Some(id) = id {
+                run.ids.insert(step.name().into(), id.into());
+            }
+        }
+        let provider = run
+            .provider
+            .as_ref()
+            .ok_or_else(|| JobError::abort("no provider"))?;
+        let result = serde_json::json!({
+            "tenant": args.slug,
+            "ids": run.ids,
+            "client_id": provider.client_id,
+        });
+        Ok(Output::with_secret(
+            result,
+            serde_json::json!({ "client_secret": provider.client_secret.expose_secret() }),
+        ))
+    }
+}
+
+/// One run's progress.
+struct Provisioning<'a> {
+    client: &'a AuthentikClient,
+    ctx: &'a JobContext,
+    args: &'a ProvisionTenantArgs,
+    ids: serde_json::Map<String, serde_json::Value>,
+    group: Option<String>,
+    provider: Option<OAuth2Provider>,
+    application: Option<String>,
+}
+
+impl Provisioning<'_> {
+    /// Runs `step`; answers the id of the object it stands for, if any.
+    async fn step(&mut self, step: Step) -> Result<Option<String>, JobError> {
+        let client = self.client;
+        match step {
+            Step::Brand => {
+                let recovery = match client.flow(recovery::FLOW_SLUG).await {
+                    Ok(flow) => flow.pk,
+                    Err(AuthentikError::NotFound(_)) => {
+                        recovery::seed(client).await?;
+                        client.flow(recovery::FLOW_SLUG).await?.pk
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                let wanted = NewBrand {
+                    domain: self.args.domain.clone(),
+                    flow_authentication: Some(
+                        flow_pk(client, "default-authentication-flow").await?,
+                    ),
+                    flow_invalidation: Some(flow_pk(client, "default-invalidation-flow").await?),
+                    flow_recovery: Some(recovery),
+                    flow_user_settings: Some(flow_pk(client, "default-user-settings-flow").await?),
+                };
+                let brand = client.find_or_create_brand(&wanted).await?;
+                let current = client.brand(&brand.brand_uuid).await?;
+                let differs = [
+                    (&current.flow_authentication, &wanted.flow_authentication),
+                    (&current.flow_invalidation, &wanted.flow_invalidation),
+                    (&current.flow_recovery, &wanted.flow_recovery),
+                    (&current.flow_user_settings, &wanted.flow_user_settings),
+                ]
+                .iter()
+                .any(|(have, want)| have != want);
+                if differs {
+                    let flows = serde_json::json!({
+                        "flow_authentication": wanted.flow_authentication,
+                        "flow_invalidation": wanted.flow_invalidation,
+                        "flow_recovery": wanted.flow_recovery,
+                        "flow_user_settings": wanted.flow_user_settings,
+                    });
+                    client.update_brand(&brand.brand_uuid, &flows).await?;
+                }
+                Ok(Some(brand.brand_uuid))
+            }
+            Step::Group => {
+                let group = client
+                    .find_or_create_group(&NewGroup {
+                        name: tenant_group(&self.args.slug),
+                    })
+                    .await?;
+                self.group = Some(group.pk.clone());
+                Ok(Some(group.pk))
+            }
+            Step::Provider => {
+                let mappings = client
+                    .scope_mappings(&[
+                        "goauthentik.io/providers/oauth2/scope-openid",
+                        "goauthentik.io/providers/oauth2/scope-email",
+                        "goauthentik.io/providers/oauth2/scope-profile",
+                    ])
+                    .await?;
+                let signing_key = client
+                    .certificate_named("authentik Self-signed Certificate")
+                    .await?
+                    .map(|c| c.pk);
+                let mut uris: Vec<String> = Vec::new();
+                for uri in &self.args.redirect_uris {
+                    if !uris.contains(&uri.0) {
+                        uris.push(uri.0.clone());
+                    }
+                }
+                let provider = client
+                    .find_or_create_oauth2_provider(&NewOAuth2Provider {
+                        name: tenant_object(&self.args.slug),
+                        authorization_flow: flow_pk(
+                            client,
+                            "default-provider-authorization-implicit-consent",
+                        )
+                        .await?,
+                        invalidation_flow: flow_pk(client, "default-provider-invalidation-flow")
+                            .await?,
+                        redirect_uris: uris
+                            .into_iter()
+                            .map(|url| RedirectUri {
+                                matching_mode: "strict".into(),
+                                url,
+                            })
+                            .collect(),
+                        property_mappings: mappings.into_iter().map(|m| m.pk).collect(),
+                        signing_key,
+                    })
+                    .await?;
+                let id = provider.pk.to_string();
+                self.provider = Some(provider);
+                Ok(Some(id))
+            }
+            Step::Application => {
+                let provider = self.provider.as_ref().map(|p| p.pk);
+                let application = client
+                    .find_or_create_application(&NewApplication {
+                        name: self.args.name.clone(),
+                        slug: tenant_object(&self.args.slug),
+                        provider,
+                        meta_launch_url: None,
+                    })
+                    .await?;
+                self.application = Some(application.pk.clone());
+                Ok(Some(application.pk))
+            }
+            Step::Access => {
+                let (Some(application), Some(group)) = (&self.application, &self.group) else {
+                    return Err(JobError::abort("access before the application and group"));
+                };
+                let binding = client
+                    .find_or_bind_policy(&NewPolicyBinding {
+                        target: application.clone(),
+                        policy: None,
+                        group: Some(group.clone()),
+                        order: 0,
+                    })
+                    .await?;
+                Ok(Some(binding.pk))
+            }
+            Step::Admin => {
+                let Some(email) = &self.args.admin_email else {
+                    return Ok(None);
+                };
+                // The child's id is in the result's `children`; no Authentik id to record.
+                self.ctx
+                    .enqueue_child(
+                        "admin",
+                        "invite-operator",
+                        serde_json::json!({
+                            "email": email,
+                            "name": email,
+                            "tenant": self.args.slug,
+                        }),
+                    )
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+async fn flow_pk(client: &AuthentikClient, slug: &str) -> Result<String, JobError> {
+    match client.flow(slug).await {
+        Ok(flow) => Ok(flow.pk),
+        Err(AuthentikError::NotFound(_)) => {
+            tracing::info!(flow = slug, "default blueprints not applied yet; waiting");
+            Err(JobError::Snooze(std::time::Duration::from_secs(15)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn store_error(e: dezky_store::StoreError) -> JobError {
+    JobError::retry(format!("cannot record the tenant: {e}"))
+}

@@ -1,0 +1,266 @@
+//! `provision-tenant` against the simulator: from an empty instance and from a half-done one it
+//! reaches the same end state — one brand for the domain with its flows, one group, one provider
+//! with each redirect URI once, one application, one group → application binding — and a rerun,
+//! or a run whose writes are cut off after they applied, adds nothing. Each step is recorded in
+//! the store; the client secret is the secret result; an admin is invited as a child job.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step panics"
+)]
+
+use std::sync::Arc;
+
+use dezky_authentik::client::models::{
+    Brand, Group, NewBrand, NewGroup, OAuth2Provider, PolicyBinding,
+};
+use dezky_authentik::{AuthentikClient, ClientConfig};
+use dezky_authentik_sim::faults::Faults;
+use dezky_authentik_sim::{SimConfig, Simulator};
+use dezky_jobs::kinds::invite::tenant_group;
+use dezky_jobs::kinds::tenant::{STEPS, tenant_object};
+use dezky_jobs::{JobContext, JobError, Output, Services};
+use dezky_queue::{DynQueue, JobFilter};
+use dezky_store::Store;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "sim-tenant-token";
+
+struct World {
+    sim: Simulator,
+    client: AuthentikClient,
+    store: Store,
+    queue: DynQueue,
+    /// The job every run is an attempt of.
+    job_id: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = dezky_authentik_sim::spawn(SimConfig::new(TOKEN), listener)
+        .await
+        .unwrap();
+    let mut config = ClientConfig::new(&sim.api_url(), TOKEN);
+    config.retries = 0;
+    let client = AuthentikClient::new(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let queue: DynQueue = Arc::new(
+        dezky_queue::sqlite::SqliteQueue::open_default(&url)
+            .await
+            .unwrap(),
+    );
+    let store = Store::connect(&url).await.unwrap();
+    let job_id = queue
+        .push(dezky_queue::NewJob::new("provision-tenant", json!({})))
+        .await
+        .unwrap()
+        .id
+        .0;
+    World {
+        sim,
+        client,
+        store,
+        queue,
+        job_id,
+        _dir: dir,
+    }
+}
+
+fn acme() -> Value {
+    json!({
+        "slug": "acme", "name": "ACME", "domain": "auth.acme.example",
+        "redirect_uris": ["https://mail.acme.example/oidc", "https://mail.acme.example/oidc",
+                          "https://files.acme.example/oidc"],
+    })
+}
+
+impl World {
+    async fn provision(&self, args: Value) -> Result<Output, JobError> {
+        let registry = dezky_jobs::kinds::registry(false);
+        let kind = registry.get("provision-tenant").unwrap().clone();
+        let (mut ctx, _stop) = JobContext::detached("provision-tenant");
+        ctx.id = self.job_id.clone();
+        ctx.services = Services {
+            authentik: Some(self.client.clone()),
+            store: Some(self.store.clone()),
+            children: Some((self.queue.clone(), registry)),
+            ..Services::default()
+        };
+        kind.prepare(args)?.run(ctx).await
+    }
+
+    async fn count<T: serde::de::DeserializeOwned>(&self, path: &str, q: (&str, &str)) -> usize {
+        self.client.list_all::<T>(path, &[q]).await.unwrap().len()
+    }
+
+    /// One of each object, each as desired.
+    async fn assert_converged(&self) {
+        let domain = "auth.acme.example";
+        assert_eq!(
+            self.count::<Brand>("/core/brands/", ("domain", domain))
+                .await,
+            1
+        );
+        let brand = self.client.brand_for_domain(domain).await.unwrap().unwrap();
+        for (flow, slug) in [
+            (&brand.flow_authentication, "default-authentication-flow"),
+            (&brand.flow_invalidation, "default-invalidation-flow"),
+            (&brand.flow_user_settings, "default-user-settings-flow"),
+            (&brand.flow_recovery, "default-dezky-recovery"),
+        ] {
+            let pk = self.client.flow(slug).await.unwrap().pk;
+            assert_eq!(flow.as_deref(), Some(pk.as_str()), "{slug} on the brand");
+        }
+        let group_name = tenant_group("acme");
+        assert_eq!(
+            self.count::<Group>("/core/groups/", ("name", &group_name))
+                .await,
+            1
+        );
+        let name = tenant_object("acme");
+        assert_eq!(
+            self.count::<OAuth2Provider>("/providers/oauth2/", ("name", &name))
+                .await,
+            1
+        );
+        let provider: Value = self
+            .client
+            .list_all::<Value>("/providers/oauth2/", &[("name", &name)])
+            .await
+            .unwrap()
+            .remove(0);
+        let uris: Vec<&str> = provider["redirect_uris"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["url"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            uris,
+            vec![
+                "https://mail.acme.example/oidc",
+                "https://files.acme.example/oidc"
+            ],
+            "each redirect URI once"
+        );
+        let app = self.client.application(&name).await.unwrap().unwrap();
+        assert_eq!(app.provider, provider["pk"].as_i64());
+        let group = self.client.group_named(&group_name).await.unwrap().unwrap();
+        let bindings = self
+            .client
+            .list_all::<PolicyBinding>("/policies/bindings/", &[("target", &app.pk)])
+            .await
+            .unwrap();
+        assert_eq!(bindings.len(), 1, "one binding: {bindings:?}");
+        assert_eq!(bindings[0].group.as_deref(), Some(group.pk.as_str()));
+        let tenant = self.store.tenant("acme").await.unwrap().unwrap();
+        for step in STEPS {
+            assert_eq!(tenant.steps.0[step.name()]["status"], "done", "{step:?}");
+        }
+        assert_eq!(tenant.authentik.0["group"], json!(group.pk));
+    }
+}
+
+#[tokio::test]
+async fn from_an_empty_instance_and_again_one_of_each() {
+    let w = world().await;
+    let first = w.provision(acme()).await.unwrap();
+    let secret = first.secret.as_ref().unwrap()["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!secret.is_empty());
+    assert!(
+        !first.result.to_string().contains(&secret),
+        "the secret is apart"
+    );
+    assert!(first.result["client_id"].is_string());
+    w.assert_converged().await;
+    let second = w.provision(acme()).await.unwrap();
+    assert_eq!(
+        second.result["ids"], first.result["ids"],
+        "the same objects"
+    );
+    w.assert_converged().await;
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn from_a_half_done_instance_it_finishes_and_fixes_the_brand() {
+    let w = world().await;
+    w.client
+        .find_or_create_group(&NewGroup {
+            name: tenant_group("acme"),
+        })
+        .await
+        .unwrap();
+    w.client
+        .find_or_create_brand(&NewBrand {
+            domain: "auth.acme.example".into(),
+            flow_authentication: None,
+            flow_invalidation: None,
+            flow_recovery: None,
+            flow_user_settings: None,
+        })
+        .await
+        .unwrap();
+    w.provision(acme()).await.unwrap();
+    w.assert_converged().await;
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn writes_cut_off_after_they_applied_leave_no_duplicate() {
+    let w = world().await;
+    w.sim.sim.faults.set(Faults {
+        reset_after_commit_rate: 0.5,
+        ..Faults::default()
+    });
+    for _ in 0..3 {
+        let mut runs = 0;
+        loop {
+            match w.provision(acme()).await {
+                Ok(_) => break,
+                Err(JobError::Unavailable { .. }) => runs += 1,
+                Err(e) => panic!("unexpected failure: {e}"),
+            }
+            assert!(runs < 60, "no convergence");
+        }
+    }
+    assert!(
+        w.sim
+            .sim
+            .faults
+            .resets
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0,
+        "no write was cut off"
+    );
+    w.sim.sim.faults.set(Faults::default());
+    w.assert_converged().await;
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_is_invited_as_a_child_job() {
+    let w = world().await;
+    let mut args = acme();
+    args["admin_email"] = json!("admin@acme.example");
+    w.provision(args.clone()).await.unwrap();
+    w.provision(args).await.unwrap();
+    let invites = w
+        .queue
+        .list(JobFilter {
+            kind: Some("invite-operator".into()),
+            limit: 10,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(invites.jobs.len(), 1, "one invite, however many runs");
+    assert_eq!(invites.jobs[0].args["tenant"], "acme");
+    w.sim.stop().await;
+}
