@@ -16,6 +16,10 @@ use crate::error::JobError;
 /// How long a child's key answers with the child, so a parent retried within it gets it back.
 pub const CHILD_KEY_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// How long a once-key answers after its job was pushed, even once it finished: short, so the
+/// next check may enqueue again.
+pub const ONCE_KEY_WINDOW: Duration = Duration::from_secs(1);
+
 /// The children an attempt enqueued, and what it learnt of its own job to enqueue them.
 #[derive(Debug, Default)]
 pub struct Children {
@@ -45,6 +49,30 @@ impl JobContext {
         kind: &str,
         args: serde_json::Value,
     ) -> Result<String, JobError> {
+        let key = format!("child:{}:{name}", self.id);
+        Ok(self.push_child(key, CHILD_KEY_WINDOW, kind, args).await?.0)
+    }
+
+    /// Enqueues a child job of `kind` unless one pushed under `key` — by any job — is still
+    /// unfinished: overlapping parents (two reconciliations) enqueue it once. Answers its id and
+    /// whether it was already there.
+    pub async fn enqueue_child_once(
+        &self,
+        key: &str,
+        kind: &str,
+        args: serde_json::Value,
+    ) -> Result<(String, bool), JobError> {
+        self.push_child(format!("once:{key}"), ONCE_KEY_WINDOW, kind, args)
+            .await
+    }
+
+    async fn push_child(
+        &self,
+        key: String,
+        window: Duration,
+        kind: &str,
+        args: serde_json::Value,
+    ) -> Result<(String, bool), JobError> {
         let (queue, registry) = self
             .services
             .children
@@ -78,8 +106,8 @@ impl JobContext {
         job.tenant = self.tenant.clone();
         job.enqueued_by = enqueued_by;
         job.dedup = Some(Dedup {
-            key: format!("child:{}:{name}", self.id),
-            window: CHILD_KEY_WINDOW,
+            key,
+            window,
             fingerprint: None,
         });
         let pushed = queue
@@ -90,6 +118,6 @@ impl JobContext {
         if !ids.contains(&pushed.id.0) {
             ids.push(pushed.id.0.clone());
         }
-        Ok(pushed.id.0)
+        Ok((pushed.id.0, pushed.duplicate))
     }
 }

@@ -2,7 +2,8 @@
 //! reaches the same end state — one brand for the domain with its flows, one group, one provider
 //! with each redirect URI once, one application, one group → application binding — and a rerun,
 //! or a run whose writes are cut off after they applied, adds nothing. Each step is recorded in
-//! the store; the client secret is the secret result; an admin is invited as a child job.
+//! the store; the client secret is the secret result; an admin is invited as a child job. And
+//! `reconcile-tenants` over it: a drifted tenant is found and enqueued once.
 
 #![allow(
     clippy::unwrap_used,
@@ -79,10 +80,31 @@ fn acme() -> Value {
 
 impl World {
     async fn provision(&self, args: Value) -> Result<Output, JobError> {
+        self.run("provision-tenant", args, self.job_id.clone())
+            .await
+    }
+
+    /// Runs `reconcile-tenants` as a job of its own; answers its result.
+    async fn reconcile(&self) -> Value {
+        let id = self
+            .queue
+            .push(dezky_queue::NewJob::new("reconcile-tenants", json!({})))
+            .await
+            .unwrap()
+            .id
+            .0;
+        self.run("reconcile-tenants", json!({}), id)
+            .await
+            .unwrap()
+            .result
+    }
+
+    /// Runs `kind` with `args` as an attempt of job `id`.
+    async fn run(&self, kind: &str, args: Value, id: String) -> Result<Output, JobError> {
         let registry = dezky_jobs::kinds::registry(false);
-        let kind = registry.get("provision-tenant").unwrap().clone();
-        let (mut ctx, _stop) = JobContext::detached("provision-tenant");
-        ctx.id = self.job_id.clone();
+        let kind = registry.get(kind).unwrap().clone();
+        let (mut ctx, _stop) = JobContext::detached(kind.name());
+        ctx.id = id;
         ctx.services = Services {
             authentik: Some(self.client.clone()),
             store: Some(self.store.clone()),
@@ -262,5 +284,54 @@ async fn an_admin_is_invited_as_a_child_job() {
         .unwrap();
     assert_eq!(invites.jobs.len(), 1, "one invite, however many runs");
     assert_eq!(invites.jobs[0].args["tenant"], "acme");
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn reconciliation_enqueues_a_drifted_tenant_once() {
+    let w = world().await;
+    w.provision(acme()).await.unwrap();
+    let clean = w.reconcile().await;
+    assert_eq!(
+        (&clean["checked"], &clean["drifted"], &clean["enqueued"]),
+        (&json!(1), &json!(0), &json!(0)),
+        "{clean}"
+    );
+    // Someone removes the binding that keeps other users out of the tenant's application.
+    let app = w
+        .client
+        .application(&tenant_object("acme"))
+        .await
+        .unwrap()
+        .unwrap();
+    let binding = w
+        .client
+        .list_all::<PolicyBinding>("/policies/bindings/", &[("target", &app.pk)])
+        .await
+        .unwrap()
+        .remove(0);
+    w.client.delete_policy_binding(&binding.pk).await.unwrap();
+    let found = w.reconcile().await;
+    assert_eq!(found["drifted"], 1, "{found}");
+    assert_eq!(found["enqueued"], 1, "{found}");
+    assert_eq!(found["drift"]["acme"], json!(["access binding"]));
+    let again = w.reconcile().await;
+    assert_eq!(
+        again["enqueued"], 0,
+        "an overlapping run enqueues nothing more: {again}"
+    );
+    let queued = w
+        .queue
+        .list(JobFilter {
+            kind: Some("provision-tenant".into()),
+            limit: 10,
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    // The world's own job plus the one reconciliation enqueued.
+    assert_eq!(queued.jobs.len(), 2);
+    w.provision(acme()).await.unwrap();
+    assert_eq!(w.reconcile().await["drifted"], 0);
     w.sim.stop().await;
 }

@@ -324,6 +324,9 @@ pub struct OAuth2Provider {
     /// The application it serves, if any.
     #[serde(default)]
     pub assigned_application_slug: Option<String>,
+    /// Where clients may be sent back to.
+    #[serde(default)]
+    pub redirect_uris: Vec<RedirectUri>,
 }
 
 /// `POST /providers/oauth2/` (2024.10+ shape).

@@ -2,6 +2,7 @@
 
 pub mod builtin;
 pub mod invite;
+pub mod reconcile;
 pub mod recovery;
 pub mod tenant;
 pub mod testing;
@@ -18,7 +19,8 @@ pub fn registry(test_kinds: bool) -> Registry {
         .register(builtin::Sleep)
         .register(recovery::SeedRecoveryFlow)
         .register(invite::InviteOperator)
-        .register(tenant::ProvisionTenant);
+        .register(tenant::ProvisionTenant)
+        .register(reconcile::ReconcileTenants);
     if test_kinds {
         registry
             .register(testing::Crash)
