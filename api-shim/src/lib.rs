@@ -33,4 +33,6 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Where secret results are sealed (shown to their enqueuer only).
     pub secrets: Option<dezky_store::SecretVault>,
+    /// The store (tenants).
+    pub store: Option<dezky_store::Store>,
 }

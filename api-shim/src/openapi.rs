@@ -45,7 +45,10 @@ pub fn finish(
     let mut args = Vec::new();
     for kind in registry.kinds() {
         let (name, schema) = kind.args_schema();
-        args.push((kind.name(), name.clone()));
+        // A route-only kind is documented by its route, not as a variant of `POST /v1/jobs`.
+        if kind.settings().route.is_none() {
+            args.push((kind.name(), name.clone()));
+        }
         components.schemas.insert(name, schema);
     }
     let mut doc = serde_json::to_value(&api).unwrap_or_default();

@@ -191,6 +191,7 @@ impl Application {
                 registry: Arc::new(self.registry.clone()),
                 tokens: Arc::new(tokens),
                 secrets: Some(self.secrets.clone()),
+                store: Some(self.store.clone()),
             };
             let router = dezky_api_shim::router(state);
             tracing::info!(addr = %listener.local_addr()?, "API listening");

@@ -31,6 +31,9 @@ pub struct KindSettings {
     /// What the kind cannot run without: a worker lacking one of them does not run the kind,
     /// and while one is unreachable its dependency gate holds the kind's jobs.
     pub needs: &'static [Dependency],
+    /// The HTTP route that enqueues the kind, when only it may (it validates more than the
+    /// payload: the tenant's stored state, say); `POST /v1/jobs` then refuses the kind.
+    pub route: Option<&'static str>,
 }
 
 impl Default for KindSettings {
@@ -41,6 +44,7 @@ impl Default for KindSettings {
             max_attempts: 20,
             history: true,
             needs: &[],
+            route: None,
         }
     }
 }

@@ -39,14 +39,35 @@ pub async fn enqueue(
     headers: HeaderMap,
     JsonBody(request): JsonBody<EnqueueRequest>,
 ) -> Result<Response, Problem> {
-    let idempotency_key = idempotency_key(&headers)?;
-    let mut job = validate(&state, &request)?;
+    if let Some(route) = state
+        .registry
+        .get(&request.kind)
+        .and_then(|k| k.settings().route)
+    {
+        return Err(Problem::unprocessable(format!(
+            "`{}` is enqueued through {route}",
+            request.kind
+        )));
+    }
+    enqueue_request(&state, &caller, &headers, &request).await
+}
+
+/// Enqueues `request` for `caller`, honouring an `Idempotency-Key` in `headers`: what
+/// `POST /v1/jobs` and the routes of route-only kinds share.
+pub(crate) async fn enqueue_request(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: &EnqueueRequest,
+) -> Result<Response, Problem> {
+    let idempotency_key = idempotency_key(headers)?;
+    let mut job = validate(state, request)?;
     job.enqueued_by = Some(caller.name.clone());
     if let Some(key) = &idempotency_key {
         job.dedup = Some(Dedup {
             key: format!("idem:{}:{}:{key}", caller.name, request.kind),
             window: IDEMPOTENCY_WINDOW,
-            fingerprint: Some(fingerprint(&request)),
+            fingerprint: Some(fingerprint(request)),
         });
     }
     let fingerprint = job.dedup.as_ref().and_then(|d| d.fingerprint.clone());

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod health;
 pub mod jobs;
 pub mod responses;
+pub mod tenants;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +45,10 @@ pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
     let portal = OpenApiRouter::new()
         .routes(routes!(jobs::enqueue, jobs::list))
         .routes(routes!(jobs::get_job))
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::put_tenant, tenants::get_tenant))
+        .routes(routes!(tenants::invite_operator))
+        .routes(routes!(tenants::seed_recovery_flow))
         .route_layer(from_fn_with_state(state.clone(), require_caller));
     let ops = OpenApiRouter::new()
         .routes(routes!(admin::retry))

@@ -110,6 +110,7 @@ impl JobKind for InviteOperator {
     fn settings(&self) -> KindSettings {
         KindSettings {
             needs: &[Dependency::Authentik],
+            route: Some("POST /v1/operators/invite"),
             ..KindSettings::default()
         }
     }

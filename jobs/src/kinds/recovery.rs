@@ -64,6 +64,7 @@ impl JobKind for SeedRecoveryFlow {
     fn settings(&self) -> KindSettings {
         KindSettings {
             needs: &[Dependency::Authentik],
+            route: Some("POST /v1/seed/recovery-flow"),
             ..KindSettings::default()
         }
     }

@@ -109,6 +109,7 @@ impl JobKind for ProvisionTenant {
     fn settings(&self) -> KindSettings {
         KindSettings {
             needs: &[Dependency::Authentik],
+            route: Some("POST /v1/tenants (or PUT /v1/tenants/{slug})"),
             ..KindSettings::default()
         }
     }

@@ -1,0 +1,340 @@
+//! Routes of the Authentik jobs: tenants (desired state kept in the store, provisioning
+//! enqueued), operator invites and the recovery-flow seeding. Each validates its body as its
+//! kind does, enqueues through the same path as `POST /v1/jobs` (so an `Idempotency-Key` works
+//! the same) and answers `202` with the job. These kinds are enqueued only here.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use dezky_jobs::kinds::invite::InviteOperatorArgs;
+use dezky_jobs::kinds::tenant::ProvisionTenantArgs;
+use dezky_store::{Store, Tenant};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::jobs::enqueue_request;
+use super::responses::{JsonBodyErrors, NeedsQueue, NeedsToken};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::dto::{EnqueueRequest, Enqueued};
+use crate::extract::{JsonBody, QueryParams};
+use crate::problem::Problem;
+
+/// A tenant as stored: what it should have, what each step did, the Authentik ids it got.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TenantView {
+    /// Its slug.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// Its desired state (the body it was put with).
+    #[schema(value_type = Object)]
+    pub desired: serde_json::Value,
+    /// Per step, what became of it (`{"status": "done", "at": …}`).
+    #[schema(value_type = Object)]
+    pub steps: serde_json::Value,
+    /// Per object, its Authentik id.
+    #[schema(value_type = Object)]
+    pub authentik: serde_json::Value,
+    /// When it was first put (ms since the epoch).
+    pub created_at: i64,
+    /// When it last changed.
+    pub updated_at: i64,
+}
+
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
+        Self {
+            slug: t.slug,
+            name: t.name,
+            desired: t.desired.0,
+            steps: t.steps.0,
+            authentik: t.authentik.0,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+/// A page of tenants.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TenantList {
+    /// Tenants by slug.
+    pub tenants: Vec<TenantView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/tenants` query.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    /// Page size, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    pub cursor: Option<String>,
+}
+
+const SLUG_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
+
+fn is_slug(s: &str) -> bool {
+    let lower = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    s.len() <= 63 && s.chars().next().is_some_and(lower) && s.chars().all(|c| lower(c) || c == '-')
+}
+
+fn store(state: &AppState) -> Result<&Store, Problem> {
+    state.store.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Store unavailable",
+            Some("this process has no store".into()),
+        )
+    })
+}
+
+fn store_failed(e: dezky_store::StoreError) -> Problem {
+    tracing::warn!(error = %e, "store failed");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Store unavailable",
+        Some("the store did not answer; try again".into()),
+    )
+}
+
+/// Checks `body` as kind `kind` reads it (422 when it does not fit).
+fn checked<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    body: &serde_json::Value,
+) -> Result<T, Problem> {
+    T::deserialize(body)
+        .map_err(|e| Problem::unprocessable(format!("the body does not fit `{kind}`: {e}")))
+}
+
+async fn enqueue_kind(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    kind: &str,
+    args: serde_json::Value,
+    tenant: Option<String>,
+) -> Result<Response, Problem> {
+    let request = EnqueueRequest {
+        kind: kind.to_owned(),
+        args,
+        run_at: None,
+        priority: None,
+        max_attempts: None,
+        tenant,
+    };
+    enqueue_request(state, caller, headers, &request).await
+}
+
+/// Stores the tenant's desired state and enqueues its provisioning.
+async fn put_and_provision(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: serde_json::Value,
+    create_only: bool,
+) -> Result<Response, Problem> {
+    let args: ProvisionTenantArgs = checked("provision-tenant", &body)?;
+    let store = store(state)?;
+    let existing = store.tenant(&args.slug).await.map_err(store_failed)?;
+    if create_only && existing.as_ref().is_some_and(|t| t.desired.0 != body) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "Tenant exists",
+            Some(format!(
+                "tenant `{}` exists with another desired state; PUT /v1/tenants/{} changes it",
+                args.slug, args.slug
+            )),
+        ));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    store
+        .put_tenant(&args.slug, &args.name, &body, now)
+        .await
+        .map_err(store_failed)?;
+    enqueue_kind(
+        state,
+        caller,
+        headers,
+        "provision-tenant",
+        body,
+        Some(args.slug),
+    )
+    .await
+}
+
+/// Create a tenant: its desired state is stored and `provision-tenant` enqueued.
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", security(("bearer" = [])),
+    request_body = ProvisionTenantArgs,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "As for `POST /v1/jobs`.")),
+    responses(
+        (status = 202, description = "Accepted", body = Enqueued),
+        (status = 409, description = "The tenant exists with another desired state", body = Problem, content_type = "application/problem+json"),
+        JsonBodyErrors, NeedsToken, NeedsQueue,
+    ))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<Response, Problem> {
+    put_and_provision(&state, &caller, &headers, body, true).await
+}
+
+/// Change a tenant's desired state (or create it): stored, and `provision-tenant` enqueued to
+/// converge Authentik to it.
+#[utoipa::path(put, path = "/v1/tenants/{slug}", tag = "tenants", security(("bearer" = [])),
+    request_body = ProvisionTenantArgs,
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$", description = "The tenant; the body's `slug` must be the same"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "As for `POST /v1/jobs`.")),
+    responses(
+        (status = 202, description = "Accepted", body = Enqueued),
+        (status = 404, description = "Not a tenant slug", body = Problem, content_type = "application/problem+json"),
+        JsonBodyErrors, NeedsToken, NeedsQueue,
+    ))]
+pub async fn put_tenant(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<Response, Problem> {
+    if !is_slug(&slug) {
+        return Err(Problem::not_found(format!("no tenant `{slug}`")));
+    }
+    if body
+        .get("slug")
+        .and_then(|s| s.as_str())
+        .is_some_and(|s| s != slug)
+    {
+        return Err(Problem::unprocessable(
+            "the body's slug differs from the path's",
+        ));
+    }
+    put_and_provision(&state, &caller, &headers, body, false).await
+}
+
+/// A tenant: desired state, each step's status, Authentik ids.
+#[utoipa::path(get, path = "/v1/tenants/{slug}", tag = "tenants", security(("bearer" = [])),
+    params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$")),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        NeedsToken, NeedsQueue,
+    ))]
+pub async fn get_tenant(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+) -> Result<Json<TenantView>, Problem> {
+    let missing = || Problem::not_found(format!("no tenant `{slug}`"));
+    if !is_slug(&slug) {
+        return Err(missing());
+    }
+    let tenant = store(&state)?
+        .tenant(&slug)
+        .await
+        .map_err(store_failed)?
+        .ok_or_else(missing)?;
+    Ok(Json(tenant.into()))
+}
+
+/// Tenants by slug, a page at a time.
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", security(("bearer" = [])),
+    params(TenantQuery),
+    responses(
+        (status = 200, body = TenantList),
+        (status = 400, description = "Bad query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        NeedsToken, NeedsQueue,
+    ))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    QueryParams(query): QueryParams<TenantQuery>,
+) -> Result<Json<TenantList>, Problem> {
+    let limit = match query.limit {
+        None => 50,
+        Some(limit @ 1..=500) => limit,
+        Some(_) => return Err(Problem::unprocessable("limit must be between 1 and 500")),
+    };
+    if query.cursor.as_deref().is_some_and(|c| !is_slug(c)) {
+        return Err(Problem::unprocessable(format!(
+            "cursor must match {SLUG_PATTERN}"
+        )));
+    }
+    let after = query.cursor.unwrap_or_default();
+    let tenants = store(&state)?
+        .tenants(&after, limit)
+        .await
+        .map_err(store_failed)?;
+    let next_cursor = (tenants.len() == limit as usize)
+        .then(|| tenants.last().map(|t| t.slug.clone()))
+        .flatten();
+    Ok(Json(TenantList {
+        tenants: tenants.into_iter().map(TenantView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Invite an operator: `invite-operator` enqueued. With `delivery: link` (default) the job's
+/// secret result holds the recovery link, for this caller only.
+#[utoipa::path(post, path = "/v1/operators/invite", tag = "operators", security(("bearer" = [])),
+    request_body = InviteOperatorArgs,
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "As for `POST /v1/jobs`.")),
+    responses(
+        (status = 202, description = "Accepted", body = Enqueued),
+        JsonBodyErrors, NeedsToken, NeedsQueue,
+    ))]
+pub async fn invite_operator(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> Result<Response, Problem> {
+    let args: InviteOperatorArgs = checked("invite-operator", &body)?;
+    enqueue_kind(
+        &state,
+        &caller,
+        &headers,
+        "invite-operator",
+        body,
+        args.tenant,
+    )
+    .await
+}
+
+/// Seed (or repair) the recovery flow and set it on every brand: `seed-recovery-flow` enqueued.
+#[utoipa::path(post, path = "/v1/seed/recovery-flow", tag = "operators", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "As for `POST /v1/jobs`.")),
+    responses(
+        (status = 202, description = "Accepted", body = Enqueued),
+        (status = 400, description = "A bad header", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The Idempotency-Key was used with another request", body = Problem, content_type = "application/problem+json"),
+        NeedsToken, NeedsQueue,
+    ))]
+pub async fn seed_recovery_flow(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    enqueue_kind(
+        &state,
+        &caller,
+        &headers,
+        "seed-recovery-flow",
+        serde_json::json!({}),
+        None,
+    )
+    .await
+}
