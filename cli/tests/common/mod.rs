@@ -310,8 +310,9 @@ pub async fn job_at(client: &reqwest::Client, port: u16, id: &str) -> Value {
 }
 
 /// Three `run` processes on one Redis queue (a fresh prefix) and one new store file in `dir`
-/// (they migrate it in turns as they start together), test kinds on, `extra` settings on top;
-/// answers once all three are ready. The guard cleans the prefix up.
+/// (they migrate it in turns as they start together), test kinds on, `extra` settings on top,
+/// their logs in `dir/process-<n>.log`; answers once all three are ready. The guard cleans the
+/// prefix up.
 pub async fn start_three_on_redis(
     client: &reqwest::Client,
     dir: &std::path::Path,
@@ -339,7 +340,12 @@ pub async fn start_three_on_redis(
     let ports = [free_port(), free_port(), free_port()];
     let processes = ports
         .iter()
-        .map(|&port| Process(start_binary(port, &env)))
+        .enumerate()
+        .map(|(n, &port)| {
+            let logs =
+                std::fs::File::create(dir.join(format!("process-{n}.log"))).expect("log file");
+            Process(start_binary_logging(port, &env, logs))
+        })
         .collect();
     for &port in &ports {
         assert!(wait_ready(client, port).await, "a process did not come up");
