@@ -153,6 +153,24 @@ pub fn paginate(items: Vec<Value>, query: &HashMap<String, String>) -> Response 
 }
 
 /// Replaces the writable fields of `object` that `patch` sends (JSON fields whole: no merge).
+/// PATCH of the object of `objects` whose `field` is `value`: the writable fields of `patch`
+/// applied, the object answered (404 naming `model` when there is none).
+pub fn patch_where(
+    objects: &mut [Value],
+    field: &str,
+    value: &str,
+    patch: &Map<String, Value>,
+    writable: &[&str],
+    model: &str,
+) -> Answer {
+    let object = objects
+        .iter_mut()
+        .find(|o| o[field] == value)
+        .ok_or_else(|| not_found(model))?;
+    apply_patch(object, patch, writable);
+    Ok(ok(object.clone()))
+}
+
 pub fn apply_patch(object: &mut Value, patch: &Map<String, Value>, writable: &[&str]) {
     for (key, value) in patch {
         if writable.contains(&key.as_str()) {

@@ -14,7 +14,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{CRM_TOKEN, OPS_TOKEN, PORTAL_TOKEN, job_at, poll_until, start_three_on_redis};
+use common::{
+    CRM_TOKEN, OPS_TOKEN, PORTAL_TOKEN, all_succeed, job_at, poll_until, start_three_on_redis,
+};
 use dezky_authentik_sim::SimConfig;
 use dezky_authentik_sim::faults::{Down, Faults};
 use serde_json::{Value, json};
@@ -163,15 +165,7 @@ async fn the_authentik_jobs_survive_an_outage_never_overlap_and_leak_nothing() {
     });
 
     assert!(
-        poll_until(Duration::from_secs(60), || async {
-            for id in &ids {
-                if job(id.clone()).await["state"] != "succeeded" {
-                    return false;
-                }
-            }
-            true
-        })
-        .await,
+        all_succeed(&client, ports[2], &ids, Duration::from_secs(60)).await,
         "not every job succeeded: {:?}",
         futures_states(&ids, &job).await
     );

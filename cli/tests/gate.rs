@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{enqueue_at, job_at, poll_until, start_three_on_redis};
+use common::{all_succeed, enqueue_at, job_at, poll_until, start_three_on_redis};
 use dezky_authentik::{AuthentikClient, ClientConfig};
 use dezky_authentik_sim::faults::{Down, Faults};
 use dezky_authentik_sim::{SimConfig, Simulator};
@@ -131,15 +131,7 @@ async fn three_workers_ask_a_down_authentik_at_most_once_a_second() {
         async move { job_at(client, ports[0], &id).await }
     };
     assert!(
-        poll_until(Duration::from_secs(30), || async {
-            for id in &ids {
-                if job(id.clone()).await["state"] != "succeeded" {
-                    return false;
-                }
-            }
-            true
-        })
-        .await,
+        all_succeed(&client, ports[0], &ids, Duration::from_secs(30)).await,
         "not every job succeeded once Authentik was back"
     );
     let mut waited = 0;

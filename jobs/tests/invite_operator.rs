@@ -11,7 +11,9 @@
 )]
 
 use dezky_authentik::client::models::NewFlow;
-use dezky_authentik::{AuthentikClient, ClientConfig};
+mod common;
+
+use dezky_authentik::AuthentikClient;
 use dezky_authentik_sim::faults::Faults;
 use dezky_authentik_sim::{SimConfig, Simulator};
 use dezky_jobs::kinds::invite::{InviteOperator, InviteSettings, tenant_group};
@@ -30,17 +32,9 @@ struct World {
 }
 
 async fn world() -> World {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = dezky_authentik_sim::spawn(SimConfig::new(TOKEN), listener)
-        .await
-        .unwrap();
-    let mut config = ClientConfig::new(&sim.api_url(), TOKEN);
-    config.retries = 0;
-    let client = AuthentikClient::new(config).unwrap();
+    let (sim, client) = common::simulator(SimConfig::new(TOKEN), TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!("sqlite://{}", dir.path().join("s.db").display()))
-        .await
-        .unwrap();
+    let (store, _) = common::store_in(&dir).await;
     World {
         sim,
         client,

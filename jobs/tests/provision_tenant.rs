@@ -16,7 +16,9 @@ use std::sync::Arc;
 use dezky_authentik::client::models::{
     Brand, Group, NewBrand, NewGroup, OAuth2Provider, PolicyBinding,
 };
-use dezky_authentik::{AuthentikClient, ClientConfig};
+mod common;
+
+use dezky_authentik::AuthentikClient;
 use dezky_authentik_sim::faults::Faults;
 use dezky_authentik_sim::{SimConfig, Simulator};
 use dezky_jobs::kinds::invite::tenant_group;
@@ -39,21 +41,14 @@ struct World {
 }
 
 async fn world() -> World {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = dezky_authentik_sim::spawn(SimConfig::new(TOKEN), listener)
-        .await
-        .unwrap();
-    let mut config = ClientConfig::new(&sim.api_url(), TOKEN);
-    config.retries = 0;
-    let client = AuthentikClient::new(config).unwrap();
+    let (sim, client) = common::simulator(SimConfig::new(TOKEN), TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let (store, url) = common::store_in(&dir).await;
     let queue: DynQueue = Arc::new(
         dezky_queue::sqlite::SqliteQueue::open_default(&url)
             .await
             .unwrap(),
     );
-    let store = Store::connect(&url).await.unwrap();
     let job_id = queue
         .push(dezky_queue::NewJob::new("provision-tenant", json!({})))
         .await

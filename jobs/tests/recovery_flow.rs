@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use dezky_authentik::client::models::{NewFlow, NewFlowStageBinding};
-use dezky_authentik::{AuthentikClient, ClientConfig};
+mod common;
+
+use dezky_authentik::AuthentikClient;
 use dezky_authentik_sim::faults::Faults;
 use dezky_authentik_sim::{SimConfig, Simulator};
 use dezky_jobs::JobError;
@@ -23,12 +25,7 @@ use dezky_jobs::kinds::recovery::{
 const TOKEN: &str = "sim-recovery-token";
 
 async fn start(config: SimConfig) -> (Simulator, AuthentikClient) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = dezky_authentik_sim::spawn(config, listener).await.unwrap();
-    let mut client_config = ClientConfig::new(&sim.api_url(), TOKEN);
-    client_config.retries = 0;
-    let client = AuthentikClient::new(client_config).unwrap();
-    (sim, client)
+    common::simulator(config, TOKEN).await
 }
 
 /// Asserts the safe end state: the flow's authentication, exactly the two stages at 10 and 20

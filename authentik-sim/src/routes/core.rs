@@ -12,7 +12,7 @@ use super::{Pairs, single};
 use crate::store::{EPOCH, Store, uuid};
 use crate::util::{
     Answer, apply_patch, created, detail, field_error, json_body, non_field_string, not_found, ok,
-    require,
+    patch_where, require,
 };
 use crate::{Sim, brand_for_host};
 
@@ -110,14 +110,8 @@ pub async fn patch_brand(
     let body = json_body(&headers, &body)?;
     sim.write(|store, _| {
         check_brand_flows(store, &body)?;
-        let brand = store
-            .objects
-            .brands
-            .iter_mut()
-            .find(|b| b["brand_uuid"] == pk.as_str())
-            .ok_or_else(|| not_found("Brand"))?;
-        apply_patch(brand, &body, &BRAND_WRITABLE);
-        Ok(ok(brand.clone()))
+        let brands = &mut store.objects.brands;
+        patch_where(brands, "brand_uuid", &pk, &body, &BRAND_WRITABLE, "Brand")
     })
 }
 

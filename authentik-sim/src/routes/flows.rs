@@ -10,7 +10,9 @@ use super::Pairs;
 use crate::Sim;
 use crate::defaults::flow_binding;
 use crate::store::{flow, uuid};
-use crate::util::{Answer, apply_patch, created, field_error, json_body, not_found, ok, require};
+use crate::util::{
+    Answer, apply_patch, created, field_error, json_body, not_found, patch_where, require,
+};
 
 const DESIGNATIONS: [&str; 7] = [
     "authentication",
@@ -110,14 +112,8 @@ pub async fn patch_flow(
     check_choice(&body, "designation", &DESIGNATIONS)
         .and_then(|()| check_choice(&body, "authentication", &AUTHENTICATIONS))?;
     sim.write(|store, _| {
-        let flow = store
-            .objects
-            .flows
-            .iter_mut()
-            .find(|f| f["slug"] == slug.as_str())
-            .ok_or_else(|| not_found("Flow"))?;
-        apply_patch(flow, &body, &FLOW_WRITABLE);
-        Ok(ok(flow.clone()))
+        let flows = &mut store.objects.flows;
+        patch_where(flows, "slug", &slug, &body, &FLOW_WRITABLE, "Flow")
     })
 }
 
@@ -154,14 +150,15 @@ pub async fn patch_binding(
         return Err(field_error("order", "A valid integer is required."));
     }
     sim.write(|store, _| {
-        let binding = store
-            .objects
-            .flow_bindings
-            .iter_mut()
-            .find(|b| b["pk"] == pk.as_str())
-            .ok_or_else(|| not_found("FlowStageBinding"))?;
-        apply_patch(binding, &body, &BINDING_WRITABLE);
-        Ok(ok(binding.clone()))
+        let bindings = &mut store.objects.flow_bindings;
+        patch_where(
+            bindings,
+            "pk",
+            &pk,
+            &body,
+            &BINDING_WRITABLE,
+            "FlowStageBinding",
+        )
     })
 }
 

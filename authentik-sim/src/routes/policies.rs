@@ -10,7 +10,8 @@ use super::{Pairs, single};
 use crate::Sim;
 use crate::store::{Store, uuid};
 use crate::util::{
-    Answer, apply_patch, created, field_error, filter, json_body, not_found, ok, paginate, require,
+    Answer, apply_patch, created, field_error, filter, json_body, not_found, ok, paginate,
+    patch_where, require,
 };
 
 const BINDING_WRITABLE: [&str; 8] = [
@@ -51,14 +52,9 @@ pub async fn patch_expression(
 ) -> Answer {
     let body = json_body(&headers, &body)?;
     sim.write(|store, _| {
-        let policy = store
-            .objects
-            .policies
-            .iter_mut()
-            .find(|p| p["pk"] == pk.as_str())
-            .ok_or_else(|| not_found("Expression Policy"))?;
-        apply_patch(policy, &body, &["name", "expression", "execution_logging"]);
-        Ok(ok(policy.clone()))
+        let writable = ["name", "expression", "execution_logging"];
+        let policies = &mut store.objects.policies;
+        patch_where(policies, "pk", &pk, &body, &writable, "Expression Policy")
     })
 }
 

@@ -352,3 +352,21 @@ pub async fn start_three_on_redis(
     }
     (ports, processes, guard)
 }
+
+/// Polls the process on `port` until every job of `ids` succeeded (→ `true`) or `within` passes.
+pub async fn all_succeed(
+    client: &reqwest::Client,
+    port: u16,
+    ids: &[String],
+    within: Duration,
+) -> bool {
+    poll_until(within, || async {
+        for id in ids {
+            if job_at(client, port, id).await["state"] != "succeeded" {
+                return false;
+            }
+        }
+        true
+    })
+    .await
+}
