@@ -58,6 +58,9 @@ pub struct FaultState {
     pub unavailable_answers: AtomicU64,
     /// Writes applied and then cut off.
     pub resets: AtomicU64,
+    /// API requests received, per second since the epoch (down or not), for tests that bound
+    /// how often Authentik is asked.
+    pub per_second: Mutex<std::collections::BTreeMap<u64, u64>>,
     /// Tells the accept loop whether to refuse connections.
     pub refusing: tokio::sync::watch::Sender<bool>,
 }
@@ -71,6 +74,7 @@ impl FaultState {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             unavailable_answers: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            per_second: Mutex::default(),
             refusing,
         }
     }
@@ -88,6 +92,30 @@ impl FaultState {
         self.refusing
             .send_replace(faults.down == Some(Down::Refuse));
         *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+    }
+
+    /// Counts a request in the current second.
+    fn count_request(&self) {
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        *self
+            .per_second
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(second)
+            .or_default() += 1;
+    }
+
+    /// Requests per second since the epoch, and the busiest second's count.
+    pub fn stats(&self) -> (std::collections::BTreeMap<u64, u64>, u64) {
+        let counts = self
+            .per_second
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let busiest = counts.values().copied().max().unwrap_or(0);
+        (counts, busiest)
     }
 
     fn chance(&self, p: f64) -> bool {
@@ -114,6 +142,7 @@ impl FaultState {
 
 /// Applies the faults to an API request.
 pub async fn inject(State(sim): State<Sim>, request: Request, next: Next) -> Response {
+    sim.faults.count_request();
     let faults = sim.faults.get();
     if faults.down == Some(Down::Unavailable) {
         sim.faults

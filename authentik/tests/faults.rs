@@ -242,3 +242,39 @@ async fn faults_change_at_runtime_through_the_admin_endpoint() {
     client.version().await.unwrap();
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn the_simulator_counts_requests_per_second() {
+    let (sim, client) = common::start(SimConfig::new(common::TOKEN)).await;
+    for _ in 0..3 {
+        client.version().await.unwrap();
+    }
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/_sim/stats", sim.addr);
+    let denied = http
+        .get(&url)
+        .bearer_auth(common::TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403, "the API token is not the admin token");
+    let stats: serde_json::Value = http
+        .get(&url)
+        .bearer_auth(format!("{}-admin", common::TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["total"], 3, "{stats}");
+    let per_second: u64 = stats["per_second"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(per_second, 3);
+    assert!(stats["busiest_second"].as_u64().unwrap() >= 1);
+    sim.stop().await;
+}

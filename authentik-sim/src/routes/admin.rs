@@ -49,6 +49,20 @@ pub async fn get_faults(State(sim): State<Sim>, headers: HeaderMap) -> Response 
     report(&sim)
 }
 
+/// `GET /_sim/stats` (admin token): API requests received per second (keys: seconds since the
+/// epoch), their total and the busiest second.
+pub async fn get_stats(State(sim): State<Sim>, headers: HeaderMap) -> Response {
+    if !admin_allowed(&sim, &headers) {
+        return detail(StatusCode::FORBIDDEN, "admin token required");
+    }
+    let (per_second, busiest) = sim.faults.stats();
+    ok(json!({
+        "total": per_second.values().sum::<u64>(),
+        "busiest_second": busiest,
+        "per_second": per_second.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+    }))
+}
+
 pub async fn put_faults(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
     if !admin_allowed(&sim, &headers) {
         return detail(StatusCode::FORBIDDEN, "admin token required");

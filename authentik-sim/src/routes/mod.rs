@@ -116,10 +116,12 @@ pub fn api() -> Router<Sim> {
         .route("/managed/blueprints/", get(admin::list_blueprints))
 }
 
-/// The fault admin endpoint (its own token).
+/// The admin endpoints, faults and request statistics (their own token).
 pub fn admin() -> Router<Sim> {
-    Router::new().route(
-        "/_sim/faults",
-        get(admin::get_faults).put(admin::put_faults),
-    )
+    Router::new()
+        .route(
+            "/_sim/faults",
+            get(admin::get_faults).put(admin::put_faults),
+        )
+        .route("/_sim/stats", get(admin::get_stats))
 }
