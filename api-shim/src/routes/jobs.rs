@@ -240,11 +240,7 @@ pub async fn list(
             tenant: query.tenant,
             enqueued_by: (!caller.ops).then(|| caller.name.clone()),
             text: query.q,
-            limit: match query.limit {
-                None => 50,
-                Some(limit @ 1..=500) => limit,
-                Some(_) => return Err(Problem::unprocessable("limit must be between 1 and 500")),
-            },
+            limit: super::page_limit(query.limit)?,
             cursor: query.cursor,
         })
         .await?;

@@ -64,6 +64,15 @@ pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .merge(ops)
 }
 
+/// A page size as lists take it: 1..=500, default 50.
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, Problem> {
+    match limit {
+        None => Ok(50),
+        Some(limit @ 1..=500) => Ok(limit),
+        Some(_) => Err(Problem::unprocessable("limit must be between 1 and 500")),
+    }
+}
+
 /// Parses a path id; an id that is not a ULID (optionally `.` and a queue) cannot exist.
 pub(crate) fn job_id(raw: &str) -> Result<dezky_queue::JobId, Problem> {
     dezky_queue::JobId::parse(raw)

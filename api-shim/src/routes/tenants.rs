@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use dezky_jobs::kinds::invite::InviteOperatorArgs;
 use dezky_jobs::kinds::tenant::ProvisionTenantArgs;
+use dezky_jobs::kinds::validate::{SLUG_PATTERN, is_slug};
 use dezky_store::{Store, Tenant};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -74,17 +75,10 @@ pub struct TenantList {
 pub struct TenantQuery {
     /// Page size, 1..=500 (default 50).
     #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<u32>,
+    pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub cursor: Option<String>,
-}
-
-const SLUG_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
-
-fn is_slug(s: &str) -> bool {
-    let lower = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    s.len() <= 63 && s.chars().next().is_some_and(lower) && s.chars().all(|c| lower(c) || c == '-')
 }
 
 fn store(state: &AppState) -> Result<&Store, Problem> {
@@ -155,7 +149,7 @@ async fn put_and_provision(
             )),
         ));
     }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    let now = dezky_queue::Clock::now_ms(&dezky_queue::SystemClock);
     store
         .put_tenant(&args.slug, &args.name, &body, now)
         .await
@@ -261,11 +255,7 @@ pub async fn list_tenants(
     State(state): State<AppState>,
     QueryParams(query): QueryParams<TenantQuery>,
 ) -> Result<Json<TenantList>, Problem> {
-    let limit = match query.limit {
-        None => 50,
-        Some(limit @ 1..=500) => limit,
-        Some(_) => return Err(Problem::unprocessable("limit must be between 1 and 500")),
-    };
+    let limit = super::page_limit(query.limit)?;
     if query.cursor.as_deref().is_some_and(|c| !is_slug(c)) {
         return Err(Problem::unprocessable(format!(
             "cursor must match {SLUG_PATTERN}"
@@ -273,10 +263,10 @@ pub async fn list_tenants(
     }
     let after = query.cursor.unwrap_or_default();
     let tenants = store(&state)?
-        .tenants(&after, limit)
+        .tenants(&after, u32::try_from(limit).unwrap_or(500))
         .await
         .map_err(store_failed)?;
-    let next_cursor = (tenants.len() == limit as usize)
+    let next_cursor = (tenants.len() == limit)
         .then(|| tenants.last().map(|t| t.slug.clone()))
         .flatten();
     Ok(Json(TenantList {

@@ -159,11 +159,6 @@ impl AuthentikClient {
         .await
     }
 
-    /// `GET /core/brands/{uuid}/`.
-    pub async fn brand(&self, brand_uuid: &str) -> Result<Brand, AuthentikError> {
-        self.get(&format!("/core/brands/{brand_uuid}/")).await
-    }
-
     /// `PATCH /core/brands/{uuid}/` (e.g. its flows).
     pub async fn update_brand(
         &self,

@@ -21,22 +21,16 @@ use utoipa::ToSchema;
 
 use crate::context::JobContext;
 use crate::error::JobError;
-use crate::kinds::{now_ms, recovery};
+use crate::kinds::tenant::tenant_group;
+use crate::kinds::{now_ms, recovery, validate};
 use crate::output::Output;
 use crate::registry::{JobKind, KindSettings};
 use crate::services::Dependency;
 
-/// The longest email accepted: Authentik's username holds 150 characters.
-pub const MAX_EMAIL: usize = 150;
 /// Characters of a temporary password.
 const TEMPORARY_PASSWORD_LEN: usize = 24;
 /// How long an invite into a tenant not provisioned yet waits before looking again.
 const TENANT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The Authentik group of tenant `slug` (what `provision-tenant` creates).
-pub fn tenant_group(slug: &str) -> String {
-    format!("dezky-tenant-{slug}")
-}
 
 /// How invites are delivered, as configured.
 #[derive(Debug, Clone, Default)]
@@ -67,11 +61,11 @@ pub struct InviteOperator;
 #[serde(deny_unknown_fields)]
 pub struct InviteOperatorArgs {
     /// The person's email (at most 150 characters): their username, lowercased.
-    #[serde(deserialize_with = "email")]
+    #[serde(deserialize_with = "validate::email")]
     #[schema(max_length = 150, pattern = "^[^@ \\t\\r\\n]+@[^@ \\t\\r\\n]+$")]
     pub email: String,
     /// Their name.
-    #[serde(deserialize_with = "crate::kinds::validate::name")]
+    #[serde(deserialize_with = "validate::name")]
     #[schema(max_length = 200)]
     pub name: String,
     /// The tenant whose group they join.
@@ -84,23 +78,6 @@ pub struct InviteOperatorArgs {
     #[serde(default)]
     #[schema(inline)]
     pub delivery: Delivery,
-}
-
-/// An email as the schema states it: at most 150 characters, one `@` between two non-empty
-/// parts, no space, tab or line break.
-pub(crate) fn email<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let email = String::deserialize(d)?;
-    let allowed = |part: &str| !part.is_empty() && !part.contains(['@', ' ', '\t', '\r', '\n']);
-    let fits = email.chars().count() <= MAX_EMAIL
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| allowed(local) && allowed(domain));
-    if !fits {
-        return Err(serde::de::Error::custom(format!(
-            "email must be an address of at most {MAX_EMAIL} characters"
-        )));
-    }
-    Ok(email)
 }
 
 impl JobKind for InviteOperator {

@@ -34,9 +34,8 @@ pub fn registry(test_kinds: bool) -> Registry {
     }
 }
 
-/// Wall-clock milliseconds since the epoch, for what kinds record in the store.
+/// Wall-clock milliseconds since the epoch (the queue's clock), for what kinds record.
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    use dezky_queue::Clock as _;
+    dezky_queue::SystemClock.now_ms()
 }

@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 
 use crate::context::JobContext;
 use crate::error::JobError;
-use crate::kinds::invite::tenant_group;
-use crate::kinds::recovery;
-use crate::kinds::tenant::{ProvisionTenantArgs, tenant_object};
+use crate::kinds::tenant::{
+    BRAND_FLOWS, ProvisionTenantArgs, brand_flows, tenant_group, tenant_object,
+};
 use crate::output::Output;
 use crate::registry::{JobKind, KindSettings};
 use crate::services::Dependency;
@@ -98,19 +98,13 @@ pub async fn drift(
     match client.brand_for_domain(&args.domain).await? {
         None => drift.push("brand"),
         Some(brand) => {
-            let wanted = [
-                (&brand.flow_authentication, "default-authentication-flow"),
-                (&brand.flow_invalidation, "default-invalidation-flow"),
-                (&brand.flow_user_settings, "default-user-settings-flow"),
-                (&brand.flow_recovery, recovery::FLOW_SLUG),
-            ];
-            for (have, slug) in wanted {
+            for (have, slug) in brand_flows(&brand).into_iter().zip(BRAND_FLOWS) {
                 let pk = match client.flow(slug).await {
                     Ok(flow) => Some(flow.pk),
                     Err(AuthentikError::NotFound(_)) => None,
                     Err(e) => return Err(e.into()),
                 };
-                if pk.is_none() || have != &pk {
+                if pk.is_none() || have != pk {
                     drift.push("brand flows");
                     break;
                 }

@@ -7,7 +7,7 @@
 //! object ids and the OIDC client id; the client secret is the secret result.
 
 use dezky_authentik::client::models::{
-    NewApplication, NewBrand, NewGroup, NewOAuth2Provider, NewPolicyBinding, OAuth2Provider,
+    Brand, NewApplication, NewBrand, NewGroup, NewOAuth2Provider, NewPolicyBinding, OAuth2Provider,
     RedirectUri,
 };
 use dezky_authentik::{AuthentikClient, AuthentikError};
@@ -17,7 +17,6 @@ use utoipa::ToSchema;
 
 use crate::context::JobContext;
 use crate::error::JobError;
-use crate::kinds::invite::tenant_group;
 use crate::kinds::{now_ms, recovery, validate};
 use crate::output::Output;
 use crate::registry::{JobKind, KindSettings};
@@ -62,6 +61,30 @@ impl Step {
             Step::Admin => "admin",
         }
     }
+}
+
+/// The flows a tenant's brand carries, by slug — authentication, invalidation, user settings,
+/// recovery — in the order [`brand_flows`] reads them.
+pub const BRAND_FLOWS: [&str; 4] = [
+    "default-authentication-flow",
+    "default-invalidation-flow",
+    "default-user-settings-flow",
+    recovery::FLOW_SLUG,
+];
+
+/// A brand's flows (their pks), in the order of [`BRAND_FLOWS`].
+pub fn brand_flows(brand: &Brand) -> [Option<String>; 4] {
+    [
+        brand.flow_authentication.clone(),
+        brand.flow_invalidation.clone(),
+        brand.flow_user_settings.clone(),
+        brand.flow_recovery.clone(),
+    ]
+}
+
+/// The Authentik group of tenant `slug`.
+pub fn tenant_group(slug: &str) -> String {
+    format!("dezky-tenant-{slug}")
 }
 
 /// The name of tenant `slug`'s provider and the slug of its application.
@@ -180,39 +203,31 @@ impl Provisioning<'_> {
         let client = self.client;
         match step {
             Step::Brand => {
-                let recovery = match client.flow(recovery::FLOW_SLUG).await {
-                    Ok(flow) => flow.pk,
-                    Err(AuthentikError::NotFound(_)) => {
-                        recovery::seed(client).await?;
-                        client.flow(recovery::FLOW_SLUG).await?.pk
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                let wanted = NewBrand {
-                    domain: self.args.domain.clone(),
-                    flow_authentication: Some(
-                        flow_pk(client, "default-authentication-flow").await?,
-                    ),
-                    flow_invalidation: Some(flow_pk(client, "default-invalidation-flow").await?),
-                    flow_recovery: Some(recovery),
-                    flow_user_settings: Some(flow_pk(client, "default-user-settings-flow").await?),
-                };
-                let brand = client.find_or_create_brand(&wanted).await?;
-                let current = client.brand(&brand.brand_uuid).await?;
-                let differs = [
-                    (&current.flow_authentication, &wanted.flow_authentication),
-                    (&current.flow_invalidation, &wanted.flow_invalidation),
-                    (&current.flow_recovery, &wanted.flow_recovery),
-                    (&current.flow_user_settings, &wanted.flow_user_settings),
-                ]
-                .iter()
-                .any(|(have, want)| have != want);
-                if differs {
+                let mut wanted: [Option<String>; 4] = Default::default();
+                for (slot, slug) in wanted.iter_mut().zip(BRAND_FLOWS) {
+                    *slot = Some(if slug == recovery::FLOW_SLUG {
+                        recovery_flow_pk(client).await?
+                    } else {
+                        flow_pk(client, slug).await?
+                    });
+                }
+                let [authentication, invalidation, user_settings, recovery] = wanted.clone();
+                let brand = client
+                    .find_or_create_brand(&NewBrand {
+                        domain: self.args.domain.clone(),
+                        flow_authentication: authentication.clone(),
+                        flow_invalidation: invalidation.clone(),
+                        flow_recovery: recovery.clone(),
+                        flow_user_settings: user_settings.clone(),
+                    })
+                    .await?;
+                // A brand found (made earlier, or by hand) may carry other flows.
+                if brand_flows(&brand) != wanted {
                     let flows = serde_json::json!({
-                        "flow_authentication": wanted.flow_authentication,
-                        "flow_invalidation": wanted.flow_invalidation,
-                        "flow_recovery": wanted.flow_recovery,
-                        "flow_user_settings": wanted.flow_user_settings,
+                        "flow_authentication": authentication,
+                        "flow_invalidation": invalidation,
+                        "flow_recovery": recovery,
+                        "flow_user_settings": user_settings,
                     });
                     client.update_brand(&brand.brand_uuid, &flows).await?;
                 }
@@ -316,6 +331,18 @@ impl Provisioning<'_> {
                 Ok(None)
             }
         }
+    }
+}
+
+/// The recovery flow's pk, seeding it first if it does not exist.
+async fn recovery_flow_pk(client: &AuthentikClient) -> Result<String, JobError> {
+    match client.flow(recovery::FLOW_SLUG).await {
+        Ok(flow) => Ok(flow.pk),
+        Err(AuthentikError::NotFound(_)) => {
+            recovery::seed(client).await?;
+            Ok(client.flow(recovery::FLOW_SLUG).await?.pk)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -100,11 +100,7 @@ impl JobKind for Exclusive {
     }
 
     async fn run(&self, _ctx: JobContext, args: ExclusiveArgs) -> Result<Output, JobError> {
-        let now = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64)
-        };
+        let now = crate::kinds::now_ms;
         let started = now();
         tokio::time::sleep(std::time::Duration::from_millis(args.ms)).await;
         Ok(serde_json::json!({ "started": started, "ended": now() }).into())

@@ -8,17 +8,41 @@ fn refuse<'de, D: Deserializer<'de>, T>(message: &str) -> Result<T, D::Error> {
     Err(serde::de::Error::custom(message))
 }
 
-/// `^[a-z0-9][a-z0-9-]{0,62}$`.
+/// What a tenant slug looks like.
+pub const SLUG_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
+
+/// Whether `s` matches [`SLUG_PATTERN`].
+pub fn is_slug(s: &str) -> bool {
+    let lower = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    s.len() <= 63 && s.chars().next().is_some_and(lower) && s.chars().all(|c| lower(c) || c == '-')
+}
+
+/// A slug ([`is_slug`]).
 pub fn slug<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let slug = String::deserialize(d)?;
-    let lower = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let fits = slug.len() <= 63
-        && slug.chars().next().is_some_and(lower)
-        && slug.chars().all(|c| lower(c) || c == '-');
-    if fits {
+    if is_slug(&slug) {
         Ok(slug)
     } else {
         refuse::<D, _>("slug must match ^[a-z0-9][a-z0-9-]{0,62}$")
+    }
+}
+
+/// The longest email accepted: Authentik's username holds 150 characters.
+pub const MAX_EMAIL: usize = 150;
+
+/// An email as the schema states it: at most 150 characters, one `@` between two non-empty
+/// parts, no space, tab or line break.
+pub fn email<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let email = String::deserialize(d)?;
+    let allowed = |part: &str| !part.is_empty() && !part.contains(['@', ' ', '\t', '\r', '\n']);
+    let fits = email.chars().count() <= MAX_EMAIL
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| allowed(local) && allowed(domain));
+    if fits {
+        Ok(email)
+    } else {
+        refuse::<D, _>("email must be an address of at most 150 characters")
     }
 }
 
@@ -88,6 +112,6 @@ pub fn redirect_uris<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RedirectUriA
 /// An optional email, as `invite-operator` takes one.
 pub fn optional_email<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     #[derive(Deserialize)]
-    struct Email(#[serde(deserialize_with = "crate::kinds::invite::email")] String);
+    struct Email(#[serde(deserialize_with = "email")] String);
     Ok(Option::<Email>::deserialize(d)?.map(|e| e.0))
 }
