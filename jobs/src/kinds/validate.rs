@@ -74,7 +74,8 @@ pub fn domain<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-/// A redirect URI: `^https?://[^ \t\r\n]+$`, at most 2,000 characters.
+/// A redirect URI: `^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^ \t\r\n]*)?$` — a host name
+/// (no IPv6 literal, no user info), an optional port and path — at most 2,000 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RedirectUriArg(pub String);
 
@@ -83,7 +84,9 @@ impl utoipa::PartialSchema for RedirectUriArg {
         utoipa::openapi::ObjectBuilder::new()
             .schema_type(utoipa::openapi::Type::String)
             .max_length(Some(2000))
-            .pattern(Some("^https?://[^ \\t\\r\\n]+$"))
+            .pattern(Some(
+                "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^ \\t\\r\\n]*)?$",
+            ))
             .into()
     }
 }
@@ -97,14 +100,30 @@ pub fn redirect_uris<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<RedirectUriA
         return refuse::<D, _>("redirect_uris must hold 1 to 20 URIs");
     }
     let fits = |u: &str| {
-        let rest = u
+        let Some(rest) = u
             .strip_prefix("https://")
-            .or_else(|| u.strip_prefix("http://"));
+            .or_else(|| u.strip_prefix("http://"))
+        else {
+            return false;
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, port) = match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
         u.chars().count() <= 2000
-            && rest.is_some_and(|r| !r.is_empty() && !r.contains([' ', '\t', '\r', '\n']))
+            && !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && port
+                .is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+            && !path.contains([' ', '\t', '\r', '\n'])
     };
     if !uris.iter().all(|u| fits(u)) {
-        return refuse::<D, _>("each redirect URI must be an http(s) URI without spaces");
+        return refuse::<D, _>(
+            "each redirect URI must be http(s)://host[:port][/path], without spaces",
+        );
     }
     Ok(uris.into_iter().map(RedirectUriArg).collect())
 }
