@@ -11,11 +11,7 @@ use dezky_authentik::openapi::{Direction, OpenApi};
 use serde_json::json;
 
 fn spec() -> OpenApi {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/authentik/openapi-subset.yaml"
-    );
-    OpenApi::load(std::path::Path::new(path)).expect("the shared OpenAPI subset")
+    OpenApi::as_used().expect("the OpenAPI subset and its extension")
 }
 
 fn flow(pk: serde_json::Value) -> serde_json::Value {
@@ -98,7 +94,7 @@ fn requests_are_checked_for_required_fields_and_ignore_read_only_ones() {
         .check_request("POST", "/core/users/", &json!({"name": "no username"}))
         .unwrap_err();
     assert!(
-        errors.iter().any(|e| e.problem.contains("`username`")),
+        errors.iter().any(|e| e.problem.contains("\"username\"")),
         "{errors:?}"
     );
     spec.check_request(
@@ -138,9 +134,8 @@ fn the_recorded_deviation_is_accepted_and_only_it() {
         spec.check_response("POST", "/core/users/7/recovery/", 400, &wrong)
             .is_err()
     );
-    let generic = spec.schema("GenericError").unwrap().clone();
     assert!(
-        spec.check(&generic, &json!({}), Direction::Response)
+        spec.check_named("GenericError", &json!({}), Direction::Response)
             .is_err(),
         "detail is required"
     );
@@ -149,7 +144,6 @@ fn the_recorded_deviation_is_accepted_and_only_it() {
 #[test]
 fn a_null_read_only_relation_is_the_second_recorded_deviation() {
     let spec = spec();
-    let schema = spec.schema("PolicyBinding").unwrap().clone();
     let binding = json!({
         "pk": "5f0e1a8c-0000-4000-8000-000000000001", "policy": "5f0e1a8c-0000-4000-8000-000000000002",
         "group": null, "user": null, "policy_obj": {
@@ -158,11 +152,97 @@ fn a_null_read_only_relation_is_the_second_recorded_deviation() {
         },
         "group_obj": null, "user_obj": null, "target": "5f0e1a8c-0000-4000-8000-000000000003", "order": 0
     });
-    spec.check(&schema, &binding, Direction::Response).unwrap();
+    spec.check_named("PolicyBinding", &binding, Direction::Response)
+        .unwrap();
     let mut wrong = binding.clone();
     wrong["order"] = json!(null);
     assert!(
-        spec.check(&schema, &wrong, Direction::Response).is_err(),
+        spec.check_named("PolicyBinding", &wrong, Direction::Response)
+            .is_err(),
         "other nulls still fail"
     );
+}
+
+#[test]
+fn patterns_and_formats_are_checked() {
+    let spec = spec();
+    let bad_slug = json!({"name": "ACME", "slug": "no spaces here"});
+    let errors = spec
+        .check_request("POST", "/core/applications/", &bad_slug)
+        .unwrap_err();
+    assert!(errors.iter().any(|e| e.at == "/slug"), "{errors:?}");
+    spec.check_request(
+        "POST",
+        "/core/applications/",
+        &json!({"name": "ACME", "slug": "dezky-tenant-acme"}),
+    )
+    .unwrap();
+    let bad_email = json!({"username": "ops", "name": "Ops", "email": "not an email"});
+    let errors = spec
+        .check_request("POST", "/core/users/", &bad_email)
+        .unwrap_err();
+    assert!(errors.iter().any(|e| e.at == "/email"), "{errors:?}");
+    let bad_uri = json!({"name": "ACME", "slug": "acme", "meta_launch_url": "not a uri"});
+    let errors = spec
+        .check_request("POST", "/core/applications/", &bad_uri)
+        .unwrap_err();
+    assert!(
+        errors.iter().any(|e| e.at == "/meta_launch_url"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_extension_adds_the_patch_calls_made_from_the_create_schemas() {
+    let spec = spec();
+    for (patched, create) in [
+        ("PatchedOAuth2ProviderRequest", "OAuth2ProviderRequest"),
+        ("PatchedApplicationRequest", "ApplicationRequest"),
+    ] {
+        let mut expected = spec.schema(create).unwrap().clone();
+        expected.as_object_mut().unwrap().remove("required");
+        assert_eq!(spec.schema(patched), Some(&expected), "{patched}");
+    }
+    spec.check_request(
+        "PATCH",
+        "/providers/oauth2/7/",
+        &json!({"redirect_uris": [{"matching_mode": "strict", "url": "https://a.example/cb"}]}),
+    )
+    .unwrap();
+    let errors = spec
+        .check_request(
+            "PATCH",
+            "/providers/oauth2/7/",
+            &json!({"redirect_uris": [{"matching_mode": "sometimes", "url": "x"}]}),
+        )
+        .unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.at == "/redirect_uris/0/matching_mode"),
+        "{errors:?}"
+    );
+    spec.check_request(
+        "PATCH",
+        "/core/applications/dezky-tenant-acme/",
+        &json!({"provider": null, "name": "ACME Ltd"}),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_extension_never_replaces_what_the_subset_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let clash = dir.path().join("clash.yaml");
+    std::fs::write(
+        &clash,
+        "paths:\n  /core/users/:\n    get:\n      operationId: mine\n",
+    )
+    .unwrap();
+    let subset = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/authentik/openapi-subset.yaml"
+    );
+    let error = OpenApi::load_all(&[std::path::Path::new(subset), &clash]).unwrap_err();
+    assert!(error.to_string().contains("given twice"), "{error}");
 }

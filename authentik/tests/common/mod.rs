@@ -20,12 +20,7 @@ pub async fn start(config: SimConfig) -> (Simulator, AuthentikClient) {
     (sim, client)
 }
 
-/// The OpenAPI subset shared beside the project.
+/// The OpenAPI subset shared beside the project, with the repository's extension.
 pub fn spec() -> dezky_authentik::openapi::OpenApi {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/authentik/openapi-subset.yaml"
-    );
-    dezky_authentik::openapi::OpenApi::load(std::path::Path::new(path))
-        .expect("the shared OpenAPI subset")
+    dezky_authentik::openapi::OpenApi::as_used().expect("the OpenAPI subset and its extension")
 }
