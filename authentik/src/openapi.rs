@@ -9,7 +9,9 @@
 //! `null` for a read-only nested `*_obj` whose relation is unset (`PolicyBinding.group_obj` when
 //! the binding binds a policy): the serializer declares it
 //! `GroupSerializer(required=False, read_only=True, source="group")`, which DRF renders as null,
-//! while the generated schema marks it non-nullable.
+//! while the generated schema marks it non-nullable. A third is taken from Django: a `uri` or
+//! `email` field declared `blank=True` (`Application.meta_launch_url`, default `""`;
+//! `User.email`) holds and accepts `""`, which the formats alone would refuse.
 //!
 //! A document may be loaded from several files ([`OpenApi::load_all`]): the shared subset and
 //! this repository's extension of it (`authentik/openapi-extension.yaml`), merged path by path
@@ -445,6 +447,17 @@ fn translate(doc: &Value, schema: &Value, dir: Direction) -> Value {
         };
         out.insert(key.clone(), translated);
     }
+    let blank_allowed = matches!(
+        s.get("format").and_then(Value::as_str),
+        Some("uri" | "email")
+    );
+    let mut out = if blank_allowed {
+        let mut either = Map::new();
+        either.insert("anyOf".into(), json!([{ "const": "" }, out]));
+        either
+    } else {
+        out
+    };
     if !flag(schema, "nullable") {
         return Value::Object(out);
     }

@@ -143,6 +143,20 @@ async fn client_requests_and_simulator_answers_fit_the_schema() {
         client.group(&group.pk).await.unwrap().name,
         "acme-operators"
     );
+    // The nested objects are filled on both sides, once.
+    let shown: serde_json::Value = client
+        .list_all::<serde_json::Value>("/core/users/", &[("username", &user.username)])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(shown["groups_obj"][0]["name"], "acme-operators", "{shown}");
+    assert_eq!(shown["groups_obj"].as_array().unwrap().len(), 1);
+    let members: serde_json::Value = client
+        .list_all::<serde_json::Value>("/core/groups/", &[("name", "acme-operators")])
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(members["users_obj"][0]["pk"], user.pk, "{members}");
     let link = client.recovery_link(user.pk).await.unwrap();
     assert!(
         secrecy::ExposeSecret::expose_secret(&link.link)
@@ -273,6 +287,25 @@ async fn client_requests_and_simulator_answers_fit_the_schema() {
             .unwrap()
             .pk,
         app.pk
+    );
+    let provider = client
+        .update_oauth2_provider(
+            provider.pk,
+            &json!({"redirect_uris": [{"matching_mode": "strict", "url": "https://acme.example.com/cb2"}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(provider.redirect_uris.len(), 1);
+    let renamed = client
+        .update_application(
+            "acme",
+            &json!({"name": "Acme Ltd", "provider": provider.pk}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), renamed.provider),
+        ("Acme Ltd", Some(provider.pk))
     );
     let access = NewPolicyBinding {
         target: app.pk.clone(),

@@ -112,8 +112,8 @@ impl World {
         self.client.list_all::<T>(path, &[q]).await.unwrap().len()
     }
 
-    /// One of each object, each as desired.
-    async fn assert_converged(&self) {
+    /// One of each object, each as `desired` (a tenant `acme`) has it.
+    async fn assert_converged(&self, desired: &Value) {
         let domain = "auth.acme.example";
         assert_eq!(
             self.count::<Brand>("/core/brands/", ("domain", domain))
@@ -154,16 +154,21 @@ impl World {
             .iter()
             .map(|u| u["url"].as_str().unwrap())
             .collect();
-        assert_eq!(
-            uris,
-            vec![
-                "https://mail.acme.example/oidc",
-                "https://files.acme.example/oidc"
-            ],
-            "each redirect URI once"
-        );
+        let mut wanted: Vec<&str> = Vec::new();
+        for uri in desired["redirect_uris"].as_array().unwrap() {
+            if !wanted.contains(&uri.as_str().unwrap()) {
+                wanted.push(uri.as_str().unwrap());
+            }
+        }
+        assert_eq!(uris, wanted, "each redirect URI once");
         let app = self.client.application(&name).await.unwrap().unwrap();
         assert_eq!(app.provider, provider["pk"].as_i64());
+        assert_eq!(app.name, desired["name"].as_str().unwrap());
+        assert_eq!(
+            self.count::<Value>("/core/applications/", ("slug", &name))
+                .await,
+            1
+        );
         let group = self.client.group_named(&group_name).await.unwrap().unwrap();
         let bindings = self
             .client
@@ -194,13 +199,13 @@ async fn from_an_empty_instance_and_again_one_of_each() {
         "the secret is apart"
     );
     assert!(first.result["client_id"].is_string());
-    w.assert_converged().await;
+    w.assert_converged(&acme()).await;
     let second = w.provision(acme()).await.unwrap();
     assert_eq!(
         second.result["ids"], first.result["ids"],
         "the same objects"
     );
-    w.assert_converged().await;
+    w.assert_converged(&acme()).await;
     w.sim.stop().await;
 }
 
@@ -224,7 +229,7 @@ async fn from_a_half_done_instance_it_finishes_and_fixes_the_brand() {
         .await
         .unwrap();
     w.provision(acme()).await.unwrap();
-    w.assert_converged().await;
+    w.assert_converged(&acme()).await;
     w.sim.stop().await;
 }
 
@@ -256,7 +261,7 @@ async fn writes_cut_off_after_they_applied_leave_no_duplicate() {
         "no write was cut off"
     );
     w.sim.sim.faults.set(Faults::default());
-    w.assert_converged().await;
+    w.assert_converged(&acme()).await;
     w.sim.stop().await;
 }
 
@@ -326,6 +331,47 @@ async fn reconciliation_enqueues_a_drifted_tenant_once() {
     // The world's own job plus the one reconciliation enqueued.
     assert_eq!(queued.jobs.len(), 2);
     w.provision(acme()).await.unwrap();
+    assert_eq!(w.reconcile().await["drifted"], 0);
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn a_changed_desired_state_converges_on_the_next_run() {
+    let w = world().await;
+    w.provision(acme()).await.unwrap();
+    let mut changed = acme();
+    changed["name"] = json!("ACME Ltd");
+    changed["redirect_uris"] = json!(["https://mail.acme.example/oidc/v2"]);
+    w.provision(changed.clone()).await.unwrap();
+    w.assert_converged(&changed).await;
+    // Someone edits the provider and unplugs the application by hand: the next run repairs both.
+    let name = tenant_object("acme");
+    let provider = w
+        .client
+        .oauth2_provider_named(&name)
+        .await
+        .unwrap()
+        .unwrap();
+    w.client
+        .update_oauth2_provider(
+            provider.pk,
+            &json!({"redirect_uris": [{"matching_mode": "regex", "url": ".*"},
+                                      {"matching_mode": "strict", "url": "https://mail.acme.example/oidc/v2"}]}),
+        )
+        .await
+        .unwrap();
+    w.client
+        .update_application(&name, &json!({"provider": null}))
+        .await
+        .unwrap();
+    let found = w.reconcile().await;
+    assert_eq!(
+        found["drift"]["acme"],
+        json!(["redirect URIs", "application provider"]),
+        "{found}"
+    );
+    w.provision(changed.clone()).await.unwrap();
+    w.assert_converged(&changed).await;
     assert_eq!(w.reconcile().await["drifted"], 0);
     w.sim.stop().await;
 }

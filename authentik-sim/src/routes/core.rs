@@ -209,12 +209,54 @@ pub async fn create_user(State(sim): State<Sim>, headers: HeaderMap, body: Bytes
                         ),
                     )
                 })?;
-            push_unique(&mut group["users"], json!(pk));
-            push_unique(&mut user["groups"], g.clone());
+            join(&mut user, group);
         }
         store.objects.users.push(user.clone());
         Ok(created(user))
     })
+}
+
+/// Makes `user` a member of `group`, on both sides: the pks, and the nested objects Authentik
+/// answers with them (`groups_obj` of PartialGroups, `users_obj` of PartialUsers).
+fn join(user: &mut Value, group: &mut Value) {
+    push_unique(&mut group["users"], user["pk"].clone());
+    push_unique(&mut user["groups"], group["pk"].clone());
+    let partial = |object: &Value, fields: &[&str]| -> Value {
+        fields
+            .iter()
+            .map(|f| ((*f).to_owned(), object[*f].clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    if !user["groups_obj"]
+        .as_array()
+        .is_some_and(|g| g.iter().any(|g| g["pk"] == group["pk"]))
+    {
+        let partial_group = partial(
+            group,
+            &["pk", "num_pk", "name", "is_superuser", "attributes"],
+        );
+        push_unique(&mut user["groups_obj"], partial_group);
+    }
+    if !group["users_obj"]
+        .as_array()
+        .is_some_and(|u| u.iter().any(|u| u["pk"] == user["pk"]))
+    {
+        let partial_user = partial(
+            user,
+            &[
+                "pk",
+                "username",
+                "name",
+                "is_active",
+                "last_login",
+                "email",
+                "attributes",
+                "uid",
+            ],
+        );
+        push_unique(&mut group["users_obj"], partial_user);
+    }
 }
 
 fn push_unique(list: &mut Value, item: Value) {
@@ -425,8 +467,7 @@ pub async fn add_user(
             .iter_mut()
             .find(|g| g["pk"] == pk.as_str())
             .ok_or_else(|| not_found("Group"))?;
-        push_unique(&mut group["users"], json!(user_pk));
-        push_unique(&mut user["groups"], json!(pk));
+        join(user, group);
         Ok(StatusCode::NO_CONTENT.into_response())
     })
 }

@@ -95,14 +95,17 @@ pub fn api() -> Router<Sim> {
             "/providers/oauth2/",
             get(providers::list_providers).post(providers::create_provider),
         )
-        .route("/providers/oauth2/{id}/", get(providers::get_provider))
+        .route(
+            "/providers/oauth2/{id}/",
+            get(providers::get_provider).patch(providers::patch_provider),
+        )
         .route(
             "/core/applications/",
             get(providers::list_applications).post(providers::create_application),
         )
         .route(
             "/core/applications/{slug}/",
-            get(providers::get_application),
+            get(providers::get_application).patch(providers::patch_application),
         )
         .route(
             "/propertymappings/provider/scope/",

@@ -55,6 +55,78 @@ pub async fn get_provider(State(sim): State<Sim>, Path(id): Path<String>) -> Res
         .map_or_else(|| not_found("OAuth2 Provider"), ok)
 }
 
+/// The fields of a provider `body` sends that Authentik checks: redirect URIs in the 2024.10+
+/// shape, flows that exist, a name no other provider (but `pk`) has.
+fn check_provider(
+    store: &crate::store::Store,
+    body: &serde_json::Map<String, Value>,
+    pk: Option<i64>,
+) -> Result<(), Response> {
+    if let Some(uris) = body.get("redirect_uris")
+        && !uris.as_array().is_some_and(|uris| {
+            uris.iter()
+                .all(|u| u["url"].is_string() && u["matching_mode"].is_string())
+        })
+    {
+        return Err(field_error(
+            "redirect_uris",
+            "Expected a list of {matching_mode, url}.",
+        ));
+    }
+    for field in ["authorization_flow", "invalidation_flow"] {
+        if let Some(flow) = body.get(field)
+            && !store.objects.flows.iter().any(|f| f["pk"] == *flow)
+        {
+            return Err(field_error(
+                field,
+                &format!(
+                    "Invalid pk \"{}\" - object does not exist.",
+                    flow.as_str().unwrap_or("")
+                ),
+            ));
+        }
+    }
+    if let Some(name) = body.get("name")
+        && store
+            .objects
+            .providers
+            .iter()
+            .any(|p| p["name"] == *name && Some(&p["pk"]) != pk.map(Value::from).as_ref())
+    {
+        return Err(field_error(
+            "name",
+            "Provider with this name already exists.",
+        ));
+    }
+    Ok(())
+}
+
+/// The provider as an application's `provider_obj` shows it.
+fn provider_obj(provider: &Value) -> Value {
+    const SHOWN: [&str; 14] = [
+        "pk",
+        "name",
+        "authentication_flow",
+        "authorization_flow",
+        "invalidation_flow",
+        "property_mappings",
+        "component",
+        "assigned_application_slug",
+        "assigned_application_name",
+        "assigned_backchannel_application_slug",
+        "assigned_backchannel_application_name",
+        "verbose_name",
+        "verbose_name_plural",
+        "meta_model_name",
+    ];
+    Value::Object(
+        SHOWN
+            .iter()
+            .map(|k| ((*k).to_owned(), provider[*k].clone()))
+            .collect(),
+    )
+}
+
 pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
     let body = json_body(&headers, &body)?;
     require(
@@ -66,24 +138,8 @@ pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: B
             "redirect_uris",
         ],
     )?;
-    if !body["redirect_uris"].as_array().is_some_and(|uris| {
-        uris.iter()
-            .all(|u| u["url"].is_string() && u["matching_mode"].is_string())
-    }) {
-        return Err(field_error(
-            "redirect_uris",
-            "Expected a list of {matching_mode, url}.",
-        ));
-    }
     sim.write(|store, rng| {
-        for field in ["authorization_flow", "invalidation_flow"] {
-            if !store.objects.flows.iter().any(|f| f["pk"] == body[field]) {
-                return Err(field_error(field, &format!("Invalid pk \"{}\" - object does not exist.", body[field].as_str().unwrap_or(""))));
-            }
-        }
-        if store.objects.providers.iter().any(|p| p["name"] == body["name"]) {
-            return Err(field_error("name", "Provider with this name already exists."));
-        }
+        check_provider(store, &body, None)?;
         let pk = store.next_pk();
         let mut provider = json!({
             "pk": pk, "name": "", "authentication_flow": null, "authorization_flow": "", "invalidation_flow": "",
@@ -104,12 +160,94 @@ pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: B
     })
 }
 
+/// `PATCH /providers/oauth2/{id}/`: the fields sent replace the provider's (redirect URIs as a
+/// whole list); the application it serves shows the change.
+pub async fn patch_provider(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    let pk = id
+        .parse::<i64>()
+        .map_err(|_| not_found("OAuth2 Provider"))?;
+    sim.write(|store, _| {
+        check_provider(store, &body, Some(pk))?;
+        let objects = &mut store.objects;
+        let provider = objects
+            .providers
+            .iter_mut()
+            .find(|p| p["pk"] == pk)
+            .ok_or_else(|| not_found("OAuth2 Provider"))?;
+        apply_patch(provider, &body, &PROVIDER_WRITABLE);
+        let shown = provider_obj(provider);
+        let provider = provider.clone();
+        if let Some(application) = objects
+            .applications
+            .iter_mut()
+            .find(|a| a["provider"] == pk)
+        {
+            application["provider_obj"] = shown;
+        }
+        Ok(ok(provider))
+    })
+}
+
 pub async fn list_applications(State(sim): State<Sim>, Query(q): Query<Pairs>) -> Response {
     sim.list(&q, |o| &o.applications, &["slug", "name"])
 }
 
 pub async fn get_application(State(sim): State<Sim>, Path(slug): Path<String>) -> Response {
     sim.find(|o| &o.applications, "slug", &json!(slug), "Application")
+}
+
+/// Checks the provider `application` is to serve (it exists and serves no other application),
+/// then links them both ways: the provider's `assigned_application_*`, the application's
+/// `provider_obj`; a provider it served before is freed.
+fn link_provider(
+    objects: &mut crate::store::Objects,
+    application: &mut Value,
+    before: &Value,
+) -> Result<(), Response> {
+    let provider = application["provider"].clone();
+    if !provider.is_null() {
+        if objects
+            .applications
+            .iter()
+            .any(|a| a["provider"] == provider && a["pk"] != application["pk"])
+        {
+            return Err(field_error(
+                "provider",
+                "Application with this provider already exists.",
+            ));
+        }
+        if !objects.providers.iter().any(|p| p["pk"] == provider) {
+            return Err(field_error(
+                "provider",
+                &format!("Invalid pk \"{provider}\" - object does not exist."),
+            ));
+        }
+    }
+    if let Some(old) = objects
+        .providers
+        .iter_mut()
+        .find(|p| !before.is_null() && p["pk"] == *before)
+    {
+        old["assigned_application_slug"] = Value::Null;
+        old["assigned_application_name"] = Value::Null;
+    }
+    application["provider_obj"] = Value::Null;
+    if let Some(p) = objects
+        .providers
+        .iter_mut()
+        .find(|p| !provider.is_null() && p["pk"] == provider)
+    {
+        p["assigned_application_slug"] = application["slug"].clone();
+        p["assigned_application_name"] = application["name"].clone();
+        application["provider_obj"] = provider_obj(p);
+    }
+    Ok(())
 }
 
 pub async fn create_application(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Answer {
@@ -120,15 +258,6 @@ pub async fn create_application(State(sim): State<Sim>, headers: HeaderMap, body
         if objects.applications.iter().any(|a| a["slug"] == body["slug"]) {
             return Err(field_error("slug", "Application with this slug already exists."));
         }
-        let provider = body.get("provider").cloned().unwrap_or(Value::Null);
-        if !provider.is_null() {
-            if objects.applications.iter().any(|a| a["provider"] == provider) {
-                return Err(field_error("provider", "Application with this provider already exists."));
-            }
-            if !objects.providers.iter().any(|p| p["pk"] == provider) {
-                return Err(field_error("provider", &format!("Invalid pk \"{provider}\" - object does not exist.")));
-            }
-        }
         let mut application = json!({
             "pk": uuid(rng), "name": "", "slug": "", "provider": null, "provider_obj": null,
             "backchannel_providers": [], "backchannel_providers_obj": [], "launch_url": null, "open_in_new_tab": false,
@@ -136,15 +265,42 @@ pub async fn create_application(State(sim): State<Sim>, headers: HeaderMap, body
             "meta_description": "", "meta_publisher": "", "policy_engine_mode": "any", "group": "",
         });
         apply_patch(&mut application, &body, &APPLICATION_WRITABLE);
-        if let Some(p) = objects.providers.iter_mut().find(|p| p["pk"] == provider) {
-            p["assigned_application_slug"] = application["slug"].clone();
-            p["assigned_application_name"] = application["name"].clone();
-            let keep = ["pk", "name", "authentication_flow", "authorization_flow", "invalidation_flow", "property_mappings",
-                "component", "assigned_application_slug", "assigned_application_name", "assigned_backchannel_application_slug",
-                "assigned_backchannel_application_name", "verbose_name", "verbose_name_plural", "meta_model_name"];
-            application["provider_obj"] = Value::Object(keep.iter().map(|k| ((*k).to_owned(), p[*k].clone())).collect());
-        }
+        link_provider(objects, &mut application, &Value::Null)?;
         objects.applications.push(application.clone());
         Ok(created(application))
+    })
+}
+
+/// `PATCH /core/applications/{slug}/`: the fields sent replace the application's; a new
+/// provider is checked and linked, the one it replaced freed.
+pub async fn patch_application(
+    State(sim): State<Sim>,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let body = json_body(&headers, &body)?;
+    sim.write(|store, _| {
+        let objects = &mut store.objects;
+        if let Some(new_slug) = body.get("slug")
+            && *new_slug != slug
+            && objects.applications.iter().any(|a| a["slug"] == *new_slug)
+        {
+            return Err(field_error(
+                "slug",
+                "Application with this slug already exists.",
+            ));
+        }
+        let index = objects
+            .applications
+            .iter()
+            .position(|a| a["slug"] == slug.as_str())
+            .ok_or_else(|| not_found("Application"))?;
+        let mut application = objects.applications[index].clone();
+        let before = application["provider"].clone();
+        apply_patch(&mut application, &body, &APPLICATION_WRITABLE);
+        link_provider(objects, &mut application, &before)?;
+        objects.applications[index] = application.clone();
+        Ok(ok(application))
     })
 }

@@ -480,6 +480,30 @@ impl AuthentikClient {
         }
     }
 
+    /// `PATCH /providers/oauth2/{pk}/` (e.g. its redirect URIs, replaced as a whole list).
+    pub async fn update_oauth2_provider(
+        &self,
+        pk: i64,
+        changes: &Value,
+    ) -> Result<OAuth2Provider, AuthentikError> {
+        self.send(Method::PATCH, &format!("/providers/oauth2/{pk}/"), changes)
+            .await
+    }
+
+    /// `PATCH /core/applications/{slug}/` (e.g. its name or provider).
+    pub async fn update_application(
+        &self,
+        slug: &str,
+        changes: &Value,
+    ) -> Result<Application, AuthentikError> {
+        self.send(
+            Method::PATCH,
+            &format!("/core/applications/{slug}/"),
+            changes,
+        )
+        .await
+    }
+
     /// `GET /core/users/?email=` (exact; email is not unique, so several may match).
     pub async fn users_with_email(&self, email: &str) -> Result<Vec<User>, AuthentikError> {
         self.list_all("/core/users/", &[("email", email)]).await

@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 use crate::context::JobContext;
 use crate::error::JobError;
 use crate::kinds::tenant::{
-    BRAND_FLOWS, ProvisionTenantArgs, brand_flows, tenant_group, tenant_object,
+    BRAND_FLOWS, ProvisionTenantArgs, brand_flows, redirect_uris_match, tenant_group,
+    tenant_object, wanted_redirect_uris,
 };
 use crate::output::Output;
 use crate::registry::{JobKind, KindSettings};
@@ -124,16 +125,7 @@ pub async fn drift(
     match &provider {
         None => drift.push("provider"),
         Some(provider) => {
-            let mut have: Vec<&str> = provider
-                .redirect_uris
-                .iter()
-                .map(|u| u.url.as_str())
-                .collect();
-            let mut want: Vec<&str> = args.redirect_uris.iter().map(|u| u.0.as_str()).collect();
-            have.sort_unstable();
-            want.sort_unstable();
-            want.dedup();
-            if have != want {
+            if !redirect_uris_match(&provider.redirect_uris, &wanted_redirect_uris(args)) {
                 drift.push("redirect URIs");
             }
         }
@@ -143,6 +135,9 @@ pub async fn drift(
         Some(application) => {
             if application.provider != provider.as_ref().map(|p| p.pk) {
                 drift.push("application provider");
+            }
+            if application.name != args.name {
+                drift.push("application name");
             }
             if let Some(group) = &group {
                 let bound = client

@@ -82,6 +82,39 @@ pub fn brand_flows(brand: &Brand) -> [Option<String>; 4] {
     ]
 }
 
+/// The redirect URIs tenant `args` wants, each once, in the order given.
+pub fn wanted_redirect_uris(args: &ProvisionTenantArgs) -> Vec<String> {
+    let mut uris: Vec<String> = Vec::new();
+    for uri in &args.redirect_uris {
+        if !uris.contains(&uri.0) {
+            uris.push(uri.0.clone());
+        }
+    }
+    uris
+}
+
+/// Whether a provider's redirect URIs are `wanted`, each once and matched strictly (order
+/// aside): a looser matching mode, a repeat or an extra one is drift.
+pub fn redirect_uris_match(have: &[RedirectUri], wanted: &[String]) -> bool {
+    let mut have: Vec<(&str, &str)> = have
+        .iter()
+        .map(|u| (u.matching_mode.as_str(), u.url.as_str()))
+        .collect();
+    let mut wanted: Vec<(&str, &str)> = wanted.iter().map(|u| ("strict", u.as_str())).collect();
+    have.sort_unstable();
+    wanted.sort_unstable();
+    have == wanted // `wanted` holds each once: a repeated URI is drift too
+}
+
+fn strict(uris: &[String]) -> Vec<RedirectUri> {
+    uris.iter()
+        .map(|url| RedirectUri {
+            matching_mode: "strict".into(),
+            url: url.clone(),
+        })
+        .collect()
+}
+
 /// The Authentik group of tenant `slug`.
 pub fn tenant_group(slug: &str) -> String {
     format!("dezky-tenant-{slug}")
@@ -254,13 +287,8 @@ impl Provisioning<'_> {
                     .certificate_named("authentik Self-signed Certificate")
                     .await?
                     .map(|c| c.pk);
-                let mut uris: Vec<String> = Vec::new();
-                for uri in &self.args.redirect_uris {
-                    if !uris.contains(&uri.0) {
-                        uris.push(uri.0.clone());
-                    }
-                }
-                let provider = client
+                let uris = wanted_redirect_uris(self.args);
+                let mut provider = client
                     .find_or_create_oauth2_provider(&NewOAuth2Provider {
                         name: tenant_object(&self.args.slug),
                         authorization_flow: flow_pk(
@@ -270,31 +298,37 @@ impl Provisioning<'_> {
                         .await?,
                         invalidation_flow: flow_pk(client, "default-provider-invalidation-flow")
                             .await?,
-                        redirect_uris: uris
-                            .into_iter()
-                            .map(|url| RedirectUri {
-                                matching_mode: "strict".into(),
-                                url,
-                            })
-                            .collect(),
+                        redirect_uris: strict(&uris),
                         property_mappings: mappings.into_iter().map(|m| m.pk).collect(),
                         signing_key,
                     })
                     .await?;
+                // A provider found (made by an earlier desired state) may send users elsewhere.
+                if !redirect_uris_match(&provider.redirect_uris, &uris) {
+                    let changes = serde_json::json!({ "redirect_uris": strict(&uris) });
+                    provider = client.update_oauth2_provider(provider.pk, &changes).await?;
+                }
                 let id = provider.pk.to_string();
                 self.provider = Some(provider);
                 Ok(Some(id))
             }
             Step::Application => {
                 let provider = self.provider.as_ref().map(|p| p.pk);
-                let application = client
+                let slug = tenant_object(&self.args.slug);
+                let mut application = client
                     .find_or_create_application(&NewApplication {
                         name: self.args.name.clone(),
-                        slug: tenant_object(&self.args.slug),
+                        slug: slug.clone(),
                         provider,
                         meta_launch_url: None,
                     })
                     .await?;
+                // One found may carry an older name, or have lost its provider.
+                if application.provider != provider || application.name != self.args.name {
+                    let changes =
+                        serde_json::json!({ "name": self.args.name, "provider": provider });
+                    application = client.update_application(&slug, &changes).await?;
+                }
                 self.application = Some(application.pk.clone());
                 Ok(Some(application.pk))
             }
