@@ -86,6 +86,8 @@ pub struct Sim {
     /// Recorded exchanges (when `record` is on).
     pub recorder: record::Recorder,
     config: Arc<SimConfig>,
+    /// When it started: recorded exchanges are timed from here.
+    started: std::time::Instant,
 }
 
 impl Sim {
@@ -184,6 +186,7 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> std::io::Result<
         faults: faults.clone(),
         recorder: record::Recorder::default(),
         config: Arc::new(config.clone()),
+        started: std::time::Instant::now(),
     };
     if apply_later {
         let sim = sim.clone();

@@ -1,5 +1,7 @@
-//! Recording of API exchanges (request body, status, response body), for contract tests that
-//! validate both sides against Authentik's OpenAPI schema.
+//! Recording of API exchanges — request body, status, response body, when it began and ended,
+//! and the job attempt that sent it (the client's `X-Dezky-Job` header) — for contract tests
+//! that validate both sides against Authentik's OpenAPI schema, and for tests that read the
+//! request log job by job (jobs of one key never overlap).
 
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +26,13 @@ pub struct Exchange {
     pub status: u16,
     /// The response body, when there was one.
     pub response: Option<Value>,
+    /// The job run that sent it (the client's `X-Dezky-Job`: `<job id>/<attempt>/<lease token>`
+    /// from a worker), when the client said.
+    pub job: Option<String>,
+    /// When the request arrived, in microseconds since the simulator started.
+    pub started_us: u64,
+    /// When its answer was complete, in microseconds since the simulator started.
+    pub finished_us: u64,
 }
 
 /// Recorded exchanges (recording is on when the simulator was started with `record`).
@@ -50,7 +59,15 @@ pub async fn record(State(sim): State<Sim>, request: Request, next: Next) -> Res
     if !sim.config.record {
         return next.run(request).await;
     }
+    let since_start =
+        |sim: &Sim| u64::try_from(sim.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let started_us = since_start(&sim);
     let (parts, body) = request.into_parts();
+    let job = parts
+        .headers
+        .get("x-dezky-job")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
     let (method, path) = (
         parts.method.to_string(),
@@ -75,6 +92,9 @@ pub async fn record(State(sim): State<Sim>, request: Request, next: Next) -> Res
             request: request_body,
             status: parts.status.as_u16(),
             response: parse(&bytes),
+            job,
+            started_us,
+            finished_us: since_start(&sim),
         });
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -67,6 +67,17 @@ impl std::fmt::Debug for Services {
 }
 
 impl Services {
+    /// These services for the run of one lease: the Authentik client names it in each request
+    /// it sends, as `<job id>/<attempt>/<lease token>` (a refunded attempt runs again under the
+    /// same number; the token tells the runs apart).
+    pub fn for_lease(&self, lease: &dezky_queue::Lease) -> Self {
+        let run = format!("{}/{}/{:x}", lease.id.0, lease.attempt, lease.token);
+        Self {
+            authentik: self.authentik.as_ref().map(|c| c.for_job(run)),
+            ..self.clone()
+        }
+    }
+
     /// Whether `dependency` is configured.
     pub fn has(&self, dependency: Dependency) -> bool {
         match dependency {

@@ -266,7 +266,7 @@ async fn run_attempt(env: AttemptEnv, task: JobTask) -> Result<serde_json::Value
         max_attempts: job.max_attempts,
         tenant: job.tenant,
         stop: task.stop,
-        services: env.services.clone(),
+        services: env.services.for_lease(&job.lease),
         children: new_children(),
     };
     let children = ctx.children.clone();

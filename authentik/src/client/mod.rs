@@ -33,6 +33,10 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Retries of a transient failure within one call.
     pub retries: usize,
+    /// Sent as `X-Dezky-Job` with every request: which run of which job asks (the worker sends
+    /// `<job id>/<attempt>/<lease token>`), so that Authentik's and proxies' request logs can be
+    /// read job by job.
+    pub job: Option<String>,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -43,6 +47,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("public_host", &self.public_host)
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
+            .field("job", &self.job)
             .finish()
     }
 }
@@ -56,6 +61,7 @@ impl ClientConfig {
             public_host: None,
             timeout: Duration::from_secs(10),
             retries: 3,
+            job: None,
         }
     }
 }
@@ -85,6 +91,9 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// The header naming the job attempt a request is made for.
+pub const JOB_HEADER: &str = "x-dezky-job";
+
 /// The most a `Retry-After` is waited within one call; longer waits go back to the worker.
 const MAX_IN_CALL_WAIT: Duration = Duration::from_secs(5);
 
@@ -113,6 +122,13 @@ impl AuthentikClient {
             gate: Some(gate),
             ..self.clone()
         }
+    }
+
+    /// This client, telling Authentik with each request which job attempt sends it.
+    pub fn for_job(&self, job: String) -> Self {
+        let mut client = self.clone();
+        client.config.job = Some(job);
+        client
     }
 
     /// Asks Authentik for its version once, past the gate and without retries: the gate's probe.
@@ -193,6 +209,9 @@ impl AuthentikClient {
             .query(query);
         if let Some(host) = &self.config.public_host {
             request = request.header(HOST, host);
+        }
+        if let Some(job) = &self.config.job {
+            request = request.header(JOB_HEADER, job);
         }
         if let Some(body) = body {
             request = request.json(&body.to_value());

@@ -177,11 +177,7 @@ impl JobKind for ProvisionTenant {
     async fn run(&self, ctx: JobContext, args: ProvisionTenantArgs) -> Result<Output, JobError> {
         let client = ctx.services.authentik()?;
         let store = ctx.services.store()?;
-        let desired = serde_json::to_value(&args).unwrap_or_default();
-        store
-            .put_tenant(&args.slug, &args.name, &desired, now_ms())
-            .await
-            .map_err(store_error)?;
+        let args = latest_desired(store, args).await?;
         let mut run = Provisioning {
             client,
             ctx: &ctx,
@@ -217,6 +213,31 @@ impl JobKind for ProvisionTenant {
             serde_json::json!({ "client_secret": provider.client_secret.expose_secret() }),
         ))
     }
+}
+
+/// The state to converge to: the tenant's desired state as stored now, which the routes write
+/// before they enqueue — so a job enqueued by an older `PUT`, or retried after a newer one,
+/// converges to the newest, never back to its own arguments. A tenant not stored yet is stored
+/// with the job's arguments.
+async fn latest_desired(
+    store: &dezky_store::Store,
+    args: ProvisionTenantArgs,
+) -> Result<ProvisionTenantArgs, JobError> {
+    let stored = store.tenant(&args.slug).await.map_err(store_error)?;
+    if let Some(tenant) = stored {
+        match ProvisionTenantArgs::deserialize(&tenant.desired.0) {
+            Ok(latest) => return Ok(latest),
+            Err(e) => {
+                tracing::warn!(tenant = %args.slug, error = %e, "stored desired state does not parse; the job's arguments are used")
+            }
+        }
+    }
+    let desired = serde_json::to_value(&args).unwrap_or_default();
+    store
+        .put_tenant(&args.slug, &args.name, &desired, now_ms())
+        .await
+        .map_err(store_error)?;
+    Ok(args)
 }
 
 /// One run's progress.
