@@ -8,7 +8,8 @@
 # - A Redis Cluster of 3 masters and 3 replicas on loopback (scripts/redis-cluster.sh) unless
 #   DEZKY_TEST_REDIS_CLUSTER_URL names one (seed node URLs, comma-separated).
 # - Then cargo fmt --check, clippy with -D warnings, every test of the workspace (nextest when
-#   installed, cargo test otherwise), and schemathesis against the API (scripts/schemathesis.sh).
+#   installed, cargo test otherwise), the scan of every log of the run for secrets
+#   (scripts/secrets-in-logs.sh), and schemathesis against the API (scripts/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -107,11 +108,18 @@ phase fmt cargo fmt --all -- --check
 phase clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 # The model-based test runs PROPTEST_CASES cases (200 by default) of 50 steps per backend and
 # prints its seed; multi-process tests run one at a time (.config/nextest.toml).
+# The simulators append every secret they issue or receive to DEZKY_TEST_SECRETS_LOG; binaries
+# the tests start log into DEZKY_TEST_LOG_DIR; after the tests, no log may hold one of them.
+export DEZKY_TEST_LOG_DIR="$PWD/target/test-logs" DEZKY_TEST_SECRETS_LOG="$PWD/target/test-secrets.txt"
+rm -rf "$DEZKY_TEST_LOG_DIR" "$DEZKY_TEST_SECRETS_LOG" target/nextest/default/junit.xml
+mkdir -p "$DEZKY_TEST_LOG_DIR"
 if cargo nextest --version >/dev/null 2>&1; then
   phase tests cargo nextest run --workspace --locked --no-fail-fast
 else
-  phase tests cargo test --workspace --locked --no-fail-fast
+  phase tests bash -c 'set -o pipefail; cargo test --workspace --locked --no-fail-fast -- --nocapture 2>&1 | tee "$DEZKY_TEST_LOG_DIR/cargo-test.out"'
 fi
+phase secrets-in-logs scripts/secrets-in-logs.sh "$DEZKY_TEST_SECRETS_LOG" \
+  target/nextest/default/junit.xml "$DEZKY_TEST_LOG_DIR"
 # The HTTP API fuzzed from its own OpenAPI document (schemathesis.toml): no failure, no 5xx.
 # The tests just built target/debug/dezky-jobs (the binary's tests start it): no second build.
 phase schemathesis scripts/schemathesis.sh --no-build

@@ -58,6 +58,11 @@ pub struct SimConfig {
     pub version: String,
     /// Record every API exchange (contract tests).
     pub record: bool,
+    /// A file each secret the simulator issues or receives (its tokens, client secrets,
+    /// recovery links and their tokens, passwords set) is appended to, a line each: the canary
+    /// list a test run's logs are scanned for (`scripts/secrets-in-logs.sh`). By default the
+    /// file `DEZKY_TEST_SECRETS_LOG` names, when it is set.
+    pub secrets_log: Option<PathBuf>,
 }
 
 impl SimConfig {
@@ -72,6 +77,7 @@ impl SimConfig {
             blueprints_after: Duration::ZERO,
             version: "2025.12.4".into(),
             record: false,
+            secrets_log: std::env::var_os("DEZKY_TEST_SECRETS_LOG").map(PathBuf::from),
         }
     }
 }
@@ -91,6 +97,22 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// Adds `secret` to the canary list, when there is one (see [`SimConfig::secrets_log`]).
+    pub fn canary(&self, secret: &str) {
+        use std::io::Write as _;
+        let Some(path) = &self.config.secrets_log else {
+            return;
+        };
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| writeln!(f, "{secret}"));
+        if let Err(e) = appended {
+            tracing::warn!(path = %path.display(), error = %e, "cannot append to the canary list");
+        }
+    }
+
     /// Runs `f` on the objects; saves them afterwards when it answers success.
     fn write<T>(
         &self,
@@ -188,6 +210,8 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> std::io::Result<
         config: Arc::new(config.clone()),
         started: std::time::Instant::now(),
     };
+    sim.canary(config.token.expose_secret());
+    sim.canary(config.admin_token.expose_secret());
     if apply_later {
         let sim = sim.clone();
         tokio::spawn(async move {

@@ -303,6 +303,7 @@ pub async fn set_password(
         }
         _ => return Err(field_error("password", "This field is required.")),
     };
+    sim.canary(&password);
     sim.write(|store, _| {
         if !store.objects.users.iter().any(|u| u["pk"] == pk) {
             return Err(not_found("User"));
@@ -362,9 +363,10 @@ pub async fn recovery(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
         let slug = flow["slug"].as_str().unwrap_or("");
-        Ok(ok(
-            json!({ "link": format!("http://{host}/if/flow/{slug}/?flow_token={key}") }),
-        ))
+        let link = format!("http://{host}/if/flow/{slug}/?flow_token={key}");
+        sim.canary(&key);
+        sim.canary(&link);
+        Ok(ok(json!({ "link": link })))
     })
     .unwrap_or_else(|r| r)
 }

@@ -155,6 +155,7 @@ pub async fn create_provider(State(sim): State<Sim>, headers: HeaderMap, body: B
             "jwt_federation_providers": [],
         });
         apply_patch(&mut provider, &body, &PROVIDER_WRITABLE);
+        sim.canary(provider["client_secret"].as_str().unwrap_or_default());
         store.objects.providers.push(provider.clone());
         Ok(created(provider))
     })
@@ -181,6 +182,7 @@ pub async fn patch_provider(
             .find(|p| p["pk"] == pk)
             .ok_or_else(|| not_found("OAuth2 Provider"))?;
         apply_patch(provider, &body, &PROVIDER_WRITABLE);
+        sim.canary(provider["client_secret"].as_str().unwrap_or_default());
         let shown = provider_obj(provider);
         let provider = provider.clone();
         if let Some(application) = objects

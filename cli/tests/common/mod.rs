@@ -236,10 +236,27 @@ pub async fn wait_ready(client: &reqwest::Client, port: u16) -> bool {
     .await
 }
 
-/// Starts the real binary's `run` on `port` with the portal test token, `env` on top, output
-/// discarded.
+/// Starts the real binary's `run` on `port` with the portal test token, `env` on top; its logs
+/// go to a file of `DEZKY_TEST_LOG_DIR` at debug level when that is set (the suite's log scan
+/// reads them for secrets: `scripts/secrets-in-logs.sh`), else nowhere.
 pub fn start_binary(port: u16, env: &[(&str, String)]) -> std::process::Child {
-    start_binary_logging(port, env, std::process::Stdio::null())
+    let Some(dir) = std::env::var_os("DEZKY_TEST_LOG_DIR") else {
+        return start_binary_logging(port, env, std::process::Stdio::null());
+    };
+    let test = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let path = std::path::Path::new(&dir).join(format!("{test}-{}-{port}.log", std::process::id()));
+    let logs = std::fs::File::create(&path).expect("log file");
+    let mut env = env.to_vec();
+    if !env.iter().any(|(k, _)| *k == "RUST_LOG") {
+        env.push((
+            "RUST_LOG",
+            "debug,h2=info,hyper=info,reqwest=info,sqlx=warn".into(),
+        ));
+    }
+    start_binary_logging(port, &env, logs)
 }
 
 /// [`start_binary`], its logs (stderr) sent to `logs`.

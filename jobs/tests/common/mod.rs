@@ -1,5 +1,7 @@
 //! What the kinds' tests share: a simulator on port 0 and a client without in-call retries (a
-//! test sees each answer; a worker would run the job again), and a store of the test's own.
+//! test sees each answer; a worker would run the job again), a store of the test's own, and
+//! the kinds' logs at debug level in the test's captured output (which the suite's log scan
+//! reads for secrets: `scripts/secrets-in-logs.sh`).
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
@@ -7,8 +9,17 @@ use dezky_authentik::{AuthentikClient, ClientConfig};
 use dezky_authentik_sim::{SimConfig, Simulator};
 use dezky_store::Store;
 
+/// The kinds' logs, at debug level, into the test's captured output.
+pub fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("debug,hyper=info,reqwest=info,h2=info,sqlx=warn")
+        .with_test_writer()
+        .try_init();
+}
+
 /// A simulator with `config` (its token `token`) and a client pointed at it.
 pub async fn simulator(config: SimConfig, token: &str) -> (Simulator, AuthentikClient) {
+    capture_logs();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
