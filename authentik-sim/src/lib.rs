@@ -63,6 +63,9 @@ pub struct SimConfig {
     /// list a test run's logs are scanned for (`scripts/secrets-in-logs.sh`). By default the
     /// file `DEZKY_TEST_SECRETS_LOG` names, when it is set.
     pub secrets_log: Option<PathBuf>,
+    /// Email stages an operator made, by name (none by default: Authentik's default
+    /// blueprints make none). Their mails land in the outbox (`GET /_sim/outbox`).
+    pub email_stages: Vec<String>,
 }
 
 impl SimConfig {
@@ -78,6 +81,7 @@ impl SimConfig {
             version: "2025.12.4".into(),
             record: false,
             secrets_log: std::env::var_os("DEZKY_TEST_SECRETS_LOG").map(PathBuf::from),
+            email_stages: Vec::new(),
         }
     }
 }
@@ -97,6 +101,11 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// The mails email stages sent, oldest first (`{to, stage, link}` each).
+    pub fn outbox(&self) -> Vec<serde_json::Value> {
+        self.read(|store| store.objects.outbox.clone())
+    }
+
     /// Adds `secret` to the canary list, when there is one (see [`SimConfig::secrets_log`]).
     pub fn canary(&self, secret: &str) {
         use std::io::Write as _;
@@ -200,6 +209,19 @@ pub async fn spawn(config: SimConfig, listener: TcpListener) -> std::io::Result<
     if !store.has_defaults() && !apply_later {
         defaults::apply(&mut store.objects, &mut rng);
         store.save()?;
+    }
+    for name in &config.email_stages {
+        if !store
+            .objects
+            .stages
+            .iter()
+            .any(|s| s["name"] == name.as_str())
+        {
+            let pk = store::uuid(&mut rng);
+            let email = store::stage(&pk, name, "ak-stage-email-form", "Email Stage");
+            store.objects.stages.push(email);
+            store.save()?;
+        }
     }
     let faults = Arc::new(FaultState::new(config.faults.clone(), config.seed));
     let sim = Sim {

@@ -42,6 +42,8 @@ pub struct Objects {
     pub recovery_tokens: Vec<(i64, String)>,
     /// User pk → password (set_password), kept only to observe that it changed.
     pub passwords: Vec<(i64, String)>,
+    /// The mails email stages sent (`recovery_email`): `{to, stage, link}` each.
+    pub outbox: Vec<Value>,
     /// The next integer pk for users and groups.
     pub next_int_pk: i64,
 }

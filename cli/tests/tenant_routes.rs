@@ -87,6 +87,7 @@ async fn tenants_are_stored_and_provisioned_through_their_routes() {
     let (status, tenant, _) = send(&app, Method::GET, "/v1/tenants/acme", None, None).await;
     assert_eq!(status, 200);
     assert_eq!(tenant["desired"], acme());
+    assert_eq!(tenant["last_job"]["id"], json!(id), "{tenant}");
     let mut other = acme();
     other["name"] = json!("ACME Ltd");
     let (status, _, _) = send(&app, Method::POST, "/v1/tenants", Some(other.clone()), None).await;
@@ -102,6 +103,11 @@ async fn tenants_are_stored_and_provisioned_through_their_routes() {
     assert_eq!(status, 202);
     let (_, tenant, _) = send(&app, Method::GET, "/v1/tenants/acme", None, None).await;
     assert_eq!(tenant["name"], "ACME Ltd");
+    assert_ne!(
+        tenant["last_job"]["id"],
+        json!(id),
+        "the change's job is the newest"
+    );
     let (status, _, _) = send(&app, Method::PUT, "/v1/tenants/other", Some(other), None).await;
     assert_eq!(status, 422, "the body's slug must be the path's");
     let mut bad = acme();

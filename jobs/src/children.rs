@@ -40,7 +40,7 @@ pub fn new_children() -> Arc<Children> {
 }
 
 impl JobContext {
-    /// Enqueues a child job of `kind` with `args`. `name` tells this parent's children apart
+    /// Enqueues a child job of `kind` with `args`, for this job's tenant. `name` tells this parent's children apart
     /// (`invite:a@b.eu`): enqueuing the same name again — in this attempt or a later one —
     /// answers the same child.
     pub async fn enqueue_child(
@@ -50,19 +50,25 @@ impl JobContext {
         args: serde_json::Value,
     ) -> Result<String, JobError> {
         let key = format!("child:{}:{name}", self.id);
-        Ok(self.push_child(key, CHILD_KEY_WINDOW, kind, args).await?.0)
+        let tenant = self.tenant.clone();
+        Ok(self
+            .push_child(key, CHILD_KEY_WINDOW, kind, args, tenant)
+            .await?
+            .0)
     }
 
-    /// Enqueues a child job of `kind` unless one pushed under `key` — by any job — is still
-    /// unfinished: overlapping parents (two reconciliations) enqueue it once. Answers its id and
-    /// whether it was already there.
+    /// Enqueues a child job of `kind` for `tenant` unless one pushed under `key` — by any job —
+    /// is still unfinished: overlapping parents (two reconciliations) enqueue it once. Answers
+    /// its id and whether it was already there.
     pub async fn enqueue_child_once(
         &self,
         key: &str,
         kind: &str,
         args: serde_json::Value,
+        tenant: Option<String>,
     ) -> Result<(String, bool), JobError> {
-        self.push_child(format!("once:{key}"), ONCE_KEY_WINDOW, kind, args)
+        let key = format!("once:{key}");
+        self.push_child(key, ONCE_KEY_WINDOW, kind, args, tenant)
             .await
     }
 
@@ -72,6 +78,7 @@ impl JobContext {
         window: Duration,
         kind: &str,
         args: serde_json::Value,
+        tenant: Option<String>,
     ) -> Result<(String, bool), JobError> {
         let (queue, registry) = self
             .services
@@ -103,7 +110,7 @@ impl JobContext {
             .clone();
         let mut job = NewJob::new(kind, args);
         job.max_attempts = erased.settings().max_attempts;
-        job.tenant = self.tenant.clone();
+        job.tenant = tenant;
         job.enqueued_by = enqueued_by;
         job.dedup = Some(Dedup {
             key,

@@ -33,7 +33,11 @@ struct World {
 }
 
 async fn world() -> World {
-    let (sim, client) = common::simulator(SimConfig::new(TOKEN), TOKEN).await;
+    world_with(SimConfig::new(TOKEN)).await
+}
+
+async fn world_with(config: SimConfig) -> World {
+    let (sim, client) = common::simulator(config, TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = common::store_in(&dir).await;
     World {
@@ -219,5 +223,39 @@ async fn email_delivery_needs_its_stage_configured() {
             .await
             .is_err()
     );
+    w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn email_delivery_has_authentik_send_the_link_and_keeps_no_secret() {
+    let mut config = SimConfig::new(TOKEN);
+    config.email_stages = vec!["dezky-invite-email".into()];
+    let w = world_with(config).await;
+    let settings = InviteSettings {
+        email_stage: Some("dezky-invite-email".into()),
+        ..InviteSettings::default()
+    };
+    let args = json!({"email": "New.Ops@Acme.example", "name": "New", "delivery": "email"});
+    let output = w.invite_with(args.clone(), settings.clone()).await.unwrap();
+    assert!(output.secret.is_none(), "the link went by mail: {output:?}");
+    assert_eq!(output.result["delivery"], "email");
+    let mails = w.sim.sim.outbox();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0]["to"], "New.Ops@Acme.example");
+    assert_eq!(mails[0]["stage"], "dezky-invite-email");
+    assert!(
+        mails[0]["link"]
+            .as_str()
+            .unwrap()
+            .contains("/if/flow/default-dezky-recovery/?flow_token="),
+        "through the seeded recovery flow: {mails:?}"
+    );
+    // A stage that is not an email stage is refused by Authentik: the job does not succeed.
+    let wrong = InviteSettings {
+        email_stage: Some("default-password-change-prompt".into()),
+        ..InviteSettings::default()
+    };
+    assert!(w.invite_with(args, wrong).await.is_err());
+    assert_eq!(w.sim.sim.outbox().len(), 1);
     w.sim.stop().await;
 }

@@ -43,6 +43,25 @@ pub struct TenantView {
     pub created_at: i64,
     /// When it last changed.
     pub updated_at: i64,
+    /// The newest `provision-tenant` job for it (shown for one tenant, not in lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_job: Option<LastJob>,
+}
+
+/// A tenant's newest provisioning job, in short.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LastJob {
+    /// Its id (`GET /v1/jobs/{id}` for the rest).
+    pub id: String,
+    /// Its state.
+    #[schema(value_type = String)]
+    pub state: dezky_queue::JobState,
+    /// Its attempt so far.
+    pub attempt: u32,
+    /// When it was enqueued (ms since the epoch).
+    pub created_at: i64,
+    /// When it ended, if it did.
+    pub finished_at: Option<i64>,
 }
 
 impl From<Tenant> for TenantView {
@@ -55,6 +74,7 @@ impl From<Tenant> for TenantView {
             authentik: t.authentik.0,
             created_at: t.created_at,
             updated_at: t.updated_at,
+            last_job: None,
         }
     }
 }
@@ -239,7 +259,24 @@ pub async fn get_tenant(
         .await
         .map_err(store_failed)?
         .ok_or_else(missing)?;
-    Ok(Json(tenant.into()))
+    let newest = state
+        .queue
+        .list(dezky_queue::JobFilter {
+            kind: Some("provision-tenant".into()),
+            tenant: Some(slug.clone()),
+            limit: 1,
+            ..dezky_queue::JobFilter::default()
+        })
+        .await?;
+    let mut view = TenantView::from(tenant);
+    view.last_job = newest.jobs.into_iter().next().map(|j| LastJob {
+        id: j.id.0,
+        state: j.state,
+        attempt: j.attempt,
+        created_at: j.created_at,
+        finished_at: j.finished_at,
+    });
+    Ok(Json(view))
 }
 
 /// Tenants by slug, a page at a time.

@@ -1,5 +1,6 @@
-//! `GET /admin/version/`, `GET /managed/blueprints/`, and the fault admin endpoint
-//! (`GET`/`PUT /_sim/faults`, with the admin token).
+//! `GET /admin/version/`, `GET /managed/blueprints/`, and the simulator's own endpoints, with
+//! the admin token: faults (`GET`/`PUT /_sim/faults`), request counts (`GET /_sim/stats`) and
+//! the mails sent (`GET /_sim/outbox`).
 
 use std::sync::atomic::Ordering;
 
@@ -61,6 +62,14 @@ pub async fn get_stats(State(sim): State<Sim>, headers: HeaderMap) -> Response {
         "busiest_second": busiest,
         "per_second": per_second.iter().map(|(s, n)| (s.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
     }))
+}
+
+/// `GET /_sim/outbox` (admin token): the mails email stages sent, oldest first.
+pub async fn get_outbox(State(sim): State<Sim>, headers: HeaderMap) -> Response {
+    if !admin_allowed(&sim, &headers) {
+        return detail(StatusCode::FORBIDDEN, "admin token required");
+    }
+    ok(json!({ "mails": sim.outbox() }))
 }
 
 pub async fn put_faults(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {

@@ -334,6 +334,32 @@ fn recovery_flow(store: &Store, headers: &HeaderMap) -> Result<Value, Response> 
         .ok_or_else(|| non_field_string("No recovery flow set."))
 }
 
+/// A new recovery token for user `pk` (replacing the one before) and its link, for `host`, to
+/// `flow` — both added to the canary list.
+fn recovery_link(
+    sim: &Sim,
+    store: &mut Store,
+    rng: &mut rand::rngs::StdRng,
+    pk: i64,
+    headers: &HeaderMap,
+    flow: &Value,
+) -> String {
+    let key: String = (0..48)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+        .collect();
+    store.objects.recovery_tokens.retain(|(p, _)| *p != pk);
+    store.objects.recovery_tokens.push((pk, key.clone()));
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let slug = flow["slug"].as_str().unwrap_or("");
+    let link = format!("http://{host}/if/flow/{slug}/?flow_token={key}");
+    sim.canary(&key);
+    sim.canary(&link);
+    link
+}
+
 pub async fn recovery(
     State(sim): State<Sim>,
     Path(id): Path<String>,
@@ -353,24 +379,14 @@ pub async fn recovery(
         ) {
             return Err(non_field_string("Recovery flow not applicable to user"));
         }
-        let key: String = (0..48)
-            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
-            .collect();
-        store.objects.recovery_tokens.retain(|(p, _)| *p != pk);
-        store.objects.recovery_tokens.push((pk, key.clone()));
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        let slug = flow["slug"].as_str().unwrap_or("");
-        let link = format!("http://{host}/if/flow/{slug}/?flow_token={key}");
-        sim.canary(&key);
-        sim.canary(&link);
+        let link = recovery_link(&sim, store, rng, pk, &headers, &flow);
         Ok(ok(json!({ "link": link })))
     })
     .unwrap_or_else(|r| r)
 }
 
+/// `POST /core/users/{id}/recovery_email/?email_stage=`: the email stage sends the user a
+/// recovery link — here, into the outbox.
 pub async fn recovery_email(
     State(sim): State<Sim>,
     Path(id): Path<String>,
@@ -381,28 +397,35 @@ pub async fn recovery_email(
         return not_found("User");
     };
     let stage = single(&q).get("email_stage").cloned();
-    sim.read(|store| {
+    sim.write(|store, rng| {
         let user = store
             .objects
             .users
             .iter()
             .find(|u| u["pk"] == pk)
             .ok_or_else(|| not_found("User"))?;
-        if user["email"].as_str().unwrap_or("").is_empty() {
+        let to = user["email"].as_str().unwrap_or("").to_owned();
+        if to.is_empty() {
             return Err(non_field_string("User does not have an email address set."));
         }
-        recovery_flow(store, &headers)?;
+        let flow = recovery_flow(store, &headers)?;
         // Authentik looks the pk up among email stages only.
-        let exists = stage.as_ref().is_some_and(|s| {
+        let email_stage = stage.as_ref().and_then(|s| {
             store
                 .objects
                 .stages
                 .iter()
-                .any(|x| x["pk"] == s.as_str() && x["component"] == "ak-stage-email-form")
+                .find(|x| x["pk"] == s.as_str() && x["component"] == "ak-stage-email-form")
+                .map(|x| x["name"].clone())
         });
-        if !exists {
+        let Some(email_stage) = email_stage else {
             return Err(non_field_string("Email stage does not exist."));
-        }
+        };
+        let link = recovery_link(&sim, store, rng, pk, &headers, &flow);
+        store
+            .objects
+            .outbox
+            .push(json!({ "to": to, "stage": email_stage, "link": link }));
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .unwrap_or_else(|r| r)

@@ -127,4 +127,5 @@ pub fn admin() -> Router<Sim> {
             get(admin::get_faults).put(admin::put_faults),
         )
         .route("/_sim/stats", get(admin::get_stats))
+        .route("/_sim/outbox", get(admin::get_outbox))
 }

@@ -71,6 +71,7 @@ impl JobKind for ReconcileTenants {
                         &format!("provision-tenant:{}", tenant.slug),
                         "provision-tenant",
                         tenant.desired.0.clone(),
+                        Some(tenant.slug.clone()),
                     )
                     .await?;
                 enqueued += u64::from(!already);
