@@ -45,6 +45,10 @@ pub struct Faults {
     pub rate_limit_retry_after: Option<u64>,
     /// Share of writes applied and then cut off before the answer (0.0–1.0).
     pub reset_after_commit_rate: f64,
+    /// Cut off the write of this number (1-based, counting the writes applied since these
+    /// faults were set) after it applied: with each number in turn, every write of a job is
+    /// cut off once.
+    pub reset_write_number: Option<u64>,
     /// Send response bodies slowly: this many ms between 16-byte chunks.
     pub slow_body_ms: u64,
 }
@@ -58,6 +62,8 @@ pub struct FaultState {
     pub unavailable_answers: AtomicU64,
     /// Writes applied and then cut off.
     pub resets: AtomicU64,
+    /// Writes applied since the faults were last set.
+    pub writes: AtomicU64,
     /// API requests received, per second since the epoch (down or not), for tests that bound
     /// how often Authentik is asked.
     pub per_second: Mutex<std::collections::BTreeMap<u64, u64>>,
@@ -74,6 +80,7 @@ impl FaultState {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             unavailable_answers: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
             per_second: Mutex::default(),
             refusing,
         }
@@ -91,7 +98,9 @@ impl FaultState {
     pub fn set(&self, faults: Faults) {
         self.refusing
             .send_replace(faults.down == Some(Down::Refuse));
-        *self.faults.lock().unwrap_or_else(|p| p.into_inner()) = faults;
+        let mut current = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        self.writes.store(0, Ordering::SeqCst);
+        *current = faults;
     }
 
     /// Counts a request in the current second.
@@ -178,9 +187,15 @@ pub async fn inject(State(sim): State<Sim>, request: Request, next: Next) -> Res
     );
     let kill = request.extensions().get::<KillSwitch>().cloned();
     let response = next.run(request).await;
-    if write
-        && response.status().is_success()
-        && sim.faults.chance(faults.reset_after_commit_rate)
+    let applied = write && response.status().is_success();
+    let number = if applied {
+        sim.faults.writes.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        0
+    };
+    if applied
+        && (sim.faults.chance(faults.reset_after_commit_rate)
+            || faults.reset_write_number == Some(number))
         && let Some(kill) = kill
     {
         {

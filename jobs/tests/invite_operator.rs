@@ -67,6 +67,10 @@ impl World {
         self.invite_with(args, InviteSettings::default()).await
     }
 
+    async fn count<T: serde::de::DeserializeOwned>(&self, path: &str, q: (&str, &str)) -> usize {
+        self.client.list_all::<T>(path, &[q]).await.unwrap().len()
+    }
+
     async fn members(&self, group: &str) -> Vec<i64> {
         let group = self.client.group_named(group).await.unwrap().unwrap();
         let mut members = self.client.group(&group.pk).await.unwrap().users;
@@ -258,4 +262,62 @@ async fn email_delivery_has_authentik_send_the_link_and_keeps_no_secret() {
     assert!(w.invite_with(args, wrong).await.is_err());
     assert_eq!(w.sim.sim.outbox().len(), 1);
     w.sim.stop().await;
+}
+
+#[tokio::test]
+async fn each_write_cut_off_in_turn_leaves_no_duplicate() {
+    let args =
+        json!({"email": "Ops@Acme.example", "name": "Ops", "groups": ["operators", "support"]});
+    let clean = world().await;
+    clean.invite(args.clone()).await.unwrap();
+    let writes = common::writes(&clean.sim);
+    assert!(
+        writes >= 5,
+        "user, groups, memberships, seeding, link: {writes}"
+    );
+    clean.sim.stop().await;
+    for n in 1..=writes {
+        let w = world().await;
+        common::converge_with_write_cut(&w.sim, n, || w.invite(args.clone())).await;
+        let again = w.invite(args.clone()).await.unwrap();
+        assert!(again.secret.is_some(), "a link each run");
+        let users = w
+            .client
+            .list_all::<Value>("/core/users/", &[("username", "ops@acme.example")])
+            .await
+            .unwrap();
+        assert_eq!(users.len(), 1, "write {n}: one user");
+        for group in ["operators", "support"] {
+            assert_eq!(
+                w.count::<Value>("/core/groups/", ("name", group)).await,
+                1,
+                "write {n}: one group {group}"
+            );
+            assert_eq!(
+                w.members(group).await,
+                vec![users[0]["pk"].as_i64().unwrap()],
+                "write {n}: a member once"
+            );
+        }
+        let flows = w
+            .client
+            .list_all::<Value>("/flows/instances/", &[("slug", "default-dezky-recovery")])
+            .await
+            .unwrap();
+        assert_eq!(flows.len(), 1, "write {n}: one recovery flow");
+        let bindings = w
+            .client
+            .list_all::<Value>(
+                "/flows/bindings/",
+                &[("target", flows[0]["pk"].as_str().unwrap())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            bindings.len(),
+            2,
+            "write {n}: the two stages bound once: {bindings:?}"
+        );
+        w.sim.stop().await;
+    }
 }

@@ -394,3 +394,22 @@ async fn a_changed_desired_state_converges_on_the_next_run() {
     assert_eq!(w.reconcile().await["drifted"], 0);
     w.sim.stop().await;
 }
+
+#[tokio::test]
+async fn each_write_cut_off_in_turn_leaves_no_duplicate() {
+    let clean = world().await;
+    clean.provision(acme()).await.unwrap();
+    let writes = common::writes(&clean.sim);
+    assert!(
+        writes >= 10,
+        "a clean run writes the flow and the tenant: {writes}"
+    );
+    clean.sim.stop().await;
+    for n in 1..=writes {
+        let w = world().await;
+        common::converge_with_write_cut(&w.sim, n, || w.provision(acme())).await;
+        w.provision(acme()).await.unwrap();
+        w.assert_converged(&acme()).await;
+        w.sim.stop().await;
+    }
+}

@@ -37,3 +37,51 @@ pub async fn store_in(dir: &tempfile::TempDir) -> (Store, String) {
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
     (Store::connect(&url).await.expect("store"), url)
 }
+
+/// The writes a clean run applied (the simulator's count since its faults were last set).
+pub fn writes(sim: &Simulator) -> u64 {
+    sim.sim
+        .faults
+        .writes
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Cuts off write `n` (1-based) after it applied, then runs `run` again and again as a worker
+/// would — a lost answer is a transient failure — until it succeeds; answers how many runs that
+/// took. Panics on any other failure, or when the write was not cut off.
+pub async fn converge_with_write_cut<T, F, Fut>(sim: &Simulator, n: u64, mut run: F) -> u32
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, dezky_jobs::JobError>>,
+{
+    use dezky_authentik_sim::faults::Faults;
+    use dezky_jobs::JobError;
+    sim.sim.faults.set(Faults {
+        reset_write_number: Some(n),
+        ..Faults::default()
+    });
+    let resets_before = sim
+        .sim
+        .faults
+        .resets
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 5, "write {n} cut off: no convergence in 5 runs");
+        match run().await {
+            Ok(_) => break,
+            Err(JobError::Unavailable { .. } | JobError::Retry { .. }) => {}
+            Err(e) => panic!("write {n} cut off: the rerun failed: {e}"),
+        }
+    }
+    let resets = sim
+        .sim
+        .faults
+        .resets
+        .load(std::sync::atomic::Ordering::SeqCst)
+        - resets_before;
+    assert_eq!(resets, 1, "write {n} was cut off");
+    sim.sim.faults.set(Faults::default());
+    runs
+}
