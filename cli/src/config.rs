@@ -306,6 +306,9 @@ pub struct SimArgs {
     /// Send bodies slowly: ms between 16-byte chunks.
     #[arg(long, default_value_t = 0)]
     pub slow_body_ms: u64,
+    /// Email stages to have, by name, comma-separated (their mails: `GET /_sim/outbox`).
+    #[arg(long, value_delimiter = ',')]
+    pub email_stages: Vec<String>,
 }
 
 impl std::fmt::Debug for SimArgs {
@@ -351,7 +354,9 @@ impl SimArgs {
             rate_limit_retry_after: self.rate_limit_retry_after,
             reset_after_commit_rate: self.reset_after_commit_rate,
             slow_body_ms: self.slow_body_ms,
+            ..Faults::default()
         };
+        config.email_stages = self.email_stages.clone();
         Ok(config)
     }
 }
