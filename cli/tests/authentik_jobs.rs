@@ -1,6 +1,7 @@
 //! The Authentik jobs end to end: three worker processes on one Redis queue and one store, a
 //! simulated Authentik that goes down while the jobs run and comes back. Seeding, two
-//! provisionings of one tenant and two invites of one person all succeed within their attempts;
+//! provisionings of one tenant, two invites of one person and a reconciliation (with any
+//! provisioning it enqueues) all succeed within their attempts;
 //! the simulator's request log shows that jobs of one key never overlapped; and the logs of all three
 //! processes hold no recovery link, client secret or token.
 
@@ -123,7 +124,7 @@ async fn the_authentik_jobs_survive_an_outage_never_overlap_and_leak_nothing() {
     // The tenant is created first (a create racing the change would find it changed: 409);
     // the rest is pushed together.
     let provision_a = post(&client, ports[0], "/v1/tenants", tenant).await;
-    let (seed, provision_b, invite_a, invite_b) = tokio::join!(
+    let (seed, provision_b, invite_a, invite_b, reconcile) = tokio::join!(
         post(&client, ports[0], "/v1/seed/recovery-flow", json!({})),
         send(
             &client,
@@ -134,9 +135,22 @@ async fn the_authentik_jobs_survive_an_outage_never_overlap_and_leak_nothing() {
         ),
         post(&client, ports[1], "/v1/operators/invite", invite.clone()),
         post(&client, ports[2], "/v1/operators/invite", invite),
+        post(
+            &client,
+            ports[2],
+            "/v1/jobs",
+            json!({"kind": "reconcile-tenants", "args": {}})
+        ),
     );
     // Authentik goes down while they run, then comes back.
-    let ids = [seed, provision_a, provision_b, invite_a, invite_b];
+    let ids = [
+        seed,
+        provision_a,
+        provision_b,
+        invite_a,
+        invite_b,
+        reconcile,
+    ];
     let running = poll_until(Duration::from_secs(10), || async {
         for id in &ids[1..] {
             if job(id.clone()).await["state"] == "running" {
@@ -179,7 +193,19 @@ async fn the_authentik_jobs_survive_an_outage_never_overlap_and_leak_nothing() {
         PORTAL_TOKEN.to_owned(),
         OPS_TOKEN.to_owned(),
     ];
-    for id in &ids {
+    // What reconciliation enqueued (provisioning any tenant it found drifted) succeeds too.
+    let children: Vec<String> = job(ids[5].clone()).await["result"]["children"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        all_succeed(&client, ports[2], &children, Duration::from_secs(60)).await,
+        "reconciliation's children: {:?}",
+        futures_states(&children, &job).await
+    );
+    for id in ids.iter().chain(&children) {
         let j = job(id.clone()).await;
         assert!(
             j["attempt"].as_u64().unwrap() <= j["max_attempts"].as_u64().unwrap(),
@@ -255,10 +281,13 @@ async fn the_authentik_jobs_survive_an_outage_never_overlap_and_leak_nothing() {
         sim_get(&sim.api_url(), "/core/applications/dezky-tenant-globex/").await;
     assert_eq!(application["name"], stored["desired"]["name"], "{stored}");
 
-    assert_apart(
-        "provision-tenant",
-        attempt_spans(&sim.sim, &[&ids[1], &ids[2]]),
-    );
+    // Every provisioning of acme: the two pushed, and any reconciliation enqueued.
+    let provisions: Vec<&str> = [&ids[1], &ids[2]]
+        .into_iter()
+        .chain(&children)
+        .map(String::as_str)
+        .collect();
+    assert_apart("provision-tenant", attempt_spans(&sim.sim, &provisions));
     assert_apart(
         "invite-operator",
         attempt_spans(&sim.sim, &[&ids[3], &ids[4]]),
