@@ -53,6 +53,7 @@ pub fn finish(
     }
     let mut doc = serde_json::to_value(&api).unwrap_or_default();
     enqueue_variants(&mut doc, &args);
+    tenant_change(&mut doc);
     if let Some(parameters) = doc["paths"]["/v1/jobs"]["get"]["parameters"].as_array_mut() {
         for parameter in parameters.iter_mut().filter(|p| p["name"] == "cursor") {
             parameter["schema"]["pattern"] = serde_json::json!(cursor_pattern(backend));
@@ -96,4 +97,31 @@ fn enqueue_variants(doc: &mut serde_json::Value, kinds: &[(&'static str, String)
         "description": base["description"],
         "oneOf": variants,
     });
+}
+
+/// The body of `PUT /v1/tenants/{slug}`: the tenant's desired state without its slug, which the
+/// path names (the route takes a `slug` that equals the path's, and refuses another). Made from
+/// `ProvisionTenantArgs`, so the two never differ otherwise.
+fn tenant_change(doc: &mut serde_json::Value) {
+    let Some(mut change) = doc["components"]["schemas"]
+        .get("ProvisionTenantArgs")
+        .cloned()
+    else {
+        return;
+    };
+    if let Some(properties) = change["properties"].as_object_mut() {
+        properties.remove("slug");
+    }
+    if let Some(required) = change["required"].as_array_mut() {
+        required.retain(|r| r != "slug");
+    }
+    change["description"] = serde_json::json!(
+        "The tenant's desired state; the path names the tenant (a `slug` given anyway must be the path's)."
+    );
+    doc["components"]["schemas"]["TenantChange"] = change;
+    let body = &mut doc["paths"]["/v1/tenants/{slug}"]["put"]["requestBody"];
+    if body.is_object() {
+        body["content"]["application/json"]["schema"] =
+            serde_json::json!({ "$ref": "#/components/schemas/TenantChange" });
+    }
 }

@@ -108,6 +108,17 @@ async fn tenants_are_stored_and_provisioned_through_their_routes() {
         json!(id),
         "the change's job is the newest"
     );
+    // The path names the tenant: a body without a slug is the documented form.
+    let mut unnamed = other.clone();
+    unnamed.as_object_mut().unwrap().remove("slug");
+    unnamed["name"] = json!("ACME Group");
+    let (status, _, _) = send(&app, Method::PUT, "/v1/tenants/acme", Some(unnamed), None).await;
+    assert_eq!(status, 202);
+    let (_, tenant, _) = send(&app, Method::GET, "/v1/tenants/acme", None, None).await;
+    assert_eq!(
+        (&tenant["name"], &tenant["desired"]["slug"]),
+        (&json!("ACME Group"), &json!("acme"))
+    );
     let (status, _, _) = send(&app, Method::PUT, "/v1/tenants/other", Some(other), None).await;
     assert_eq!(status, 422, "the body's slug must be the path's");
     let mut bad = acme();

@@ -205,7 +205,7 @@ pub async fn create_tenant(
 }
 
 /// Change a tenant's desired state (or create it): stored, and `provision-tenant` enqueued to
-/// converge Authentik to it.
+/// converge Authentik to it. The body is the desired state without the slug (the path's).
 #[utoipa::path(put, path = "/v1/tenants/{slug}", tag = "tenants", security(("bearer" = [])),
     request_body = ProvisionTenantArgs,
     params(("slug" = String, Path, pattern = "^[a-z0-9][a-z0-9-]{0,62}$", description = "The tenant; the body's `slug` must be the same"),
@@ -226,14 +226,19 @@ pub async fn put_tenant(
     if !is_slug(&slug) {
         return Err(Problem::not_found(format!("no tenant `{slug}`")));
     }
-    if body
-        .get("slug")
-        .and_then(|s| s.as_str())
-        .is_some_and(|s| s != slug)
-    {
-        return Err(Problem::unprocessable(
-            "the body's slug differs from the path's",
-        ));
+    let mut body = body;
+    match body.get("slug") {
+        None => {
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("slug".into(), slug.clone().into());
+            }
+        }
+        Some(given) if *given != slug.as_str() => {
+            return Err(Problem::unprocessable(
+                "the body's slug differs from the path's",
+            ));
+        }
+        Some(_) => {}
     }
     put_and_provision(&state, &caller, &headers, body, false).await
 }
