@@ -157,6 +157,23 @@ async fn invites_and_the_seeding_are_enqueued_from_their_routes() {
     )
     .await;
     assert_eq!(status, 422);
+    let too_many: Vec<String> = (0..21).map(|n| format!("group-{n}")).collect();
+    for bad in [
+        json!({"email": "a@acme.example", "name": "A", "tenant": "Not A Slug"}),
+        json!({"email": "a@acme.example", "name": "A", "groups": [""]}),
+        json!({"email": "a@acme.example", "name": "A", "groups": ["line\nbreak"]}),
+        json!({"email": "a@acme.example", "name": "A", "groups": too_many}),
+    ] {
+        let (status, problem, _) = send(
+            &app,
+            Method::POST,
+            "/v1/operators/invite",
+            Some(bad.clone()),
+            None,
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}: {problem}");
+    }
     let (status, enqueued, _) =
         send(&app, Method::POST, "/v1/seed/recovery-flow", None, None).await;
     assert_eq!(status, 202);

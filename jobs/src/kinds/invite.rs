@@ -69,10 +69,12 @@ pub struct InviteOperatorArgs {
     #[schema(max_length = 200)]
     pub name: String,
     /// The tenant whose group they join.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "validate::optional_slug")]
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub tenant: Option<String>,
-    /// Further groups, by name.
-    #[serde(default)]
+    /// Further groups, by name (at most 20).
+    #[serde(default, deserialize_with = "validate::group_names")]
+    #[schema(value_type = Vec<validate::GroupName>, max_items = 20)]
     pub groups: Vec<String>,
     /// `link` (default) or `email`.
     #[serde(default)]

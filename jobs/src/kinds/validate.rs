@@ -134,3 +134,42 @@ pub fn optional_email<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
     struct Email(#[serde(deserialize_with = "email")] String);
     Ok(Option::<Email>::deserialize(d)?.map(|e| e.0))
 }
+
+/// An optional tenant slug ([`is_slug`]), as `invite-operator` takes one.
+pub fn optional_slug<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Slug(#[serde(deserialize_with = "slug")] String);
+    Ok(Option::<Slug>::deserialize(d)?.map(|s| s.0))
+}
+
+/// The most groups an invite names.
+pub const MAX_GROUPS: usize = 20;
+
+/// An Authentik group name as an invite names it: 1 to 150 characters, no control character.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupName(pub String);
+
+impl utoipa::PartialSchema for GroupName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(150))
+            .pattern(Some("^[^\\u0000-\\u001f\\u007f]+$"))
+            .into()
+    }
+}
+
+impl ToSchema for GroupName {}
+
+/// At most [`MAX_GROUPS`] group names, each a [`GroupName`].
+pub fn group_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    let fits = |n: &str| (1..=150).contains(&n.chars().count()) && !n.chars().any(char::is_control);
+    if names.len() > MAX_GROUPS || !names.iter().all(|n| fits(n)) {
+        return refuse::<D, _>(
+            "groups must be at most 20 names of 1 to 150 characters, without control characters",
+        );
+    }
+    Ok(names)
+}
