@@ -166,14 +166,8 @@ async fn the_authentik_jobs_survive_an_outage_never_overlap_and_leak_nothing() {
         ..Faults::default()
     });
     let closed = poll_until(Duration::from_secs(10), || async {
-        let ready: Value = client
-            .get(format!("http://127.0.0.1:{}/readyz", ports[0]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let url = format!("http://127.0.0.1:{}/readyz", ports[0]);
+        let ready = common::get_json(&client, &url, None).await;
         ready["gates"]["authentik"] == "closed"
     })
     .await;
@@ -268,17 +262,10 @@ async fn the_authentik_jobs_survive_an_outage_never_overlap_and_leak_nothing() {
         }
     }
     // Both provisionings converged to the desired state stored last, whichever it was.
-    let stored: Value = client
-        .get(format!("http://127.0.0.1:{}/v1/tenants/globex", ports[0]))
-        .bearer_auth(PORTAL_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let application: Value =
-        sim_get(&sim.api_url(), "/core/applications/dezky-tenant-globex/").await;
+    let tenant_url = format!("http://127.0.0.1:{}/v1/tenants/globex", ports[0]);
+    let stored = common::get_json(&client, &tenant_url, Some(PORTAL_TOKEN)).await;
+    let application_url = format!("{}/core/applications/dezky-tenant-globex/", sim.api_url());
+    let application = common::get_json(&client, &application_url, Some(SIM_TOKEN)).await;
     assert_eq!(application["name"], stored["desired"]["name"], "{stored}");
 
     // Every provisioning of acme: the two pushed, and any reconciliation enqueued.
@@ -316,19 +303,6 @@ async fn the_authentik_jobs_survive_an_outage_never_overlap_and_leak_nothing() {
         }
     }
     sim.stop().await;
-}
-
-/// `GET path` of the simulator's API, as the jobs' token.
-async fn sim_get(api_url: &str, path: &str) -> Value {
-    common::http()
-        .get(format!("{api_url}{path}"))
-        .bearer_auth(SIM_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn futures_states<F, Fut>(ids: &[String], job: &F) -> Vec<Value>

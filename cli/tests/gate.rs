@@ -49,15 +49,8 @@ fn answered_while_down(sim: &Simulator) -> u64 {
 }
 
 async fn gate_shown(client: &reqwest::Client, port: u16) -> Value {
-    let ready: Value = client
-        .get(format!("http://127.0.0.1:{port}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    ready["gates"]["authentik"].clone()
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    common::get_json(client, &url, None).await["gates"]["authentik"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

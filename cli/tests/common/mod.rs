@@ -315,9 +315,17 @@ pub async fn enqueue_at(client: &reqwest::Client, port: u16, body: Value) -> dez
 
 /// The job `id` as the process listening on `port` shows it to the portal token.
 pub async fn job_at(client: &reqwest::Client, port: u16, id: &str) -> Value {
-    client
-        .get(format!("http://127.0.0.1:{port}/v1/jobs/{id}"))
-        .bearer_auth(PORTAL_TOKEN)
+    let url = format!("http://127.0.0.1:{port}/v1/jobs/{id}");
+    get_json(client, &url, Some(PORTAL_TOKEN)).await
+}
+
+/// `GET url` (with `token` as bearer, if any), its body as JSON.
+pub async fn get_json(client: &reqwest::Client, url: &str, token: Option<&str>) -> Value {
+    let mut request = client.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
         .send()
         .await
         .expect("request")
