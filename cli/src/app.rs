@@ -43,14 +43,23 @@ pub struct Settings {
     pub api: Option<ApiSettings>,
     /// Workers, if this process runs them.
     pub workers: Option<WorkerConfig>,
-    /// Queue maintenance, if this process runs it.
-    pub scheduler: Option<MaintenanceConfig>,
+    /// The scheduler (queue maintenance, boot jobs, cron schedules), if this process runs it.
+    pub scheduler: Option<SchedulerSettings>,
     /// Authentik, when configured (workers check its version at start).
     pub authentik: Option<dezky_authentik::ClientConfig>,
     /// How secret results are sealed and kept.
     pub secrets: SecretSettings,
     /// How invites are delivered.
     pub invites: dezky_jobs::kinds::invite::InviteSettings,
+}
+
+/// What the scheduler does.
+#[derive(Debug, Clone, Default)]
+pub struct SchedulerSettings {
+    /// Lease rescue and retention.
+    pub maintenance: MaintenanceConfig,
+    /// Boot jobs and cron schedules.
+    pub schedules: dezky_scheduler::ScheduleConfig,
 }
 
 /// A built application, ready to run.
@@ -61,7 +70,7 @@ pub struct Application {
     registry: Registry,
     listener: Option<(TcpListener, Tokens)>,
     workers: Option<WorkerConfig>,
-    scheduler: Option<MaintenanceConfig>,
+    scheduler: Option<SchedulerSettings>,
     authentik: Option<dezky_authentik::AuthentikClient>,
     secrets: SecretVault,
     invites: dezky_jobs::kinds::invite::InviteSettings,
@@ -264,7 +273,18 @@ impl Application {
         if let Some(config) = self.scheduler {
             let (queue, stop) = (self.queue.queue.clone(), shutdown.wait());
             parts.spawn(async move {
-                dezky_scheduler::run_maintenance(queue, config, stop).await;
+                dezky_scheduler::run_maintenance(queue, config.maintenance, stop).await;
+                Ok(())
+            });
+            let scheduler = dezky_scheduler::Scheduler::new(
+                self.queue.queue.clone(),
+                self.store.clone(),
+                Arc::new(dezky_queue::SystemClock),
+                config.schedules,
+            );
+            let stop = shutdown.wait();
+            parts.spawn(async move {
+                scheduler.run(stop).await;
                 Ok(())
             });
         }

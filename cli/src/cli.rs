@@ -1,9 +1,8 @@
 //! The subcommands: validate configuration, build the application, run it until a signal.
 
 use anyhow::Context;
-use dezky_scheduler::MaintenanceConfig;
 
-use crate::app::{ApiSettings, Application, Settings, open_queue, store_kind};
+use crate::app::{ApiSettings, Application, SchedulerSettings, Settings, open_queue, store_kind};
 use crate::config::{ApiArgs, Cli, Command};
 use crate::shutdown::{self, Shutdown};
 use crate::{bench, dev, telemetry};
@@ -13,6 +12,16 @@ fn api_settings(args: &ApiArgs) -> anyhow::Result<ApiSettings> {
     Ok(ApiSettings {
         listen: args.listen_addr()?,
         tokens: args.tokens()?,
+    })
+}
+
+fn scheduler_settings(
+    args: &crate::config::SchedulerArgs,
+    with_authentik: bool,
+) -> anyhow::Result<SchedulerSettings> {
+    Ok(SchedulerSettings {
+        maintenance: Default::default(),
+        schedules: args.schedule_config(with_authentik)?,
     })
 }
 
@@ -45,18 +54,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         authentik,
     };
     let settings = match &cli.command {
-        Command::Run(args) => settings(
-            Some(api_settings(&args.api)?),
-            Some(args.worker.worker_config()?),
-            Some(MaintenanceConfig::default()),
-            args.worker.authentik.client_config()?,
-        ),
+        Command::Run(args) => {
+            let authentik = args.worker.authentik.client_config()?;
+            settings(
+                Some(api_settings(&args.api)?),
+                Some(args.worker.worker_config()?),
+                Some(scheduler_settings(&args.scheduler, authentik.is_some())?),
+                authentik,
+            )
+        }
         Command::Dev(args) => {
             let (api, authentik, simulator) = dev::start(args).await?;
             let settings = settings(
                 Some(api_settings(&api)?),
                 Some(args.worker.worker_config()?),
-                Some(MaintenanceConfig::default()),
+                Some(scheduler_settings(&args.scheduler, true)?),
                 Some(authentik),
             );
             let result = run_until_signal(settings, test_kinds).await;
@@ -82,7 +94,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             None,
             args.authentik.client_config()?,
         ),
-        Command::Scheduler => settings(None, None, Some(MaintenanceConfig::default()), None),
+        Command::Scheduler(args) => {
+            let authentik = args.authentik.client_config()?;
+            let scheduler = scheduler_settings(&args.scheduler, authentik.is_some())?;
+            settings(None, None, Some(scheduler), None)
+        }
         Command::Migrate => {
             open_queue(&queue).await?.close().await;
             Store::connect(&store)

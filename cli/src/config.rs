@@ -30,8 +30,8 @@ pub enum Command {
     Api(ApiArgs),
     /// Workers only.
     Worker(WorkerArgs),
-    /// The scheduler (queue maintenance) only.
-    Scheduler,
+    /// The scheduler (queue maintenance, boot jobs, cron schedules) only.
+    Scheduler(SchedulerCommandArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Measure enqueue and processing rates and pickup latency (one JSON line).
@@ -137,6 +137,96 @@ pub struct RunArgs {
     /// Worker settings.
     #[command(flatten)]
     pub worker: WorkerArgs,
+    /// Scheduler settings.
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+}
+
+/// `scheduler`: its settings, and whether Authentik is configured (the seeding and
+/// reconciliation schedules run only where it is).
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerCommandArgs {
+    /// Scheduler settings.
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+    /// Where Authentik is.
+    #[command(flatten)]
+    pub authentik: AuthentikArgs,
+}
+
+/// Cron schedules and boot jobs.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerArgs {
+    /// When seeding runs: cron, UTC, five fields or six with a leading seconds field, or `off`.
+    #[arg(long, env = "DEZKY_SEED_CRON", default_value = "*/15 * * * *")]
+    pub seed_cron: String,
+    /// When reconciliation runs: cron as for seeding, or `off`.
+    #[arg(long, env = "DEZKY_RECONCILE_CRON", default_value = "0 * * * *")]
+    pub reconcile_cron: String,
+    /// Ticks no scheduler ran for: `once` (run once on recovery) or `skip`.
+    #[arg(long, env = "DEZKY_MISSED_TICKS", default_value = "once")]
+    pub missed_ticks: String,
+    /// Time between schedule passes, in milliseconds: a tick runs within about this long.
+    #[arg(long, env = "DEZKY_SCHEDULE_POLL_MS", default_value_t = 1000)]
+    pub schedule_poll_ms: u64,
+}
+
+impl SchedulerArgs {
+    /// The schedules and boot jobs. The expressions are checked whether or not they run; the
+    /// seeding and reconciliation schedules and the seeding on boot run only `with_authentik`
+    /// (their jobs need it).
+    pub fn schedule_config(
+        &self,
+        with_authentik: bool,
+    ) -> anyhow::Result<dezky_scheduler::ScheduleConfig> {
+        use dezky_scheduler::{BootJob, CronExpr, MissedTicks, Schedule, ScheduleConfig};
+        let parse = |name: &str, text: &str| -> anyhow::Result<Option<CronExpr>> {
+            let text = text.trim();
+            if text.eq_ignore_ascii_case("off") {
+                return Ok(None);
+            }
+            CronExpr::parse(text)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+        };
+        let seed = parse("DEZKY_SEED_CRON", &self.seed_cron)?;
+        let reconcile = parse("DEZKY_RECONCILE_CRON", &self.reconcile_cron)?;
+        let missed = match self.missed_ticks.trim() {
+            "once" => MissedTicks::Once,
+            "skip" => MissedTicks::Skip,
+            other => bail!("DEZKY_MISSED_TICKS must be once or skip, not `{other}`"),
+        };
+        if self.schedule_poll_ms == 0 {
+            bail!("DEZKY_SCHEDULE_POLL_MS must be at least 1");
+        }
+        let mut config = ScheduleConfig {
+            missed,
+            poll: Duration::from_millis(self.schedule_poll_ms),
+            ..ScheduleConfig::default()
+        };
+        if !with_authentik {
+            return Ok(config);
+        }
+        let schedule = |name: &str, kind: &str, expr: CronExpr| Schedule {
+            name: name.into(),
+            kind: kind.into(),
+            args: serde_json::json!({}),
+            expr,
+        };
+        config
+            .schedules
+            .extend(seed.map(|e| schedule("seed", "seed-recovery-flow", e)));
+        config
+            .schedules
+            .extend(reconcile.map(|e| schedule("reconcile", "reconcile-tenants", e)));
+        config.boot.push(BootJob {
+            key: "boot:seed".into(),
+            kind: "seed-recovery-flow".into(),
+            args: serde_json::json!({}),
+            window: Duration::from_secs(300),
+        });
+        Ok(config)
+    }
 }
 
 /// HTTP API settings. `Debug` redacts the tokens.
@@ -564,6 +654,58 @@ mod tests {
         ]);
         let shown = format!("{cli:?}");
         assert!(!shown.contains("supersecret"), "{shown}");
+    }
+
+    #[test]
+    fn schedules_are_checked_and_run_only_with_authentik() {
+        let defaults = parse(&["run"]);
+        let Command::Run(run) = &defaults.command else {
+            panic!("run")
+        };
+        let config = run.scheduler.schedule_config(true).unwrap();
+        let named: Vec<(&str, &str)> = config
+            .schedules
+            .iter()
+            .map(|s| (s.name.as_str(), s.expr.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [("seed", "*/15 * * * *"), ("reconcile", "0 * * * *")]
+        );
+        assert_eq!(config.boot.len(), 1, "seeding on boot");
+        let without = run.scheduler.schedule_config(false).unwrap();
+        assert!(without.schedules.is_empty() && without.boot.is_empty());
+        let off = parse(&[
+            "run",
+            "--seed-cron",
+            "off",
+            "--reconcile-cron",
+            "*/5 * * * * *",
+        ]);
+        let Command::Run(run) = &off.command else {
+            panic!("run")
+        };
+        let config = run.scheduler.schedule_config(true).unwrap();
+        assert_eq!(config.schedules.len(), 1);
+        assert_eq!(config.schedules[0].name, "reconcile");
+        for (flag, value, variable) in [
+            ("--seed-cron", "61 * * * *", "DEZKY_SEED_CRON"),
+            ("--reconcile-cron", "* * *", "DEZKY_RECONCILE_CRON"),
+            ("--missed-ticks", "sometimes", "DEZKY_MISSED_TICKS"),
+            ("--schedule-poll-ms", "0", "DEZKY_SCHEDULE_POLL_MS"),
+        ] {
+            let cli = parse(&["scheduler", flag, value]);
+            let Command::Scheduler(args) = &cli.command else {
+                panic!("scheduler")
+            };
+            // Checked whether or not the schedules run here.
+            let error = args
+                .scheduler
+                .schedule_config(false)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(variable), "{flag} {value}: {error}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod error;
 mod invitations;
 mod runs;
+mod schedules;
 pub mod secrets;
 mod tenants;
 #[cfg(feature = "testing")]
@@ -20,6 +21,7 @@ pub mod testing;
 pub use error::StoreError;
 pub use invitations::Invitation;
 pub use runs::Run;
+pub use schedules::ScheduleRow;
 pub use secrets::{SecretKeys, SecretVault};
 pub use tenants::Tenant;
 

@@ -136,6 +136,112 @@ async fn tenants_invitations_and_runs(store: &Store) {
     assert_eq!(store.runs("job-1").await.unwrap().len(), 1200);
 }
 
+/// Schedules: configuration replaced, ticks only forward, the newest job kept when a tick
+/// enqueues none.
+async fn schedules(store: &Store) {
+    let row = store
+        .put_schedule(
+            "seed",
+            "seed-recovery-flow",
+            &json!({}),
+            "*/15 * * * *",
+            Some(900),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.last_tick, row.last_job.as_deref()), (None, None));
+    assert!(
+        store
+            .record_tick("seed", 0, Some(900), None, "baseline", 110)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_tick("seed", 900, Some(1800), Some("job-a"), "enqueued", 120)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_tick("seed", 900, Some(1800), Some("job-b"), "enqueued", 130)
+            .await
+            .unwrap(),
+        "a tick is recorded once"
+    );
+    assert!(
+        !store
+            .record_tick("seed", 0, None, None, "missed", 140)
+            .await
+            .unwrap(),
+        "never back"
+    );
+    assert!(
+        store
+            .record_tick("seed", 1800, Some(2700), None, "skipped", 150)
+            .await
+            .unwrap()
+    );
+    let row = store.schedule("seed").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.last_tick,
+            row.next_tick,
+            row.last_job.as_deref(),
+            row.last_outcome.as_deref()
+        ),
+        (Some(1800), Some(2700), Some("job-a"), Some("skipped"))
+    );
+    // A new configuration keeps what the ticks did.
+    let row = store
+        .put_schedule(
+            "seed",
+            "seed-recovery-flow",
+            &json!({}),
+            "0 * * * *",
+            Some(3600),
+            200,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.expression.as_str(), row.last_tick),
+        ("0 * * * *", Some(1800))
+    );
+    assert!(store.record_run_now("seed", "job-c", 210).await.unwrap());
+    assert!(!store.record_run_now("nothing", "job-d", 210).await.unwrap());
+    store
+        .put_schedule(
+            "reconcile",
+            "reconcile-tenants",
+            &json!({}),
+            "0 * * * *",
+            None,
+            300,
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .schedules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, ["reconcile", "seed"]);
+    assert_eq!(
+        store
+            .schedule("seed")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_job
+            .as_deref(),
+        Some("job-c")
+    );
+}
+
 #[tokio::test]
 async fn the_store_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,6 +249,7 @@ async fn the_store_on_sqlite() {
     let store = Store::connect(&url).await.unwrap();
     assert_eq!(store.dialect(), "sqlite");
     tenants_invitations_and_runs(&store).await;
+    schedules(&store).await;
     store.close().await;
 }
 
@@ -152,6 +259,7 @@ async fn the_store_on_postgres() {
     let store = Store::postgres(schema.options()).await.unwrap();
     assert_eq!(store.dialect(), "postgres");
     tenants_invitations_and_runs(&store).await;
+    schedules(&store).await;
     store.close().await;
     schema.drop().await;
 }

@@ -77,11 +77,17 @@ pub(crate) async fn enqueue_request(
             "this Idempotency-Key was already used with a different request body",
         ));
     }
-    let status_url = format!("/v1/jobs/{}", pushed.id);
+    Ok(accepted(&pushed.id.0, pushed.duplicate))
+}
+
+/// `202` for job `id`: its status URL in the body and `Location`, and `Idempotent-Replayed:
+/// true` when the job existed already.
+pub(crate) fn accepted(id: &str, replayed: bool) -> Response {
+    let status_url = format!("/v1/jobs/{id}");
     let mut response = (
         StatusCode::ACCEPTED,
         Json(Enqueued {
-            id: pushed.id.0.clone(),
+            id: id.to_owned(),
             status_url: status_url.clone(),
         }),
     )
@@ -89,12 +95,12 @@ pub(crate) async fn enqueue_request(
     if let Ok(location) = HeaderValue::from_str(&status_url) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    if pushed.duplicate {
+    if replayed {
         response
             .headers_mut()
             .insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     }
-    Ok(response)
+    response
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {

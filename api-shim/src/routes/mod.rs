@@ -5,6 +5,7 @@ pub mod admin;
 pub mod health;
 pub mod jobs;
 pub mod responses;
+pub mod schedules;
 pub mod tenants;
 
 use axum::Router;
@@ -57,6 +58,8 @@ pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::queues))
         .routes(routes!(admin::pause))
         .routes(routes!(admin::resume))
+        .routes(routes!(schedules::list_schedules))
+        .routes(routes!(schedules::run_schedule))
         .route_layer(from_fn_with_state(state, require_ops));
     OpenApiRouter::with_openapi(openapi::base())
         .merge(open)
@@ -77,4 +80,25 @@ pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, Problem> {
 pub(crate) fn job_id(raw: &str) -> Result<dezky_queue::JobId, Problem> {
     dezky_queue::JobId::parse(raw)
         .ok_or_else(|| Problem::not_found(format!("no job with id {raw}")))
+}
+
+/// The store, which tenant and schedule routes need.
+pub(crate) fn store(state: &AppState) -> Result<&dezky_store::Store, Problem> {
+    state.store.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Store unavailable",
+            Some("this process has no store".into()),
+        )
+    })
+}
+
+/// A store failure as the caller sees it (503), logged.
+pub(crate) fn store_failed(e: dezky_store::StoreError) -> Problem {
+    tracing::warn!(error = %e, "store failed");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Store unavailable",
+        Some("the store did not answer; try again".into()),
+    )
 }

@@ -11,12 +11,13 @@ use axum::response::Response;
 use dezky_jobs::kinds::invite::InviteOperatorArgs;
 use dezky_jobs::kinds::tenant::ProvisionTenantArgs;
 use dezky_jobs::kinds::validate::{SLUG_PATTERN, is_slug};
-use dezky_store::{Store, Tenant};
+use dezky_store::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::jobs::enqueue_request;
 use super::responses::{JsonBodyErrors, NeedsQueue, NeedsToken};
+use super::{store, store_failed};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::dto::{EnqueueRequest, Enqueued};
@@ -99,25 +100,6 @@ pub struct TenantQuery {
     /// The `next_cursor` of the previous page.
     #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub cursor: Option<String>,
-}
-
-fn store(state: &AppState) -> Result<&Store, Problem> {
-    state.store.as_ref().ok_or_else(|| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Store unavailable",
-            Some("this process has no store".into()),
-        )
-    })
-}
-
-fn store_failed(e: dezky_store::StoreError) -> Problem {
-    tracing::warn!(error = %e, "store failed");
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Store unavailable",
-        Some("the store did not answer; try again".into()),
-    )
 }
 
 /// Checks `body` as kind `kind` reads it (422 when it does not fit).

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use dezky_api_shim::{TokenSet, Tokens};
-use dezky_cli::app::{ApiSettings, Application, Settings};
+use dezky_cli::app::{ApiSettings, Application, SchedulerSettings, Settings};
 use dezky_cli::config::QueueLocation;
 use dezky_cli::shutdown::Shutdown;
 use dezky_queue::DynQueue;
@@ -79,9 +79,12 @@ pub async fn spawn_app_tuned(
             tokens,
         }),
         workers,
-        scheduler: Some(MaintenanceConfig {
-            every: Duration::from_millis(200),
-            ..MaintenanceConfig::default()
+        scheduler: Some(SchedulerSettings {
+            maintenance: MaintenanceConfig {
+                every: Duration::from_millis(200),
+                ..MaintenanceConfig::default()
+            },
+            schedules: Default::default(),
         }),
         authentik: None,
         secrets: dezky_cli::secret_key::SecretSettings {
@@ -362,20 +365,59 @@ pub async fn start_three_on_redis(
         ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
     ];
     env.extend(extra.iter().cloned());
-    let ports = [free_port(), free_port(), free_port()];
+    let (ports, processes) = start_three(client, dir, &env).await;
+    (ports, processes, guard)
+}
+
+/// Three `run` processes on one SQLite file (queue and store), each with `extra` on top, their
+/// logs in `dir/process-<n>.log`; answers once all three are ready.
+pub async fn start_three_on_sqlite(
+    client: &reqwest::Client,
+    dir: &std::path::Path,
+    extra: &[(&str, String)],
+) -> ([u16; 3], Vec<Process>) {
+    let mut env = vec![
+        (
+            "DEZKY_DATABASE_URL",
+            format!("sqlite://{}", dir.join("jobs.db").display()),
+        ),
+        ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),
+        ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    start_three(client, dir, &env).await
+}
+
+async fn start_three(
+    client: &reqwest::Client,
+    dir: &std::path::Path,
+    env: &[(&str, String)],
+) -> ([u16; 3], Vec<Process>) {
+    let mut ports = [free_port(), free_port(), free_port()];
+    while ports[1] == ports[0] || ports[2] == ports[0] || ports[2] == ports[1] {
+        ports = [free_port(), free_port(), free_port()];
+    }
     let processes = ports
         .iter()
         .enumerate()
         .map(|(n, &port)| {
             let logs =
                 std::fs::File::create(dir.join(format!("process-{n}.log"))).expect("log file");
-            Process(start_binary_logging(port, &env, logs))
+            Process(start_binary_logging(port, env, logs))
         })
         .collect();
-    for &port in &ports {
-        assert!(wait_ready(client, port).await, "a process did not come up");
+    for (n, &port) in ports.iter().enumerate() {
+        if !wait_ready(client, port).await {
+            let logs =
+                std::fs::read_to_string(dir.join(format!("process-{n}.log"))).unwrap_or_default();
+            let tail: Vec<&str> = logs.lines().rev().take(30).collect();
+            panic!(
+                "process {n} did not come up; its last log lines:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
-    (ports, processes, guard)
+    (ports, processes)
 }
 
 /// Polls the process on `port` until every job of `ids` succeeded (→ `true`) or `within` passes.
