@@ -2,7 +2,9 @@
 # Fuzzes the HTTP API from its own OpenAPI document with schemathesis (pinned, from PyPI, into a
 # venv under target/), configured by schemathesis.toml: `dezky-jobs run` on a throwaway SQLite
 # file, then on Redis (DEZKY_TEST_REDIS_URL) under a throwaway prefix — their search cursors
-# differ, and so do their documents. Any failure fails the script.
+# differ, and so do their documents. The server is given an Authentik that never answers (port
+# 9), so the seeding and reconciliation schedules exist for the schedule routes; the jobs that
+# need Authentik wait behind its gate. Any failure fails the script.
 # usage: scripts/schemathesis.sh [--no-build]   (--no-build: use target/debug/dezky-jobs as it
 # is, as scripts/test.sh does right after the tests built it)
 set -euo pipefail
@@ -27,6 +29,7 @@ for backend in sqlite redis; do
   fi
   env "${env[@]}" DEZKY_LISTEN="127.0.0.1:$port" DEZKY_DATABASE_URL="sqlite://$out/jobs.db" \
     DEZKY_API_TOKENS="portal=schemathesis-portal-token" DEZKY_OPS_TOKENS="ops=schemathesis-ops-token" \
+    DEZKY_AUTHENTIK_URL="http://127.0.0.1:9/api/v3" DEZKY_AUTHENTIK_TOKEN="schemathesis-unreachable" \
     RUST_LOG=warn ./target/debug/dezky-jobs run >"$out/$backend.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
