@@ -90,6 +90,9 @@ pub struct Tokens {
     pub api: TokenSet,
     /// Operators: everything, admin routes included.
     pub ops: TokenSet,
+    /// Readers of `/metrics` only (`DEZKY_METRICS_TOKEN`, e.g. Prometheus); ops tokens read it
+    /// too.
+    pub metrics: TokenSet,
 }
 
 /// The authenticated caller, put in request extensions by the auth middleware.
@@ -148,6 +151,28 @@ pub async fn require_caller(
             next.run(request).await
         }
         Err(problem) => problem.into_response(),
+    }
+}
+
+/// Admits the readers of `/metrics`: an ops token or the metrics token; anything else is 401.
+pub async fn require_metrics_reader(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let token = bearer(&request);
+    let reader = token.is_some_and(|t| {
+        state.tokens.ops.caller(t).is_some() || state.tokens.metrics.caller(t).is_some()
+    });
+    if reader {
+        next.run(request).await
+    } else {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            Some("/metrics needs an ops token or the metrics token".into()),
+        )
+        .into_response()
     }
 }
 

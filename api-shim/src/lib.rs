@@ -17,7 +17,7 @@ use dezky_jobs::Registry;
 use dezky_queue::DynQueue;
 
 pub use auth::{TokenSet, Tokens};
-pub use routes::router;
+pub use routes::{probe_router, router};
 
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -35,4 +35,24 @@ pub struct AppState {
     pub secrets: Option<dezky_store::SecretVault>,
     /// The store (tenants).
     pub store: Option<dezky_store::Store>,
+    /// What `/metrics` shows, when this process serves it.
+    pub metrics: Option<Metrics>,
+}
+
+/// This process's metrics, as `/metrics` serves them.
+#[derive(Clone)]
+pub struct Metrics {
+    /// Renders every metric recorded in the process, as Prometheus text.
+    pub render: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Whether to add the queue's depth by state, read at each scrape: on the api role only, so
+    /// a `sum()` over pods counts each job once.
+    pub queue_depth: bool,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("queue_depth", &self.queue_depth)
+            .finish_non_exhaustive()
+    }
 }

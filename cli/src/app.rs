@@ -28,6 +28,9 @@ pub struct ApiSettings {
     pub listen: SocketAddr,
     /// Who may call.
     pub tokens: Tokens,
+    /// Whether this is the whole API (`api`, `run`) or only the probes and metrics of a
+    /// process without it (`worker`, `scheduler`).
+    pub probes_only: bool,
 }
 
 /// What this process runs.
@@ -68,7 +71,7 @@ pub struct Application {
     queue: OpenQueue,
     store: Store,
     registry: Registry,
-    listener: Option<(TcpListener, Tokens)>,
+    listener: Option<(TcpListener, Tokens, bool)>,
     workers: Option<WorkerConfig>,
     scheduler: Option<SchedulerSettings>,
     authentik: Option<dezky_authentik::AuthentikClient>,
@@ -145,7 +148,7 @@ impl Application {
                 let listener = TcpListener::bind(api.listen)
                     .await
                     .with_context(|| format!("cannot listen on {}", api.listen))?;
-                Some((listener, api.tokens))
+                Some((listener, api.tokens, api.probes_only))
             }
             None => None,
         };
@@ -177,7 +180,7 @@ impl Application {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener
             .as_ref()
-            .and_then(|(l, _)| l.local_addr().ok())
+            .and_then(|(l, _, _)| l.local_addr().ok())
     }
 
     /// The queue.
@@ -194,16 +197,22 @@ impl Application {
     /// grace, and closes the queue.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let mut parts = tokio::task::JoinSet::new();
-        if let Some((listener, tokens)) = self.listener {
+        if let Some((listener, tokens, probes_only)) = self.listener {
             let state = AppState {
                 queue: self.queue.queue.clone(),
                 registry: Arc::new(self.registry.clone()),
                 tokens: Arc::new(tokens),
                 secrets: Some(self.secrets.clone()),
                 store: Some(self.store.clone()),
+                metrics: Some(crate::metrics::endpoint(!probes_only)),
             };
-            let router = dezky_api_shim::router(state);
-            tracing::info!(addr = %listener.local_addr()?, "API listening");
+            let router = if probes_only {
+                tracing::info!(addr = %listener.local_addr()?, "probes and metrics listening");
+                dezky_api_shim::probe_router(state)
+            } else {
+                tracing::info!(addr = %listener.local_addr()?, "API listening");
+                dezky_api_shim::router(state)
+            };
             let stop = shutdown.wait();
             parts.spawn(async move {
                 axum::serve(listener, router)

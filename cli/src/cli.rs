@@ -8,10 +8,26 @@ use crate::shutdown::{self, Shutdown};
 use crate::{bench, dev, telemetry};
 use dezky_store::Store;
 
-fn api_settings(args: &ApiArgs) -> anyhow::Result<ApiSettings> {
+fn api_settings(args: &ApiArgs, metrics_token: Option<&str>) -> anyhow::Result<ApiSettings> {
+    let mut tokens = args.tokens()?;
+    tokens.metrics = crate::config::metrics_tokens(metrics_token)?;
     Ok(ApiSettings {
         listen: args.listen_addr()?,
-        tokens: args.tokens()?,
+        tokens,
+        probes_only: false,
+    })
+}
+
+/// The probes and metrics of a process without the API, on `default` unless DEZKY_LISTEN says.
+fn probe_settings(
+    args: &crate::config::ProbeArgs,
+    default: &str,
+    metrics_token: Option<&str>,
+) -> anyhow::Result<ApiSettings> {
+    Ok(ApiSettings {
+        listen: args.listen_addr(default)?,
+        tokens: args.tokens(metrics_token)?,
+        probes_only: true,
     })
 }
 
@@ -39,7 +55,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let invites = match &cli.command {
         Command::Run(args) | Command::Dev(args) => args.worker.invite_settings(),
-        Command::Worker(args) => args.invite_settings(),
+        Command::Worker(args) => args.worker.invite_settings(),
         _ => Default::default(),
     };
     let settings = |api, workers, scheduler, authentik| Settings {
@@ -53,11 +69,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         scheduler,
         authentik,
     };
+    let metrics_token = cli.common.metrics_token.as_deref();
     let settings = match &cli.command {
         Command::Run(args) => {
             let authentik = args.worker.authentik.client_config()?;
             settings(
-                Some(api_settings(&args.api)?),
+                Some(api_settings(&args.api, metrics_token)?),
                 Some(args.worker.worker_config()?),
                 Some(scheduler_settings(&args.scheduler, authentik.is_some())?),
                 authentik,
@@ -66,7 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(args) => {
             let (api, authentik, simulator) = dev::start(args).await?;
             let settings = settings(
-                Some(api_settings(&api)?),
+                Some(api_settings(&api, metrics_token)?),
                 Some(args.worker.worker_config()?),
                 Some(scheduler_settings(&args.scheduler, true)?),
                 Some(authentik),
@@ -87,17 +104,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             simulator.stop().await;
             return Ok(());
         }
-        Command::Api(args) => settings(Some(api_settings(args)?), None, None, None),
+        Command::Api(args) => settings(Some(api_settings(args, metrics_token)?), None, None, None),
         Command::Worker(args) => settings(
+            Some(probe_settings(
+                &args.probe,
+                "127.0.0.1:8081",
+                metrics_token,
+            )?),
+            Some(args.worker.worker_config()?),
             None,
-            Some(args.worker_config()?),
-            None,
-            args.authentik.client_config()?,
+            args.worker.authentik.client_config()?,
         ),
         Command::Scheduler(args) => {
-            let authentik = args.authentik.client_config()?;
-            let scheduler = scheduler_settings(&args.scheduler, authentik.is_some())?;
-            settings(None, None, Some(scheduler), None)
+            // The scheduler never calls Authentik: its URL alone says the Authentik jobs exist
+            // (no token needed here).
+            let with_authentik = args
+                .authentik
+                .authentik_url
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty());
+            let scheduler = scheduler_settings(&args.scheduler, with_authentik)?;
+            let probes = probe_settings(&args.probe, "127.0.0.1:8082", metrics_token)?;
+            settings(Some(probes), None, Some(scheduler), None)
         }
         Command::Migrate => {
             open_queue(&queue).await?.close().await;

@@ -29,7 +29,7 @@ pub enum Command {
     /// The HTTP API only.
     Api(ApiArgs),
     /// Workers only.
-    Worker(WorkerArgs),
+    Worker(WorkerCommandArgs),
     /// The scheduler (queue maintenance, boot jobs, cron schedules) only.
     Scheduler(SchedulerCommandArgs),
     /// Apply database migrations and exit.
@@ -89,6 +89,14 @@ pub struct CommonArgs {
         default_value_t = 3600
     )]
     pub secret_ttl_secs: u64,
+    /// A token that may read `/metrics` and nothing else (Prometheus); ops tokens read it too.
+    #[arg(
+        long,
+        global = true,
+        env = "DEZKY_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
     /// Registers the test-only kinds (`crash`, `fail`). Never in production.
     #[arg(long, global = true, env = "DEZKY_ENABLE_TEST_KINDS", hide = true)]
     pub enable_test_kinds: bool,
@@ -114,6 +122,10 @@ impl std::fmt::Debug for CommonArgs {
             )
             .field("secret_keys_old", &self.secret_keys_old.len())
             .field("secret_ttl_secs", &self.secret_ttl_secs)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "[redacted]"),
+            )
             .field("enable_test_kinds", &self.enable_test_kinds)
             .finish()
     }
@@ -142,8 +154,8 @@ pub struct RunArgs {
     pub scheduler: SchedulerArgs,
 }
 
-/// `scheduler`: its settings, and whether Authentik is configured (the seeding and
-/// reconciliation schedules run only where it is).
+/// `scheduler`: its settings, whether Authentik is configured (the seeding and reconciliation
+/// schedules run only where it is), and its probes' listener.
 #[derive(Debug, Clone, Args)]
 pub struct SchedulerCommandArgs {
     /// Scheduler settings.
@@ -152,6 +164,77 @@ pub struct SchedulerCommandArgs {
     /// Where Authentik is.
     #[command(flatten)]
     pub authentik: AuthentikArgs,
+    /// Probes and metrics.
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+/// `worker`: its settings and its probes' listener.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerCommandArgs {
+    /// Worker settings.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    /// Probes and metrics.
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+/// Where a process without the API serves `/healthz`, `/readyz` and `/metrics`. `Debug`
+/// redacts the tokens.
+#[derive(Clone, Args)]
+pub struct ProbeArgs {
+    /// Address of the probes and metrics (default: 127.0.0.1:8081 for `worker`, :8082 for
+    /// `scheduler`, so processes on one host are told apart by port).
+    #[arg(long, env = "DEZKY_LISTEN")]
+    pub listen: Option<String>,
+    /// Operators, who may read `/metrics`: comma-separated `name=token` pairs.
+    #[arg(
+        long,
+        env = "DEZKY_OPS_TOKENS",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub ops_tokens: String,
+}
+
+impl std::fmt::Debug for ProbeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeArgs")
+            .field("listen", &self.listen)
+            .field("ops_tokens", &"[redacted]")
+            .finish()
+    }
+}
+
+impl ProbeArgs {
+    /// The listen address, `default` when unset.
+    pub fn listen_addr(&self, default: &str) -> anyhow::Result<SocketAddr> {
+        let listen = self.listen.as_deref().unwrap_or(default);
+        listen
+            .parse()
+            .with_context(|| format!("DEZKY_LISTEN `{listen}` is not an address like {default}"))
+    }
+
+    /// The ops tokens (none is allowed: then only the metrics token reads `/metrics`).
+    pub fn tokens(&self, metrics_token: Option<&str>) -> anyhow::Result<Tokens> {
+        let ops = TokenSet::parse(&self.ops_tokens)
+            .map_err(|e| anyhow::anyhow!("DEZKY_OPS_TOKENS: {e}"))?;
+        Ok(Tokens {
+            ops,
+            metrics: metrics_tokens(metrics_token)?,
+            ..Tokens::default()
+        })
+    }
+}
+
+/// The metrics token as a token set (`metrics=<token>`), empty when unset.
+pub fn metrics_tokens(token: Option<&str>) -> anyhow::Result<TokenSet> {
+    match token.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(TokenSet::default()),
+        Some(token) => TokenSet::parse(&format!("metrics={token}"))
+            .map_err(|e| anyhow::anyhow!("DEZKY_METRICS_TOKEN: {e}")),
+    }
 }
 
 /// Cron schedules and boot jobs.
@@ -207,18 +290,20 @@ impl SchedulerArgs {
         if !with_authentik {
             return Ok(config);
         }
-        let schedule = |name: &str, kind: &str, expr: CronExpr| Schedule {
-            name: name.into(),
-            kind: kind.into(),
-            args: serde_json::json!({}),
-            expr,
-        };
-        config
-            .schedules
-            .extend(seed.map(|e| schedule("seed", "seed-recovery-flow", e)));
-        config
-            .schedules
-            .extend(reconcile.map(|e| schedule("reconcile", "reconcile-tenants", e)));
+        for (name, kind, expr) in [
+            ("seed", "seed-recovery-flow", seed),
+            ("reconcile", "reconcile-tenants", reconcile),
+        ] {
+            match expr {
+                Some(expr) => config.schedules.push(Schedule {
+                    name: name.into(),
+                    kind: kind.into(),
+                    args: serde_json::json!({}),
+                    expr,
+                }),
+                None => config.off.push(name.into()),
+            }
+        }
         config.boot.push(BootJob {
             key: "boot:seed".into(),
             kind: "seed-recovery-flow".into(),
@@ -600,7 +685,11 @@ impl ApiArgs {
                 "no API tokens: set DEZKY_API_TOKENS (and DEZKY_OPS_TOKENS for admin routes) to name=token pairs, e.g. DEZKY_API_TOKENS=portal=<at least 8 random characters>"
             );
         }
-        Ok(Tokens { api, ops })
+        Ok(Tokens {
+            api,
+            ops,
+            ..Tokens::default()
+        })
     }
 }
 
@@ -779,6 +868,6 @@ mod tests {
         let Command::Worker(w) = &zero.command else {
             panic!("worker")
         };
-        assert!(w.worker_config().is_err());
+        assert!(w.worker.worker_config().is_err());
     }
 }

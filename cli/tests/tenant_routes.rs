@@ -163,6 +163,8 @@ async fn invites_and_the_seeding_are_enqueued_from_their_routes() {
         json!({"email": "a@acme.example", "name": "A", "groups": [""]}),
         json!({"email": "a@acme.example", "name": "A", "groups": ["line\nbreak"]}),
         json!({"email": "a@acme.example", "name": "A", "groups": too_many}),
+        json!({"email": "a@acme.example", "name": "A", "groups": ["authentik Admins"]}),
+        json!({"email": "a@acme.example", "name": "A", "groups": ["dezky-tenant-other"]}),
     ] {
         let (status, problem, _) = send(
             &app,

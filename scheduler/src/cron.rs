@@ -1,6 +1,7 @@
 //! Cron expressions as crontab(5) reads them, in UTC: five fields, or six with a leading seconds
 //! field; day-of-week 0 or 7 is Sunday; when both day-of-month and day-of-week are restricted, a
-//! day matching either fires (Vixie cron). Parsed by `croner`, which follows crontab there (the
+//! day matching either fires — and, as Vixie cron decides "restricted", a field that starts with
+//! `*` (`*/2`) is not, so `0 0 */2 * 1` fires on odd days that are Mondays. Parsed by `croner`, which follows crontab there (the
 //! `cron` crate numbers the days of the week differently); times are the queue's milliseconds.
 
 use std::cmp::Ordering;
@@ -45,18 +46,29 @@ impl CronExpr {
                  or six with a leading seconds field"
             )));
         }
+        // Day-of-month and day-of-week are the last two but one and the last fields. croner takes
+        // only a bare `*` as unrestricted; Vixie cron any field that starts with `*`, and then
+        // both must match.
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        let star = |field: &str| field.starts_with('*');
+        let both_must_match = star(parts[fields - 3]) || star(parts[fields - 1]);
         let parser = CronParser::builder()
             .seconds(Seconds::Optional)
-            .dom_and_dow(false)
+            .dom_and_dow(both_must_match)
             .alternative_weekdays(false)
             .build();
         let cron = parser
             .parse(text)
             .map_err(|e| CronParseError(format!("`{text}`: {e}")))?;
-        Ok(Self {
+        let expr = Self {
             text: text.to_owned(),
             cron,
-        })
+        };
+        // From 2000-01-01, an expression that can fire does so within years.
+        if expr.next_after(946_684_800_000).is_none() {
+            return Err(CronParseError(format!("`{text}` never fires")));
+        }
+        Ok(expr)
     }
 
     /// The expression as given.
@@ -221,6 +233,23 @@ mod tests {
     }
 
     #[test]
+    fn a_field_starting_with_a_star_is_unrestricted_as_in_vixie_cron() {
+        // Odd days of the month that are Mondays: both must match.
+        let expr = CronExpr::parse("0 0 */2 * 1").unwrap();
+        let mut t = at(2026, 11, 26, 0, 0, 0);
+        let mut fired = Vec::new();
+        for _ in 0..2 {
+            t = expr.next_after(t).unwrap();
+            fired.push(t);
+        }
+        // 2026-12-07 and 2026-12-21 are Mondays on odd days; 2026-11-30 is an even one.
+        assert_eq!(
+            fired,
+            vec![at(2026, 12, 7, 0, 0, 0), at(2026, 12, 21, 0, 0, 0)]
+        );
+    }
+
+    #[test]
     fn a_leading_seconds_field_is_optional() {
         let every_two = CronExpr::parse("*/2 * * * * *").unwrap();
         let t = at(2026, 11, 30, 8, 0, 1) + 500;
@@ -247,6 +276,7 @@ mod tests {
             "* * * * * * * *",
             "0 0 32 * *",
             "0 0 * * EIGHTDAY",
+            "0 0 30 2 *",
         ] {
             let error = CronExpr::parse(text).unwrap_err();
             assert!(!error.to_string().is_empty(), "{text}");

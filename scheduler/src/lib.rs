@@ -6,6 +6,7 @@
 
 pub mod cron;
 pub mod maintenance;
+pub mod metrics;
 pub mod schedules;
 pub mod tick;
 

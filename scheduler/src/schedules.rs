@@ -55,6 +55,8 @@ pub struct ScheduleConfig {
     pub missed: MissedTicks,
     /// Time between passes; a tick runs within about this much of its time.
     pub poll: Duration,
+    /// Schedules turned `off`: forgotten from the store at start.
+    pub off: Vec<String>,
 }
 
 impl Default for ScheduleConfig {
@@ -64,6 +66,7 @@ impl Default for ScheduleConfig {
             boot: Vec::new(),
             missed: MissedTicks::default(),
             poll: Duration::from_secs(1),
+            off: Vec::new(),
         }
     }
 }
@@ -115,6 +118,8 @@ pub struct Scheduler {
     store: Store,
     clock: Arc<dyn Clock>,
     config: ScheduleConfig,
+    /// When this scheduler's first whole pass began: a tick after it was never missed.
+    alive_since: Arc<std::sync::Mutex<Option<i64>>>,
 }
 
 impl Scheduler {
@@ -130,6 +135,7 @@ impl Scheduler {
             store,
             clock,
             config,
+            alive_since: Arc::default(),
         }
     }
 
@@ -141,6 +147,11 @@ impl Scheduler {
     /// Stores each schedule's configuration and next tick.
     pub async fn register(&self) -> Result<(), ScheduleError> {
         let now = self.clock.now_ms();
+        for name in &self.config.off {
+            if self.store.delete_schedule(name).await? {
+                tracing::info!(schedule = %name, "schedule turned off: forgotten");
+            }
+        }
         for s in &self.config.schedules {
             let next = s.expr.next_after(now);
             self.store
@@ -171,16 +182,39 @@ impl Scheduler {
         Ok(ids)
     }
 
-    /// One pass over every schedule.
+    /// One pass over every schedule. A schedule that fails is logged and the others still
+    /// pass; the first failure is answered after.
     pub async fn pass(&self) -> Result<Vec<Outcome>, ScheduleError> {
+        let began = self.clock.now_ms();
+        let alive_since = *self.alive_since.lock().unwrap_or_else(|p| p.into_inner());
         let mut outcomes = Vec::with_capacity(self.config.schedules.len());
+        let mut first_error = None;
         for s in &self.config.schedules {
-            outcomes.push(self.pass_one(s).await?);
+            match self.pass_one(s, alive_since).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(e) => {
+                    tracing::warn!(schedule = %s.name, error = %e, "schedule pass failed; the next pass tries again");
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(outcomes)
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                self.alive_since
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(began);
+                Ok(outcomes)
+            }
+        }
     }
 
-    async fn pass_one(&self, s: &Schedule) -> Result<Outcome, ScheduleError> {
+    async fn pass_one(
+        &self,
+        s: &Schedule,
+        alive_since: Option<i64>,
+    ) -> Result<Outcome, ScheduleError> {
         let now = self.clock.now_ms();
         let row = match self.store.schedule(&s.name).await? {
             Some(row) => row,
@@ -195,6 +229,7 @@ impl Scheduler {
             &s.expr,
             row.last_tick,
             now,
+            alive_since,
             self.grace_ms(),
             self.config.missed,
         );
@@ -213,6 +248,7 @@ impl Scheduler {
                     .record_tick(&s.name, tick, next_of(tick), None, "missed", now)
                     .await?
                 {
+                    crate::metrics::tick(&s.name, "missed", None);
                     tracing::warn!(schedule = %s.name, tick, "tick missed (no scheduler ran then); skipped by DEZKY_MISSED_TICKS=skip");
                 }
                 Ok(Outcome::Missed { tick })
@@ -224,6 +260,7 @@ impl Scheduler {
                         .record_tick(&s.name, tick, next_of(tick), None, "skipped", now)
                         .await?
                     {
+                        crate::metrics::tick(&s.name, "skipped", None);
                         tracing::info!(schedule = %s.name, tick, job = ?row.last_job, "tick skipped: the previous job is unfinished");
                     }
                     return Ok(Outcome::Skipped { tick });
@@ -234,6 +271,7 @@ impl Scheduler {
                     .record_tick(&s.name, tick, next_of(tick), Some(&job), "enqueued", now)
                     .await?
                 {
+                    crate::metrics::tick(&s.name, "enqueued", Some(now - tick));
                     tracing::info!(schedule = %s.name, tick, late, job = %job, "tick enqueued");
                 }
                 Ok(Outcome::Enqueued { tick, job })
@@ -253,6 +291,14 @@ impl Scheduler {
     /// Registers the schedules and pushes the boot jobs (trying again each poll until the
     /// queue and the store answer), then passes every `poll` until `shutdown` resolves.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let active: Vec<String> = self
+            .config
+            .schedules
+            .iter()
+            .map(|s| format!("{} `{}`", s.name, s.expr))
+            .collect();
+        let boot: Vec<&str> = self.config.boot.iter().map(|b| b.key.as_str()).collect();
+        tracing::info!(schedules = ?active, off = ?self.config.off, boot = ?boot, "scheduler starting");
         let work = async {
             let mut tick = tokio::time::interval(self.config.poll.max(Duration::from_millis(1)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -260,17 +306,20 @@ impl Scheduler {
             loop {
                 tick.tick().await;
                 if !started {
-                    match self.register().await.and(self.boot().await.map(drop)) {
-                        Ok(()) => started = true,
+                    let start = async {
+                        self.register().await?;
+                        self.boot().await
+                    };
+                    match start.await {
+                        Ok(_) => started = true,
                         Err(e) => {
                             tracing::warn!(error = %e, "scheduler start failed; trying again");
                             continue;
                         }
                     }
                 }
-                if let Err(e) = self.pass().await {
-                    tracing::warn!(error = %e, "schedule pass failed; the next one tries again");
-                }
+                // Failures are logged per schedule; the next pass tries again.
+                let _ = self.pass().await;
             }
         };
         tokio::select! {
@@ -298,9 +347,10 @@ pub async fn push_tick(queue: &DynQueue, s: &Schedule, tick: i64) -> Result<Stri
     Ok(queue.push(job).await?.id.0)
 }
 
-/// Runs schedule `name` now, from its stored configuration: its job under
-/// `schedule:<name>:now`, which holds while that job is unfinished — pressing twice enqueues
-/// once. Answers the job's id and whether it was already there.
+/// Runs schedule `name` now, from its stored configuration — unless the schedule's newest job
+/// (a tick's or an earlier run-now's) is unfinished: then that job is answered, as a tick would
+/// be skipped. The job goes under `schedule:<name>:now`, which holds while it is unfinished, so
+/// pressing twice at once enqueues once. Answers the job's id and whether it was already there.
 pub async fn run_now(
     queue: &DynQueue,
     store: &Store,
@@ -311,6 +361,14 @@ pub async fn run_now(
         .schedule(name)
         .await?
         .ok_or_else(|| ScheduleError::Unknown(name.to_owned()))?;
+    if let Some(id) = &row.last_job
+        && queue
+            .get(&JobId(id.clone()))
+            .await?
+            .is_some_and(|j| j.state.is_unfinished())
+    {
+        return Ok((id.clone(), true));
+    }
     let mut job = NewJob::new(&row.kind, row.args.0.clone());
     job.enqueued_by = Some(format!("scheduler:{name}"));
     job.dedup = Some(Dedup {
@@ -319,10 +377,9 @@ pub async fn run_now(
         fingerprint: None,
     });
     let pushed = queue.push(job).await?;
-    if !pushed.duplicate {
-        store
-            .record_run_now(name, &pushed.id.0, clock.now_ms())
-            .await?;
-    }
+    // Recorded even for a duplicate: the push that made it may have failed to record it.
+    store
+        .record_run_now(name, &pushed.id.0, clock.now_ms())
+        .await?;
     Ok((pushed.id.0, pushed.duplicate))
 }

@@ -39,13 +39,16 @@ pub enum Due {
     },
 }
 
-/// What schedule `expr` should do at `now`, when `last` is the newest tick dealt with. A tick
-/// is on time when no more than `grace_ms` have passed since it; an older one was missed (no
-/// scheduler ran then).
+/// What schedule `expr` should do at `now`, when `last` is the newest tick dealt with and this
+/// scheduler has been passing since `alive_since` (none: not yet). A tick was missed only when
+/// no scheduler ran at its time: this one was not running yet then, and more than `grace_ms`
+/// have passed since it (a replica that was running would have dealt with it by then). A slow
+/// pass of a running scheduler never makes a tick missed.
 pub fn due(
     expr: &CronExpr,
     last: Option<i64>,
     now: i64,
+    alive_since: Option<i64>,
     grace_ms: i64,
     missed: MissedTicks,
 ) -> Due {
@@ -58,7 +61,8 @@ pub fn due(
     if last >= tick {
         return Due::Nothing;
     }
-    let late = now - tick > grace_ms;
+    let was_running = alive_since.is_some_and(|since| since <= tick);
+    let late = !was_running && now - tick > grace_ms;
     match (late, missed) {
         (false, _) => Due::Run { tick, late: false },
         (true, MissedTicks::Once) => Due::Run { tick, late: true },
@@ -81,23 +85,23 @@ mod tests {
         let e = every_minute();
         let t0 = 1_800_000_000_000; // a whole minute
         assert_eq!(
-            due(&e, None, t0 + 10, 2_000, MissedTicks::Once),
+            due(&e, None, t0 + 10, None, 2_000, MissedTicks::Once),
             Due::Baseline { tick: t0 }
         );
         assert_eq!(
-            due(&e, Some(t0), t0 + 30_000, 2_000, MissedTicks::Once),
+            due(&e, Some(t0), t0 + 30_000, None, 2_000, MissedTicks::Once),
             Due::Nothing
         );
         let t1 = t0 + MINUTE;
         assert_eq!(
-            due(&e, Some(t0), t1 + 500, 2_000, MissedTicks::Once),
+            due(&e, Some(t0), t1 + 500, None, 2_000, MissedTicks::Once),
             Due::Run {
                 tick: t1,
                 late: false
             }
         );
         assert_eq!(
-            due(&e, Some(t1), t1 + 900, 2_000, MissedTicks::Once),
+            due(&e, Some(t1), t1 + 900, None, 2_000, MissedTicks::Once),
             Due::Nothing
         );
     }
@@ -110,24 +114,39 @@ mod tests {
         let back = t0 + 10 * MINUTE + 20_000;
         let newest = t0 + 10 * MINUTE;
         assert_eq!(
-            due(&e, Some(t0), back, 2_000, MissedTicks::Once),
+            due(&e, Some(t0), back, None, 2_000, MissedTicks::Once),
             Due::Run {
                 tick: newest,
                 late: true
             }
         );
         assert_eq!(
-            due(&e, Some(newest), back + 1_000, 2_000, MissedTicks::Once),
+            due(
+                &e,
+                Some(newest),
+                back + 1_000,
+                None,
+                2_000,
+                MissedTicks::Once
+            ),
             Due::Nothing,
             "once"
         );
         assert_eq!(
-            due(&e, Some(t0), back, 2_000, MissedTicks::Skip),
+            due(&e, Some(t0), back, None, 2_000, MissedTicks::Skip),
             Due::Missed { tick: newest }
+        );
+        // A scheduler that was running at the tick never misses it, however slow its pass.
+        assert_eq!(
+            due(&e, Some(t0), back, Some(t0), 2_000, MissedTicks::Skip),
+            Due::Run {
+                tick: newest,
+                late: false
+            }
         );
         // Back exactly at a tick: that tick is on time, whatever the policy.
         assert_eq!(
-            due(&e, Some(t0), newest + 100, 2_000, MissedTicks::Skip),
+            due(&e, Some(t0), newest + 100, None, 2_000, MissedTicks::Skip),
             Due::Run {
                 tick: newest,
                 late: false

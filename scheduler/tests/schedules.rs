@@ -73,6 +73,7 @@ impl World {
             }],
             missed,
             poll: Duration::from_secs(1),
+            off: Vec::new(),
         };
         Scheduler::new(
             self.queue.clone(),
@@ -224,8 +225,9 @@ async fn missed_ticks_run_once_on_recovery_or_are_skipped() {
         let s = w.scheduler(policy);
         s.register().await.unwrap();
         s.pass().await.unwrap();
-        // Every scheduler is down for ten ticks, and back 20 s after the last of them.
+        // Every scheduler is down for ten ticks, and one is back 20 s after the last of them.
         w.clock.advance(MINUTE * 10 + Duration::from_secs(20));
+        let s = w.scheduler(policy);
         let back = s.pass().await.unwrap().remove(0);
         let again = s.pass().await.unwrap().remove(0);
         assert_eq!(again, Outcome::Idle, "{policy:?}: never a burst");

@@ -91,7 +91,9 @@ impl Store {
 
     /// Records that tick `tick` of schedule `name` was dealt with: its outcome, the job it
     /// enqueued (none: the newest job stays), and the tick after it. Only a tick newer than the
-    /// stored one is recorded; answers whether this one was.
+    /// stored one is recorded — or an `enqueued` over a `skipped` of the same tick: a replica
+    /// that found the previous job unfinished races one that found it finished and pushed, and
+    /// the job that exists wins. Answers whether this record was taken.
     pub async fn record_tick(
         &self,
         name: &str,
@@ -103,7 +105,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE store_schedules SET last_tick = $2, next_tick = $3,
                        last_job = COALESCE($4, last_job), last_outcome = $5, updated_at = $6
-                   WHERE name = $1 AND (last_tick IS NULL OR last_tick < $2)";
+                   WHERE name = $1 AND (last_tick IS NULL OR last_tick < $2
+                       OR (last_tick = $2 AND last_outcome = 'skipped' AND $5 = 'enqueued'))";
         let done = on_pool!(self, |pool| {
             sqlx::query(sql)
                 .bind(name)
@@ -112,6 +115,19 @@ impl Store {
                 .bind(job)
                 .bind(outcome)
                 .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Forgets schedule `name` (it was turned `off`); answers whether it was stored.
+    pub async fn delete_schedule(&self, name: &str) -> Result<bool, StoreError> {
+        let sql = "DELETE FROM store_schedules WHERE name = $1";
+        let done = on_pool!(self, |pool| {
+            sqlx::query(sql)
+                .bind(name)
                 .execute(pool)
                 .await?
                 .rows_affected()

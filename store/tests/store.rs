@@ -183,6 +183,19 @@ async fn schedules(store: &Store) {
             .await
             .unwrap()
     );
+    // A replica that pushed the same tick meanwhile: the job that exists wins; then nothing.
+    assert!(
+        store
+            .record_tick("seed", 1800, Some(2700), Some("job-b"), "enqueued", 155)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_tick("seed", 1800, Some(2700), None, "skipped", 156)
+            .await
+            .unwrap()
+    );
     let row = store.schedule("seed").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -191,7 +204,7 @@ async fn schedules(store: &Store) {
             row.last_job.as_deref(),
             row.last_outcome.as_deref()
         ),
-        (Some(1800), Some(2700), Some("job-a"), Some("skipped"))
+        (Some(1800), Some(2700), Some("job-b"), Some("enqueued"))
     );
     // A new configuration keeps what the ticks did.
     let row = store

@@ -177,7 +177,9 @@ where
             tracing::info_span!("job", id = %lease.id, kind = %job.kind, attempt = lease.attempt);
         let (acks, keeper) = (self.acks.clone(), self.keeper.clone());
         let (run_log, kind) = (self.run_log.clone(), job.kind.clone());
+        let metric_kind = kind.clone();
         let attempt = self.inner.call(task);
+        let started = std::time::Instant::now();
         async move {
             let mut history = run_log.map(|log| {
                 let record = AttemptRecord {
@@ -199,10 +201,12 @@ where
                 keeper.done(&lease);
                 tracing::warn!("handler stopped: its lease was lost; nothing recorded");
                 log_end(history.as_mut(), "lease_lost", None);
+                crate::metrics::attempt_ended(&metric_kind, "lease_lost", started.elapsed());
                 return Err(LeaseLostError.into());
             };
             let verdict = classify(&result, keeper.stop_reason(&lease));
             let (outcome, error) = ended(&verdict);
+            crate::metrics::attempt_ended(&metric_kind, outcome, started.elapsed());
             let recorded = record(&acks, &keeper, lease, verdict).await;
             log_end(history.as_mut(), outcome, error);
             recorded?;

@@ -144,6 +144,7 @@ impl Gate {
     /// A call found the dependency unreachable: close this process's view at once; the gate's
     /// task takes it deployment-wide.
     pub fn report_unreachable(&self) {
+        crate::metrics::gate_open(self.inner.dependency.name(), false);
         if self.inner.open.send_replace(false) {
             tracing::warn!(
                 dependency = self.inner.dependency.name(),
@@ -154,6 +155,7 @@ impl Gate {
     }
 
     fn set_open(&self, open: bool) {
+        crate::metrics::gate_open(self.inner.dependency.name(), open);
         let was = self.inner.open.send_replace(open);
         if was != open {
             let dependency = self.inner.dependency.name();

@@ -133,7 +133,8 @@ impl LeaseKeeper {
     pub fn hold(&self, lease: Lease, sent_at: Instant) -> watch::Receiver<Option<StopReason>> {
         let (stop, rx) = watch::channel(None);
         let expires = sent_at + self.inner.timing.ttl;
-        self.lock().insert(
+        let mut leases = self.lock();
+        leases.insert(
             lease.token,
             Entry {
                 lease,
@@ -142,6 +143,7 @@ impl LeaseKeeper {
                 expires,
             },
         );
+        crate::metrics::leases_held(leases.len());
         rx
     }
 
@@ -166,7 +168,10 @@ impl LeaseKeeper {
 
     /// The lease is gone (acked, released, or given up).
     pub fn done(&self, lease: &Lease) {
-        if self.lock().remove(&lease.token).is_some() {
+        let mut leases = self.lock();
+        if leases.remove(&lease.token).is_some() {
+            crate::metrics::leases_held(leases.len());
+            drop(leases);
             self.inner.gone.notify_waiters();
         }
     }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod exclusion;
 pub mod gate;
 pub mod lease_keeper;
+pub mod metrics;
 pub mod pool;
 pub mod run_log;
 pub mod source;

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod health;
 pub mod jobs;
+pub mod metrics;
 pub mod responses;
 pub mod schedules;
 pub mod tenants;
@@ -17,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::auth::{require_caller, require_ops};
+use crate::auth::{require_caller, require_metrics_reader, require_ops};
 use crate::openapi;
 use crate::problem::Problem;
 
@@ -38,11 +39,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What a process without the API serves (`worker`, `scheduler`): `/healthz`, `/readyz` and
+/// `/metrics`, so probes and Prometheus reach every process.
+pub fn probe_router(state: AppState) -> Router {
+    let metrics = Router::new()
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .route_layer(from_fn_with_state(state.clone(), require_metrics_reader));
+    Router::new()
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
+        .merge(metrics)
+        .fallback(|| async { Problem::not_found("no such route") })
+        .with_state(state)
+}
+
 /// The documented routes (everything but `/openapi.json` itself).
 pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
     let open = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
+    let metrics = OpenApiRouter::new()
+        .routes(routes!(metrics::metrics))
+        .route_layer(from_fn_with_state(state.clone(), require_metrics_reader));
     let portal = OpenApiRouter::new()
         .routes(routes!(jobs::enqueue, jobs::list))
         .routes(routes!(jobs::get_job))
@@ -63,6 +81,7 @@ pub fn api_router(state: AppState) -> OpenApiRouter<AppState> {
         .route_layer(from_fn_with_state(state, require_ops));
     OpenApiRouter::with_openapi(openapi::base())
         .merge(open)
+        .merge(metrics)
         .merge(portal)
         .merge(ops)
 }

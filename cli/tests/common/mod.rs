@@ -22,6 +22,8 @@ use serde_json::Value;
 
 pub const PORTAL_TOKEN: &str = "portal-test-token";
 pub const OPS_TOKEN: &str = "ops-test-token-1";
+/// The token that reads `/metrics` only.
+pub const METRICS_TOKEN: &str = "metrics-test-token";
 /// A second API caller (`crm`), to show callers do not see each other's jobs.
 pub const CRM_TOKEN: &str = "crm-test-token-1";
 
@@ -69,6 +71,7 @@ pub async fn spawn_app_tuned(
     let tokens = Tokens {
         api: TokenSet::parse(&format!("portal={PORTAL_TOKEN},crm={CRM_TOKEN}")).expect("tokens"),
         ops: TokenSet::parse(&format!("ops={OPS_TOKEN}")).expect("tokens"),
+        metrics: TokenSet::parse(&format!("metrics={METRICS_TOKEN}")).expect("tokens"),
     };
     let mut settings = Settings {
         queue: queue.unwrap_or_else(|| QueueLocation::Sqlite(db_url.clone())),
@@ -77,6 +80,7 @@ pub async fn spawn_app_tuned(
         api: Some(ApiSettings {
             listen: "127.0.0.1:0".parse().expect("addr"),
             tokens,
+            probes_only: false,
         }),
         workers,
         scheduler: Some(SchedulerSettings {
@@ -268,9 +272,20 @@ pub fn start_binary_logging(
     env: &[(&str, String)],
     logs: impl Into<std::process::Stdio>,
 ) -> std::process::Child {
+    start_subcommand("run", port, env, logs)
+}
+
+/// The real binary's `subcommand` (`run`, `api`, `worker`, `scheduler`) listening on `port`,
+/// with the test tokens, `env` on top, its logs (stderr) sent to `logs`.
+pub fn start_subcommand(
+    subcommand: &str,
+    port: u16,
+    env: &[(&str, String)],
+    logs: impl Into<std::process::Stdio>,
+) -> std::process::Child {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dezky-jobs"));
     command
-        .arg("run")
+        .arg(subcommand)
         .env("DEZKY_LISTEN", format!("127.0.0.1:{port}"))
         .env(
             "DEZKY_API_TOKENS",

@@ -117,7 +117,7 @@ fn strict(uris: &[String]) -> Vec<RedirectUri> {
 
 /// The Authentik group of tenant `slug`.
 pub fn tenant_group(slug: &str) -> String {
-    format!("dezky-tenant-{slug}")
+    format!("{}{slug}", validate::TENANT_GROUP_PREFIX)
 }
 
 /// The name of tenant `slug`'s provider and the slug of its application.

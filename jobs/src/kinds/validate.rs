@@ -145,7 +145,15 @@ pub fn optional_slug<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
 /// The most groups an invite names.
 pub const MAX_GROUPS: usize = 20;
 
-/// An Authentik group name as an invite names it: 1 to 150 characters, no control character.
+/// Groups an invite may not name: Authentik's superusers, and tenants' groups (a person joins
+/// a tenant's group through the invite's `tenant`, which waits for that tenant), so a portal
+/// caller cannot make someone a superuser or put them in another tenant.
+pub const RESERVED_GROUP: &str = "authentik Admins";
+/// The prefix of every tenant's group (see `tenant_group`).
+pub const TENANT_GROUP_PREFIX: &str = "dezky-tenant-";
+
+/// An Authentik group name as an invite names it: 1 to 150 characters, no control character,
+/// neither [`RESERVED_GROUP`] nor a tenant's group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupName(pub String);
 
@@ -155,7 +163,10 @@ impl utoipa::PartialSchema for GroupName {
             .schema_type(utoipa::openapi::Type::String)
             .min_length(Some(1))
             .max_length(Some(150))
-            .pattern(Some("^[^\\u0000-\\u001f\\u007f]+$"))
+            .pattern(Some("^[^\\u0000-\\u001f\\u007f-\\u009f]+$"))
+            .description(Some(
+                "Not `authentik Admins`, and not a tenant's group (`dezky-tenant-…`): join a tenant through `tenant`.",
+            ))
             .into()
     }
 }
@@ -169,6 +180,14 @@ pub fn group_names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Er
     if names.len() > MAX_GROUPS || !names.iter().all(|n| fits(n)) {
         return refuse::<D, _>(
             "groups must be at most 20 names of 1 to 150 characters, without control characters",
+        );
+    }
+    if names
+        .iter()
+        .any(|n| n == RESERVED_GROUP || n.starts_with(TENANT_GROUP_PREFIX))
+    {
+        return refuse::<D, _>(
+            "groups may not name `authentik Admins` or a tenant's group: join a tenant through `tenant`",
         );
     }
     Ok(names)

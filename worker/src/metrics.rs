@@ -1,0 +1,36 @@
+//! What a worker process reports to the metrics recorder (`metrics` facade; the binary installs
+//! a Prometheus exporter and serves it at `/metrics`): attempts ended by kind and outcome with
+//! their duration, leases held, and each dependency gate's state. Names and labels are here
+//! once, so the README's table and the code agree.
+
+use std::time::Duration;
+
+/// Attempts that ended, by `kind` and `outcome` (`succeeded`, `retry`, `snooze`, `blocked`,
+/// `abort`, `cancelled`, `released`, `lease_lost`).
+pub const ATTEMPTS: &str = "dezky_attempts_total";
+/// How long attempts ran, by `kind`, in seconds.
+pub const ATTEMPT_SECONDS: &str = "dezky_attempt_duration_seconds";
+/// Leases this process holds now.
+pub const LEASES_HELD: &str = "dezky_leases_held";
+/// 1 while this process's gate on `dependency` is open, 0 while closed.
+pub const GATE_OPEN: &str = "dezky_gate_open";
+
+/// An attempt of `kind` ended with `outcome` after `ran`.
+pub fn attempt_ended(kind: &str, outcome: &'static str, ran: Duration) {
+    metrics::counter!(ATTEMPTS, "kind" => kind.to_owned(), "outcome" => outcome).increment(1);
+    metrics::histogram!(ATTEMPT_SECONDS, "kind" => kind.to_owned()).record(ran.as_secs_f64());
+}
+
+/// The process holds `n` leases.
+pub fn leases_held(n: usize) {
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "a count of leases fits an f64 exactly"
+    )]
+    metrics::gauge!(LEASES_HELD).set(n as f64);
+}
+
+/// The gate on `dependency` is open or closed.
+pub fn gate_open(dependency: &'static str, open: bool) {
+    metrics::gauge!(GATE_OPEN, "dependency" => dependency).set(if open { 1.0 } else { 0.0 });
+}
