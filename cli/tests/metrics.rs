@@ -115,6 +115,12 @@ async fn every_role_serves_metrics_that_parse_and_move() {
             .any(|s| s.metric == "dezky_attempt_duration_seconds_count"),
         "durations are a histogram"
     );
+    assert!(
+        after
+            .iter()
+            .any(|s| s.metric == "dezky_pickup_latency_seconds_count"),
+        "pickup latencies are a histogram"
+    );
     assert_eq!(
         value(&after, "dezky_leases_held", &[]),
         0.0,

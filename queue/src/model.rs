@@ -246,6 +246,9 @@ pub struct LeasedJob {
     pub tenant: Option<String>,
     /// Priority, for ordering a fetched batch.
     pub priority: i32,
+    /// When the job became due (its `run_at` as the fetch found it): the time from it to the
+    /// lease is the job's pickup latency.
+    pub run_at: UnixMillis,
 }
 
 /// What `fetch` asks for.

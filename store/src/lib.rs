@@ -67,10 +67,12 @@ impl Store {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(std::time::Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options.clone())
-                .await?;
+            let pool = dezky_queue::sqlite::while_busy(|| {
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options.clone())
+            })
+            .await?;
             dezky_queue::sqlite::migrate_sqlite(&pool, options.get_filename()).await?;
             Self::Sqlite(pool)
         } else {

@@ -178,6 +178,7 @@ where
         let (acks, keeper) = (self.acks.clone(), self.keeper.clone());
         let (run_log, kind) = (self.run_log.clone(), job.kind.clone());
         let metric_kind = kind.clone();
+        crate::metrics::picked_up(&kind, SystemClock.now_ms() - job.run_at);
         let attempt = self.inner.call(task);
         let started = std::time::Instant::now();
         async move {

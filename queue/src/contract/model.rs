@@ -68,8 +68,9 @@ pub enum Answer {
     Count(usize),
     /// Pushed: per job, its number and whether it was a duplicate.
     Pushed(Vec<(usize, bool)>),
-    /// Fetched: rescued, promoted, and the jobs leased in order (by number).
-    Fetched(usize, usize, Vec<usize>),
+    /// Fetched: rescued, promoted, and the jobs leased in order (by number, with the run_at
+    /// the lease reports).
+    Fetched(usize, usize, Vec<(usize, i64)>),
     /// A renewal's verdict.
     Renewed(Renewal),
     /// A lock operation's number: the token taken (0: held by another), or 1/0 for whether a
@@ -237,12 +238,13 @@ impl Model {
             let mut ready = self.live(Some(queue), JobState::Available);
             ready.sort_by_key(|&j| (-self.jobs[j].priority, self.jobs[j].run_at, j));
             for j in ready.into_iter().take(limit) {
+                let run_at = self.jobs[j].run_at;
                 self.apply(j, Event::Fetch, "", 0);
                 let job = &mut self.jobs[j];
                 job.lease = Some(self.leases.len());
                 job.lease_expires_at = self.now + ttl_ms;
                 self.leases.push(j);
-                leased.push(j);
+                leased.push((j, run_at));
             }
         }
         Answer::Fetched(rescued, due.len(), leased)

@@ -250,7 +250,8 @@ impl Run {
                     Ok(f) => {
                         let mut jobs = Vec::new();
                         for j in f.jobs {
-                            jobs.push(self.by_id.get(&j.lease.id).copied().unwrap_or(usize::MAX));
+                            let n = self.by_id.get(&j.lease.id).copied().unwrap_or(usize::MAX);
+                            jobs.push((n, j.run_at));
                             self.leases.push(j.lease);
                         }
                         Answer::Fetched(f.rescued, f.promoted, jobs)

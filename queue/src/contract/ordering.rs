@@ -133,7 +133,8 @@ pub async fn fetch_counts_the_attempt_and_respects_the_limit(f: &Factory) {
 pub async fn future_jobs_wait_until_due(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
     let mut j = job("q", 1);
-    j.run_at = Some(h.clock.now_ms() + duration_ms(Duration::from_secs(60)));
+    let due = h.clock.now_ms() + duration_ms(Duration::from_secs(60));
+    j.run_at = Some(due);
     let id = h.queue.push(j).await.unwrap().id;
     assert_eq!(
         h.queue.get(&id).await.unwrap().unwrap().state,
@@ -143,7 +144,9 @@ pub async fn future_jobs_wait_until_due(f: &Factory) {
     h.clock.advance(Duration::from_secs(59));
     assert!(fetch(&h, "q", 1).await.jobs.is_empty());
     h.clock.advance(Duration::from_secs(1));
-    assert_eq!(fetch_one(&h, "q").await.lease.id, id);
+    let leased = fetch_one(&h, "q").await;
+    assert_eq!(leased.lease.id, id);
+    assert_eq!(leased.run_at, due, "the lease says when the job became due");
 }
 
 /// A paused queue hands out nothing; resuming lets its jobs go; other queues are unaffected.

@@ -123,11 +123,11 @@ impl RedisQueue {
             .map_err(storage)?;
         let (head, rows) = answer.split_at(2.min(answer.len()));
         let mut fetched = Fetched {
-            jobs: Vec::with_capacity(rows.len() / 8),
+            jobs: Vec::with_capacity(rows.len() / 9),
             rescued: head.first().map_or(0, |v| int(v) as usize),
             promoted: head.get(1).map_or(0, |v| int(v) as usize),
         };
-        for r in rows.chunks(8) {
+        for r in rows.chunks(9) {
             let attempt = int(&r[4]) as u32;
             fetched.jobs.push(LeasedJob {
                 lease: Lease {
@@ -142,6 +142,7 @@ impl RedisQueue {
                 max_attempts: int(&r[5]) as u32,
                 tenant: Some(text(&r[6])).filter(|t| !t.is_empty()),
                 priority: int(&r[7]) as i32,
+                run_at: int(&r[8]),
             });
         }
         Ok(fetched)

@@ -189,6 +189,7 @@ pub(super) async fn fetch_on(
             max_attempts: r.try_get::<i64, _>("max_attempts")? as u32,
             tenant: r.try_get("tenant")?,
             priority: r.try_get::<i64, _>("priority")? as i32,
+            run_at: r.try_get("run_at")?,
         };
         let key = (
             -(job.priority as i64),

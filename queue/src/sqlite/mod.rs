@@ -36,7 +36,7 @@ use crate::wake::{WakeHub, WakeSignal};
 pub use writer::WriteStats;
 use writer::{Ctx, Writer};
 
-pub use migrate::migrate_sqlite;
+pub use migrate::{migrate_sqlite, while_busy};
 
 /// Our migrations (queue and store tables), applied by one migrator ([`migrate_sqlite`]).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -108,15 +108,17 @@ impl SqliteQueue {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(config.busy_timeout)
             .foreign_keys(true);
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(30))
-            // A file connection cannot go stale the way a network one can; the ping on every
-            // acquire would cost each group a round trip to the connection's thread.
-            .test_before_acquire(false)
-            // Checkpoints run beside the writer, on their own connection (writer.rs).
-            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
-            .await?;
+        let write = migrate::while_busy(|| {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(30))
+                // A file connection cannot go stale the way a network one can; the ping on every
+                // acquire would cost each group a round trip to the connection's thread.
+                .test_before_acquire(false)
+                // Checkpoints run beside the writer, on their own connection (writer.rs).
+                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+        })
+        .await?;
         migrate_sqlite(&write, options.get_filename()).await?;
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)

@@ -1,6 +1,6 @@
 -- fetch: ARGV = now, limit, lease ttl (ms), worker, promote_limit, rescue_limit, then `limit`
--- tokens. Answers rescued, promoted, then 8 values per leased job:
--- id, token, kind, args, attempt, max_attempts, tenant, priority.
+-- tokens. Answers rescued, promoted, then 9 values per leased job:
+-- id, token, kind, args, attempt, max_attempts, tenant, priority, run_at.
 -- Each step reads the jobs it found before it writes anything (see common.lua).
 local now, limit, worker = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[4]
 local until_ms = ms(now + tonumber(ARGV[3]))
@@ -23,7 +23,7 @@ if #ids == 0 then return out end
 local rows = {}
 local args = redis.call('HMGET', K.args, unpack(ids))
 for idx, id in ipairs(ids) do
-  rows[idx] = redis.call('HMGET', jkey(id), 'k', 'a', 'n', 'm', 't', 'p')
+  rows[idx] = redis.call('HMGET', jkey(id), 'k', 'a', 'n', 'm', 't', 'p', 'r')
   -- Args live in the queue's args hash; jobs pushed before it kept them in their own hash.
   rows[idx][2] = args[idx] or rows[idx][2]
 end
@@ -37,6 +37,7 @@ for idx, id in ipairs(ids) do
   leases[#leases + 1] = until_ms; leases[#leases + 1] = id .. ':' .. token
   out[#out + 1] = id; out[#out + 1] = token; out[#out + 1] = f[1]; out[#out + 1] = f[2]
   out[#out + 1] = attempt; out[#out + 1] = f[4]; out[#out + 1] = f[5]; out[#out + 1] = f[6]
+  out[#out + 1] = f[7]
 end
 redis.call('ZADD', K.running, unpack(leases))
 return out
