@@ -108,7 +108,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => settings(
             Some(probe_settings(
                 &args.probe,
-                "127.0.0.1:8081",
+                crate::config::WORKER_LISTEN,
                 metrics_token,
             )?),
             Some(args.worker.worker_config()?),
@@ -124,7 +124,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .as_deref()
                 .is_some_and(|u| !u.trim().is_empty());
             let scheduler = scheduler_settings(&args.scheduler, with_authentik)?;
-            let probes = probe_settings(&args.probe, "127.0.0.1:8082", metrics_token)?;
+            let probes =
+                probe_settings(&args.probe, crate::config::SCHEDULER_LISTEN, metrics_token)?;
             settings(Some(probes), None, Some(scheduler), None)
         }
         Command::Migrate => {

@@ -207,6 +207,11 @@ impl std::fmt::Debug for ProbeArgs {
     }
 }
 
+/// Where a `worker` serves its probes and metrics unless DEZKY_LISTEN says.
+pub const WORKER_LISTEN: &str = "127.0.0.1:8081";
+/// Where a `scheduler` serves its probes and metrics unless DEZKY_LISTEN says.
+pub const SCHEDULER_LISTEN: &str = "127.0.0.1:8082";
+
 impl ProbeArgs {
     /// The listen address, `default` when unset.
     pub fn listen_addr(&self, default: &str) -> anyhow::Result<SocketAddr> {
@@ -795,6 +800,31 @@ mod tests {
                 .to_string();
             assert!(error.contains(variable), "{flag} {value}: {error}");
         }
+    }
+
+    #[test]
+    fn each_role_listens_on_its_own_port_unless_told() {
+        let worker = parse(&["worker"]);
+        let Command::Worker(w) = &worker.command else {
+            panic!("worker")
+        };
+        assert_eq!(w.probe.listen_addr(WORKER_LISTEN).unwrap().port(), 8081);
+        let scheduler = parse(&["scheduler", "--listen", "0.0.0.0:9100"]);
+        let Command::Scheduler(s) = &scheduler.command else {
+            panic!("scheduler")
+        };
+        assert_eq!(s.probe.listen_addr(SCHEDULER_LISTEN).unwrap().port(), 9100);
+        let api = parse(&["api"]);
+        let Command::Api(a) = &api.command else {
+            panic!("api")
+        };
+        assert_eq!(a.listen_addr().unwrap().port(), 8080);
+        let tokens = w.probe.tokens(Some("scrape-token-1")).unwrap();
+        assert!(!tokens.metrics.is_empty() && tokens.api.is_empty());
+        assert!(
+            w.probe.tokens(Some("short")).is_err(),
+            "tokens are at least 8 characters"
+        );
     }
 
     #[test]
