@@ -309,11 +309,13 @@ impl SchedulerArgs {
                 None => config.off.push(name.into()),
             }
         }
+        let seed_runs = config.schedules.iter().any(|s| s.name == "seed");
         config.boot.push(BootJob {
             key: "boot:seed".into(),
             kind: "seed-recovery-flow".into(),
             args: serde_json::json!({}),
             window: Duration::from_secs(300),
+            schedule: seed_runs.then(|| "seed".into()),
         });
         Ok(config)
     }

@@ -42,6 +42,9 @@ pub struct BootJob {
     pub args: Value,
     /// How long the key holds after the push (replicas starting within it enqueue one).
     pub window: Duration,
+    /// The schedule it stands for (seeding on boot is the `seed` schedule's job), recorded as
+    /// that schedule's newest job: its ticks are skipped while the boot job is unfinished.
+    pub schedule: Option<String>,
 }
 
 /// What the schedulers run (by default: nothing, passing every second).
@@ -161,8 +164,8 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Pushes the boot jobs (each once across replicas starting within its window); answers
-    /// their ids.
+    /// Pushes the boot jobs (each once across replicas starting within its window), each
+    /// recorded as its schedule's newest job (register first); answers their ids.
     pub async fn boot(&self) -> Result<Vec<String>, ScheduleError> {
         let mut ids = Vec::new();
         for b in &self.config.boot {
@@ -176,6 +179,12 @@ impl Scheduler {
             let pushed = self.queue.push(job).await?;
             if !pushed.duplicate {
                 tracing::info!(job = %pushed.id.0, kind = %b.kind, "boot job enqueued");
+            }
+            if let Some(schedule) = &b.schedule {
+                let now = self.clock.now_ms();
+                self.store
+                    .record_run_now(schedule, &pushed.id.0, now)
+                    .await?;
             }
             ids.push(pushed.id.0);
         }

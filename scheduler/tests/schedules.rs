@@ -70,6 +70,7 @@ impl World {
                 kind: "noop".into(),
                 args: json!({}),
                 window: Duration::from_secs(300),
+                schedule: Some("tidy".into()),
             }],
             missed,
             poll: Duration::from_secs(1),
@@ -183,6 +184,29 @@ async fn a_tick_pushed_again_after_its_job_finished_is_still_that_job() {
     let again = push_tick(&w.queue, &every_minute(), tick).await.unwrap();
     assert_eq!(again, first);
     assert_eq!(w.jobs("scheduler:tidy").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_boot_job_counts_as_its_schedules_newest_job() {
+    let w = world().await;
+    let s = w.scheduler(MissedTicks::Once);
+    s.register().await.unwrap();
+    let boot = s.boot().await.unwrap().remove(0);
+    let row = w.store.schedule("tidy").await.unwrap().unwrap();
+    assert_eq!(row.last_job.as_deref(), Some(boot.as_str()));
+    assert_eq!(s.pass().await.unwrap(), vec![Outcome::Baseline]);
+    // The boot job still waits: the first tick does not run beside it.
+    w.clock.advance(MINUTE);
+    assert!(matches!(
+        s.pass().await.unwrap()[0],
+        Outcome::Skipped { .. }
+    ));
+    w.drain().await;
+    w.clock.advance(MINUTE);
+    assert!(matches!(
+        s.pass().await.unwrap()[0],
+        Outcome::Enqueued { .. }
+    ));
 }
 
 #[tokio::test]
