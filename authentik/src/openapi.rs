@@ -188,15 +188,17 @@ impl OpenApi {
         best.map(|(t, _)| t.clone())
     }
 
-    fn operation(&self, method: &str, path: &str) -> Result<&Value, SpecError> {
+    /// The operation of `method path`, and its path template.
+    fn operation(&self, method: &str, path: &str) -> Result<(&Value, String), SpecError> {
         let no_op = || SpecError::NoOperation {
             method: method.to_uppercase(),
             path: path.to_owned(),
         };
         let template = self.template_for(path).ok_or_else(no_op)?;
-        self.doc["paths"][&template]
+        let op = self.doc["paths"][&template]
             .get(method.to_lowercase())
-            .ok_or_else(no_op)
+            .ok_or_else(no_op)?;
+        Ok((op, template))
     }
 
     /// Validates a request body of `method path`.
@@ -206,7 +208,7 @@ impl OpenApi {
         path: &str,
         body: &Value,
     ) -> Result<(), Vec<Mismatch>> {
-        let op = self
+        let (op, template) = self
             .operation(method, path)
             .map_err(|e| vec![mismatch("", e.to_string())])?;
         let Some(schema) = op.pointer("/requestBody/content/application~1json/schema") else {
@@ -215,10 +217,7 @@ impl OpenApi {
                 format!("{method} {path} takes no JSON body"),
             )]);
         };
-        let key = format!(
-            "{method} {} request",
-            self.template_for(path).unwrap_or_default()
-        );
+        let key = format!("{method} {template} request");
         self.check(&key, schema, body, Direction::Request)
     }
 
@@ -230,7 +229,7 @@ impl OpenApi {
         status: u16,
         body: &Value,
     ) -> Result<(), Vec<Mismatch>> {
-        let op = self
+        let (op, template) = self
             .operation(method, path)
             .map_err(|e| vec![mismatch("", e.to_string())])?;
         let Some(response) = op.get("responses").and_then(|r| r.get(status.to_string())) else {
@@ -244,10 +243,7 @@ impl OpenApi {
         let response = self.resolve(response);
         match response.pointer("/content/application~1json/schema") {
             Some(schema) => {
-                let key = format!(
-                    "{method} {} {status}",
-                    self.template_for(path).unwrap_or_default()
-                );
+                let key = format!("{method} {template} {status}");
                 self.check(&key, schema, body, Direction::Response)
             }
             None if body.is_null() => Ok(()),

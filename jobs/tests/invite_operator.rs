@@ -112,15 +112,7 @@ async fn a_link_invite_seeds_the_flow_and_answers_the_link_as_a_secret() {
             assert!(runs < 40, "no convergence");
         }
     }
-    assert!(
-        w.sim
-            .sim
-            .faults
-            .resets
-            .load(std::sync::atomic::Ordering::SeqCst)
-            > 0,
-        "no write was cut off"
-    );
+    assert!(common::resets(&w.sim) > 0, "no write was cut off");
     w.sim.sim.faults.set(Faults::default());
     let users = w.client.users_with_email("Ops@A.example").await.unwrap();
     assert_eq!(users.len(), 1, "one user per email");

@@ -265,15 +265,7 @@ async fn writes_cut_off_after_they_applied_leave_no_duplicate() {
             assert!(runs < 60, "no convergence");
         }
     }
-    assert!(
-        w.sim
-            .sim
-            .faults
-            .resets
-            .load(std::sync::atomic::Ordering::SeqCst)
-            > 0,
-        "no write was cut off"
-    );
+    assert!(common::resets(&w.sim) > 0, "no write was cut off");
     w.sim.sim.faults.set(Faults::default());
     w.assert_converged(&acme()).await;
     w.sim.stop().await;

@@ -156,12 +156,18 @@ impl Scheduler {
             }
         }
         for s in &self.config.schedules {
-            let next = s.expr.next_after(now);
-            self.store
-                .put_schedule(&s.name, &s.kind, &s.args, s.expr.as_str(), next, now)
-                .await?;
+            self.put(s, now).await?;
         }
         Ok(())
+    }
+
+    /// Stores `s`'s configuration and its next tick after `now`.
+    async fn put(&self, s: &Schedule, now: i64) -> Result<ScheduleRow, ScheduleError> {
+        let next = s.expr.next_after(now);
+        Ok(self
+            .store
+            .put_schedule(&s.name, &s.kind, &s.args, s.expr.as_str(), next, now)
+            .await?)
     }
 
     /// Pushes the boot jobs (each once across replicas starting within its window), each
@@ -227,12 +233,7 @@ impl Scheduler {
         let now = self.clock.now_ms();
         let row = match self.store.schedule(&s.name).await? {
             Some(row) => row,
-            None => {
-                let next = s.expr.next_after(now);
-                self.store
-                    .put_schedule(&s.name, &s.kind, &s.args, s.expr.as_str(), next, now)
-                    .await?
-            }
+            None => self.put(s, now).await?,
         };
         let decision = due(
             &s.expr,

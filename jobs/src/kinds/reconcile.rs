@@ -5,7 +5,6 @@
 //! reconciliations enqueue it once. The result counts the tenants checked, drifted and
 //! enqueued, and says what drifted.
 
-use dezky_authentik::client::models::{OAuth2Provider, PolicyBinding};
 use dezky_authentik::{AuthentikClient, AuthentikError};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -118,11 +117,7 @@ pub async fn drift(
         drift.push("group");
     }
     let name = tenant_object(&args.slug);
-    let provider = client
-        .list_all::<OAuth2Provider>("/providers/oauth2/", &[("name", &name)])
-        .await?
-        .into_iter()
-        .next();
+    let provider = client.oauth2_provider_named(&name).await?;
     match &provider {
         None => drift.push("provider"),
         Some(provider) => {
@@ -142,10 +137,7 @@ pub async fn drift(
             }
             if let Some(group) = &group {
                 let bound = client
-                    .list_all::<PolicyBinding>(
-                        "/policies/bindings/",
-                        &[("target", &application.pk)],
-                    )
+                    .policy_bindings(&application.pk)
                     .await?
                     .iter()
                     .any(|b| b.group.as_deref() == Some(group.pk.as_str()));

@@ -38,6 +38,14 @@ pub async fn store_in(dir: &tempfile::TempDir) -> (Store, String) {
     (Store::connect(&url).await.expect("store"), url)
 }
 
+/// The writes the simulator cut off after they applied, so far.
+pub fn resets(sim: &Simulator) -> u64 {
+    sim.sim
+        .faults
+        .resets
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The writes a clean run applied (the simulator's count since its faults were last set).
 pub fn writes(sim: &Simulator) -> u64 {
     sim.sim
@@ -60,11 +68,7 @@ where
         reset_write_number: Some(n),
         ..Faults::default()
     });
-    let resets_before = sim
-        .sim
-        .faults
-        .resets
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let resets_before = resets(sim);
     let mut runs = 0;
     loop {
         runs += 1;
@@ -75,13 +79,7 @@ where
             Err(e) => panic!("write {n} cut off: the rerun failed: {e}"),
         }
     }
-    let resets = sim
-        .sim
-        .faults
-        .resets
-        .load(std::sync::atomic::Ordering::SeqCst)
-        - resets_before;
-    assert_eq!(resets, 1, "write {n} was cut off");
+    assert_eq!(resets(sim) - resets_before, 1, "write {n} was cut off");
     sim.sim.faults.set(Faults::default());
     runs
 }
