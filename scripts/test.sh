@@ -7,6 +7,7 @@
 #   starts them locally (trust auth, a `test` database).
 # - A Redis Cluster of 3 masters and 3 replicas on loopback (scripts/redis-cluster.sh) unless
 #   DEZKY_TEST_REDIS_CLUSTER_URL names one (seed node URLs, comma-separated).
+# - Debian's chromium and chromium-driver, for the dashboard's browser test, when missing.
 # - Then cargo fmt --check, clippy with -D warnings, every test of the workspace (nextest when
 #   installed, cargo test otherwise), the scan of every log of the run for secrets
 #   (scripts/secrets-in-logs.sh), and schemathesis against the API (scripts/schemathesis.sh).
@@ -99,9 +100,17 @@ ensure_redis_cluster() {
   export DEZKY_TEST_REDIS_CLUSTER_URL
 }
 
+# Headless Chromium and its WebDriver for the dashboard's browser test.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null 2>&1; then return 0; fi
+  say "installing chromium and chromium-driver"
+  apt_install chromium chromium-driver
+}
+
 phase redis ensure_redis
 phase redis-cluster ensure_redis_cluster
 phase postgres ensure_postgres
+phase chromium ensure_chromium
 say "Redis at $DEZKY_TEST_REDIS_URL, Redis Cluster at $DEZKY_TEST_REDIS_CLUSTER_URL, PostgreSQL at $DEZKY_TEST_DATABASE_URL"
 
 phase fmt cargo fmt --all -- --check

@@ -63,8 +63,14 @@ impl TokenSet {
         self.entries.is_empty()
     }
 
+    /// Whether a token named `name` is configured (a dashboard session lasts only while its
+    /// token does).
+    pub fn has_name(&self, name: &str) -> bool {
+        self.entries.iter().any(|(n, _)| n == name)
+    }
+
     /// The name of the caller presenting `token`.
-    fn caller(&self, token: &str) -> Option<&str> {
+    pub(crate) fn caller(&self, token: &str) -> Option<&str> {
         let mut found = None;
         for (name, secret) in &self.entries {
             // Check every entry, so timing does not reveal which one matched.
@@ -76,7 +82,7 @@ impl TokenSet {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -10,6 +10,7 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod ui;
 
 use std::sync::Arc;
 

@@ -215,7 +215,10 @@ impl Application {
             };
             let stop = shutdown.wait();
             parts.spawn(async move {
-                axum::serve(listener, router)
+                // The client's address reaches handlers (the dashboard throttles failed logins
+                // per address).
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, service)
                     .with_graceful_shutdown(stop)
                     .await
                     .context("API server failed")

@@ -69,7 +69,8 @@ pub struct CommonArgs {
     #[arg(long, global = true, env = "DEZKY_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
     /// The key that seals secret results: 32 bytes as 64 hex characters. Unset on the SQLite
-    /// default: generated into `<db>.secret-key` (mode 0600). Required with PostgreSQL.
+    /// default: generated into `<db>.secret-key` (mode 0600). Required with PostgreSQL. The
+    /// dashboard's session key is derived from it.
     #[arg(long, global = true, env = "DEZKY_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
     /// Earlier secret keys, comma-separated, still accepted to open secrets (rotation).

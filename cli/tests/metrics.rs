@@ -137,6 +137,22 @@ async fn every_role_serves_metrics_that_parse_and_move() {
         "the api reports the queue's depth"
     );
     assert_eq!(
+        value(
+            &depth,
+            "dezky_queue_oldest_available_age_seconds",
+            &[("queue", "echo")]
+        ),
+        0.0,
+        "and the oldest available job's age: none is waiting"
+    );
+    assert!(
+        depth
+            .iter()
+            .any(|s| s.metric == "dezky_queue_oldest_available_age_seconds"
+                && s.labels.get("queue") == Some("echo")),
+        "the age is reported"
+    );
+    assert_eq!(
         value(&after, "dezky_queue_jobs", &[]),
         0.0,
         "only the api does, so a sum over pods counts each job once"

@@ -49,7 +49,7 @@ async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
     .fetch_one(schema.admin())
     .await
     .unwrap();
-    assert_eq!(tables, 5, "the store's tables are in the test's schema");
+    assert_eq!(tables, 6, "the store's tables are in the test's schema");
     schema.drop().await;
 }
 

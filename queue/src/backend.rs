@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::error::QueueError;
 use crate::model::{
-    FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob,
-    Outcome, Pushed, QueueCounts, Renewed, Retention,
+    BulkAction, BulkDone, FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage,
+    JobState, Lease, NewJob, Outcome, Pushed, QueueActivity, QueueCounts, Renewed, Retention,
 };
 use crate::wake::WakeSignal;
 
@@ -78,6 +78,25 @@ pub trait QueueBackend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Counts per queue and state, for every queue that has jobs or a pause flag.
     async fn counts(&self) -> Result<Vec<QueueCounts>, QueueError>;
+
+    /// For every queue `counts` lists: how long its oldest available job has waited, and how many
+    /// jobs succeeded and died within each of `windows` (closing now, on the store's clock).
+    async fn activity(&self, windows: &[Duration]) -> Result<Vec<QueueActivity>, QueueError>;
+
+    /// Deletes a finished (succeeded, dead or cancelled) job now, as retention would; answers
+    /// the job as it was. Its dedup key answers on until its window ends.
+    async fn delete(&self, id: &JobId) -> Result<Job, QueueError>;
+
+    /// Retries now or deletes at most `limit` dead jobs matching `filter`, newest first, from
+    /// its cursor on; bounded per call (see [`bulk_dead`](crate::bulk::bulk_dead)).
+    async fn bulk_dead(
+        &self,
+        action: BulkAction,
+        filter: JobFilter,
+        limit: usize,
+    ) -> Result<BulkDone, QueueError> {
+        crate::bulk::bulk_dead(self, action, filter, limit).await
+    }
 
     /// Makes a scheduled, dead or cancelled job available now (granting one more attempt when
     /// it had none left).

@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod backoff;
+pub mod bulk;
 pub mod clock;
 #[cfg(feature = "contract-tests")]
 pub mod contract;

@@ -472,3 +472,46 @@ impl Default for Retention {
         }
     }
 }
+
+/// What the overview shows of one queue beyond its counts, on the store's clock.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueActivity {
+    /// The queue.
+    pub queue: String,
+    /// How long the available job due longest has waited (the store's now − its `run_at`);
+    /// `None` while no job is available.
+    pub oldest_available_age: Option<Duration>,
+    /// For each window asked for, in order: jobs that ended within it.
+    pub finished: Vec<FinishedWithin>,
+}
+
+/// Jobs that ended within a window that closes now (by `finished_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FinishedWithin {
+    /// The window.
+    pub window: Duration,
+    /// Jobs that succeeded within it.
+    pub succeeded: u64,
+    /// Jobs that died within it (out of attempts, aborted or discarded).
+    pub dead: u64,
+}
+
+/// What a bulk action does to each dead job it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    /// `retry_now`.
+    Retry,
+    /// `delete`.
+    Delete,
+}
+
+/// What one bulk call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkDone {
+    /// Jobs changed (a job that left `dead` meanwhile is skipped, not counted).
+    pub touched: usize,
+    /// Jobs the call looked at.
+    pub examined: usize,
+    /// Where to go on, when the call stopped at its bounds before the end of the filter.
+    pub next_cursor: Option<String>,
+}

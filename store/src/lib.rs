@@ -9,6 +9,7 @@
 //! same statements (`$1` placeholders, which SQLite takes too) except where their JSON functions
 //! differ. Times are milliseconds since the epoch, given by the caller.
 
+mod audit;
 mod error;
 mod invitations;
 mod runs;
@@ -18,6 +19,7 @@ mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use invitations::Invitation;
 pub use runs::Run;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use dezky_queue::Clock;
+use sha2::Digest;
 
 use crate::{Store, StoreError, on_pool};
 
@@ -24,6 +25,9 @@ const NONCE_LEN: usize = 24;
 pub struct SecretKeys {
     current: XChaCha20Poly1305,
     old: Vec<XChaCha20Poly1305>,
+    /// A digest of the current key that other keys are derived from (the dashboard's session
+    /// key), so every process with the same key derives the same ones.
+    root: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretKeys {
@@ -37,10 +41,26 @@ impl std::fmt::Debug for SecretKeys {
 impl SecretKeys {
     /// Keys from 64-hex-character strings: the current one and any old ones.
     pub fn from_hex(current: &str, old: &[&str]) -> Result<Self, StoreError> {
+        let root = sha2::Sha256::new()
+            .chain_update(b"dezky-jobs derived keys v1\0")
+            .chain_update(current.trim().to_ascii_lowercase().as_bytes())
+            .finalize()
+            .into();
         Ok(Self {
             current: cipher(current)?,
             old: old.iter().map(|k| cipher(k)).collect::<Result<_, _>>()?,
+            root,
         })
+    }
+
+    /// A key for `purpose` (e.g. signing dashboard sessions), derived from the current key: the
+    /// same in every process that has it, and telling nothing of it.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        sha2::Sha256::new()
+            .chain_update(self.root)
+            .chain_update(purpose.as_bytes())
+            .finalize()
+            .into()
     }
 
     /// A fresh random key, as 64 hex characters.
@@ -127,6 +147,11 @@ impl SecretVault {
             ttl,
             clock,
         }
+    }
+
+    /// A key for `purpose`, derived from the current secret key ([`SecretKeys::derive`]).
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        self.keys.derive(purpose)
     }
 
     /// How long a secret is kept after its job ended.

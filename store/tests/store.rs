@@ -8,7 +8,7 @@
 )]
 
 use dezky_store::testing::TestSchema;
-use dezky_store::{Store, StoreError};
+use dezky_store::{AuditEntry, Store, StoreError};
 use serde_json::json;
 
 async fn tenants_invitations_and_runs(store: &Store) {
@@ -255,6 +255,38 @@ async fn schedules(store: &Store) {
     );
 }
 
+async fn audit(store: &Store) {
+    let entry = |at, action: &str, target: &str| AuditEntry {
+        at,
+        actor: "alice".into(),
+        action: action.into(),
+        target: target.into(),
+        detail: format!("{action} done"),
+    };
+    store
+        .record_action(&entry(1, "retry", "job-a"))
+        .await
+        .unwrap();
+    store
+        .record_action(&entry(2, "pause", "queue:q"))
+        .await
+        .unwrap();
+    store
+        .record_action(&entry(3, "discard", "job-a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.actions(Some("job-a"), 10).await.unwrap(),
+        vec![entry(3, "discard", "job-a"), entry(1, "retry", "job-a")],
+        "a target's actions, newest first"
+    );
+    assert_eq!(
+        store.actions(None, 2).await.unwrap(),
+        vec![entry(3, "discard", "job-a"), entry(2, "pause", "queue:q")]
+    );
+    assert!(store.actions(Some("job-b"), 10).await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn the_store_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,6 +295,7 @@ async fn the_store_on_sqlite() {
     assert_eq!(store.dialect(), "sqlite");
     tenants_invitations_and_runs(&store).await;
     schedules(&store).await;
+    audit(&store).await;
     store.close().await;
 }
 
@@ -273,6 +306,7 @@ async fn the_store_on_postgres() {
     assert_eq!(store.dialect(), "postgres");
     tenants_invitations_and_runs(&store).await;
     schedules(&store).await;
+    audit(&store).await;
     store.close().await;
     schema.drop().await;
 }

@@ -1,6 +1,7 @@
 //! `/metrics`: the process's metrics as Prometheus text, for an ops token or the metrics token.
 //! On the api role it adds the queue's depth, read at each scrape — `dezky_queue_jobs{queue,
-//! state}` and `dezky_queue_paused{queue}` — which only the api role reports, so a `sum()` over
+//! state}`, `dezky_queue_paused{queue}` and `dezky_queue_oldest_available_age_seconds{queue}` —
+//! which only the api role reports, so a `sum()` over
 //! pods counts each job once.
 
 use axum::extract::State;
@@ -15,6 +16,9 @@ use crate::problem::Problem;
 pub const QUEUE_JOBS: &str = "dezky_queue_jobs";
 /// 1 while `queue` is paused.
 pub const QUEUE_PAUSED: &str = "dezky_queue_paused";
+
+/// How long the available job of `queue` due longest has waited (0 when none is available).
+pub const QUEUE_OLDEST_AVAILABLE_AGE: &str = "dezky_queue_oldest_available_age_seconds";
 
 /// The process's metrics (Prometheus text format 0.0.4).
 #[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = [])),
@@ -40,6 +44,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, Problem>
             } else {
                 0.0
             });
+        }
+        for queue in state.queue.activity(&[]).await? {
+            let age = queue.oldest_available_age.unwrap_or_default();
+            metrics::gauge!(QUEUE_OLDEST_AVAILABLE_AGE, "queue" => queue.queue)
+                .set(age.as_secs_f64());
         }
     }
     let body = (metrics.render)();

@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = api_router(state.clone()).split_for_parts();
     let api = openapi::finish(api, &state.registry, state.queue.name());
     router
+        .merge(crate::ui::router(&state))
         .route(
             "/openapi.json",
             axum::routing::get(move || async move { axum::Json(api.clone()) }),

@@ -54,7 +54,14 @@ pub struct ScheduleList {
 #[utoipa::path(get, path = "/v1/schedules", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = ScheduleList), NeedsOpsToken, NeedsQueue))]
 pub async fn list_schedules(State(state): State<AppState>) -> Result<Json<ScheduleList>, Problem> {
-    let rows = store(&state)?.schedules().await.map_err(store_failed)?;
+    Ok(Json(ScheduleList {
+        schedules: schedule_views(&state).await?,
+    }))
+}
+
+/// Every schedule, with its newest job's state (the dashboard shows the same).
+pub(crate) async fn schedule_views(state: &AppState) -> Result<Vec<ScheduleView>, Problem> {
+    let rows = store(state)?.schedules().await.map_err(store_failed)?;
     let mut schedules = Vec::with_capacity(rows.len());
     for row in rows {
         let last_job = match &row.last_job {
@@ -77,7 +84,7 @@ pub async fn list_schedules(State(state): State<AppState>) -> Result<Json<Schedu
             last_job,
         });
     }
-    Ok(Json(ScheduleList { schedules }))
+    Ok(schedules)
 }
 
 /// Run a schedule now. Deduplicated like a tick: while the job of an earlier run-now is
@@ -93,9 +100,15 @@ pub async fn run_schedule(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, Problem> {
-    let store = store(&state)?;
-    match dezky_scheduler::run_now(&state.queue, store, &dezky_queue::SystemClock, &name).await {
-        Ok((id, replayed)) => Ok(super::jobs::accepted(&id, replayed)),
+    let (id, replayed) = run_now(&state, &name).await?;
+    Ok(super::jobs::accepted(&id, replayed))
+}
+
+/// Runs schedule `name` now: its job's id, and whether an unfinished earlier one answered.
+pub(crate) async fn run_now(state: &AppState, name: &str) -> Result<(String, bool), Problem> {
+    let store = store(state)?;
+    match dezky_scheduler::run_now(&state.queue, store, &dezky_queue::SystemClock, name).await {
+        Ok(done) => Ok(done),
         Err(dezky_scheduler::ScheduleError::Unknown(_)) => {
             Err(Problem::not_found(format!("no schedule `{name}`")))
         }

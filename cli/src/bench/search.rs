@@ -1,7 +1,8 @@
 //! `dezky-jobs bench --search`: how reads hold up in a large backlog. Pushes `--jobs` jobs (in
 //! batches of 1,000; no workers, so all stay queued) with one value present only in the oldest —
 //! the worst case for a newest-first search — then times a search for it from the first page,
-//! following cursors until the job shows up, and the per-state counts (median of 11).
+//! following cursors until the job shows up, and the per-state counts (median of 11), then the
+//! dashboard's search page and overview on the same backlog ([`dashboard`](super::dashboard)).
 
 use std::time::Instant;
 
@@ -29,6 +30,9 @@ pub struct SearchReport {
     pub search_requests: usize,
     /// Median time of the per-state counts.
     pub counts_ms: f64,
+    /// The dashboard on the same backlog.
+    #[serde(flatten)]
+    pub dashboard: super::dashboard::DashboardTimes,
 }
 
 /// Fills the backlog and measures.
@@ -89,6 +93,7 @@ pub async fn run(
         anyhow::ensure!(total == n as u64, "counts say {total} jobs, not {n}");
     }
     times.sort_by(f64::total_cmp);
+    let dashboard = super::dashboard::measure(queue, &needle).await?;
     Ok(SearchReport {
         backend,
         n,
@@ -96,5 +101,6 @@ pub async fn run(
         search_found_ms: round2(search_found_ms),
         search_requests: requests,
         counts_ms: round2(percentile(&times, 0.5)),
+        dashboard,
     })
 }

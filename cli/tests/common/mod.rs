@@ -20,6 +20,9 @@ use dezky_scheduler::MaintenanceConfig;
 use dezky_worker::WorkerConfig;
 use serde_json::Value;
 
+pub mod ui;
+pub mod webdriver;
+
 pub const PORTAL_TOKEN: &str = "portal-test-token";
 pub const OPS_TOKEN: &str = "ops-test-token-1";
 /// The token that reads `/metrics` only.

@@ -12,7 +12,7 @@ use crate::backend::{DynQueue, QueueBackend};
 use crate::error::QueueError;
 use crate::model::{
     FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob,
-    Outcome, Pushed, QueueCounts, Renewed, Retention,
+    Outcome, Pushed, QueueActivity, QueueCounts, Renewed, Retention,
 };
 use crate::wake::WakeSignal;
 
@@ -154,6 +154,14 @@ impl QueueBackend for Faulty {
 
     async fn counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
         self.inner.counts().await
+    }
+
+    async fn activity(&self, windows: &[Duration]) -> Result<Vec<QueueActivity>, QueueError> {
+        self.inner.activity(windows).await
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<Job, QueueError> {
+        self.inner.delete(id).await
     }
 
     async fn retry_now(&self, id: &JobId) -> Result<Job, QueueError> {

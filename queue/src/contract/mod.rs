@@ -18,6 +18,7 @@ pub mod model;
 pub mod model_test;
 mod ordering;
 mod outcomes;
+mod overview;
 pub mod redis_prefix;
 mod scale;
 mod search;
@@ -34,6 +35,7 @@ pub use leases::*;
 pub use locks::*;
 pub use ordering::*;
 pub use outcomes::*;
+pub use overview::*;
 pub use scale::*;
 pub use search::*;
 pub use stops::*;
@@ -149,7 +151,9 @@ macro_rules! queue_contract_tests_without_time {
             a_lock_has_one_holder_until_released,
             locks_are_per_key,
             racing_takers_get_one_lock,
-            invalid_locks_are_refused
+            invalid_locks_are_refused,
+            delete_removes_only_finished_jobs,
+            bulk_dead_retries_and_deletes_in_bounded_batches
         );
     };
 }
@@ -204,7 +208,10 @@ macro_rules! queue_contract_tests {
             locks_are_per_key,
             racing_takers_get_one_lock,
             invalid_locks_are_refused,
-            a_retried_job_does_not_take_back_a_key_another_job_took
+            a_retried_job_does_not_take_back_a_key_another_job_took,
+            activity_reports_the_oldest_wait_and_recent_endings,
+            delete_removes_only_finished_jobs,
+            bulk_dead_retries_and_deletes_in_bounded_batches
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

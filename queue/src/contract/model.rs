@@ -59,6 +59,10 @@ pub enum Renewal {
     Lost,
 }
 
+/// One queue's activity: its name, the oldest available job's age (ms), and per window the
+/// jobs that succeeded and died within it.
+pub type ActivityLine = (String, Option<i64>, Vec<(u64, u64)>);
+
 /// How an operation ended, in terms both the model and a backend answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -78,6 +82,9 @@ pub enum Answer {
     Lock(i64),
     /// One answer per item (complete many).
     Many(Vec<Answer>),
+    /// Per queue that counts list: its name, the oldest available job's age (ms), and per window
+    /// the jobs that succeeded and died within it.
+    Activity(Vec<ActivityLine>),
     /// Nothing to say (pause, resume, clock).
     Done,
     /// `QueueError::LeaseLost`.
@@ -308,6 +315,71 @@ impl Model {
             return Answer::NotFound;
         }
         self.apply(j, event, "", 0)
+    }
+
+    /// Deletes finished job `j` now, as retention would.
+    pub fn delete(&mut self, j: usize) -> Answer {
+        let job = &mut self.jobs[j];
+        if job.pruned {
+            Answer::NotFound
+        } else if job.facts.state.is_unfinished() {
+            Answer::InvalidState
+        } else {
+            job.pruned = true;
+            Answer::State(job.facts.state)
+        }
+    }
+
+    /// Retries now (or deletes) at most `limit` dead jobs of `queue`, newest first.
+    pub fn bulk_dead(&mut self, queue: &str, delete: bool, limit: usize) -> Answer {
+        let mut dead = self.live(Some(queue), JobState::Dead);
+        dead.reverse();
+        dead.truncate(limit);
+        for &j in &dead {
+            if delete {
+                self.delete(j);
+            } else {
+                self.admin(j, Event::RetryNow);
+            }
+        }
+        Answer::Count(dead.len())
+    }
+
+    /// What `activity(windows)` answers: for each queue with jobs or a pause flag, by name.
+    pub fn activity(&self, windows_ms: &[i64]) -> Answer {
+        let live = || self.jobs.iter().filter(|j| !j.pruned);
+        let queues: BTreeSet<&str> = live()
+            .map(|j| j.queue.as_str())
+            .chain(self.paused.iter().map(String::as_str))
+            .collect();
+        let ended = |queue: &str, state: JobState, since: i64| {
+            live()
+                .filter(|j| j.queue == queue && j.facts.state == state)
+                .filter(|j| j.finished_at.is_some_and(|f| f >= since))
+                .count() as u64
+        };
+        Answer::Activity(
+            queues
+                .into_iter()
+                .map(|queue| {
+                    let oldest = live()
+                        .filter(|j| j.queue == queue && j.facts.state == JobState::Available)
+                        .map(|j| (self.now - j.run_at).max(0))
+                        .max();
+                    let windows = windows_ms
+                        .iter()
+                        .map(|w| {
+                            let since = self.now - w;
+                            (
+                                ended(queue, JobState::Succeeded, since),
+                                ended(queue, JobState::Dead, since),
+                            )
+                        })
+                        .collect();
+                    (queue.to_owned(), oldest, windows)
+                })
+                .collect(),
+        )
     }
 
     /// Deletes finished jobs past `retention`.

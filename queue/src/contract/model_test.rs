@@ -24,8 +24,8 @@ use crate::error::QueueError;
 use crate::lock::LockEvent;
 use crate::machine::{Ending, Event};
 use crate::model::{
-    AttemptFailure, Dedup, FetchRequest, HeldLock, Job, JobFilter, JobId, JobState, Lease, NewJob,
-    Outcome, Retention,
+    AttemptFailure, BulkAction, Dedup, FetchRequest, HeldLock, Job, JobFilter, JobId, JobState,
+    Lease, NewJob, Outcome, Retention,
 };
 
 /// Steps per case.
@@ -76,6 +76,16 @@ pub enum Op {
     RetryNow { job: usize },
     /// `discard` a job.
     Discard { job: usize },
+    /// `delete` a job.
+    Delete { job: usize },
+    /// `bulk_dead` on a queue: retry now (or delete) at most `limit` dead jobs.
+    BulkDead {
+        queue: usize,
+        delete: bool,
+        limit: usize,
+    },
+    /// `activity` over the test's windows.
+    Activity,
     /// `pause` a queue.
     Pause { queue: usize },
     /// `resume` a queue.
@@ -95,6 +105,9 @@ pub enum Op {
     /// `lock_held` on a key.
     LockHeld { key: usize },
 }
+
+/// The windows `activity` is asked about (the clock moves up to 130 s a step).
+const ACTIVITY_WINDOWS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(300)];
 
 /// Lock keys.
 const LOCK_KEYS: [&str; 2] = ["tenant:a", "user:b@c.eu"];
@@ -141,7 +154,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => index.clone().prop_map(|job| Op::Get { job }),
         2 => index.clone().prop_map(|job| Op::Cancel { job }),
         1 => index.clone().prop_map(|job| Op::RetryNow { job }),
-        1 => index.prop_map(|job| Op::Discard { job }),
+        1 => index.clone().prop_map(|job| Op::Discard { job }),
+        1 => index.prop_map(|job| Op::Delete { job }),
+        1 => (0..QUEUES.len(), any::<bool>(), 1usize..=3)
+            .prop_map(|(queue, delete, limit)| Op::BulkDead { queue, delete, limit }),
+        1 => Just(Op::Activity),
         1 => (0..QUEUES.len()).prop_map(|queue| Op::Pause { queue }),
         1 => (0..QUEUES.len()).prop_map(|queue| Op::Resume { queue }),
         3 => prop_oneof![0i64..=5, 20i64..=40, 50i64..=130].prop_map(|secs| Op::Advance { secs }),
@@ -369,6 +386,60 @@ impl Run {
                 let got = match result {
                     Err(e) => answer_of_error(&e)?,
                     Ok(job) => Answer::State(job.state),
+                };
+                (expected, got)
+            }
+            Op::Delete { job } => {
+                let Some(j) = pick(*job, self.ids.len()) else {
+                    return Ok(None);
+                };
+                let expected = self.model.delete(j);
+                let got = match q.delete(&self.ids[j]).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(job) => Answer::State(job.state),
+                };
+                (expected, got)
+            }
+            Op::BulkDead {
+                queue,
+                delete,
+                limit,
+            } => {
+                let name = QUEUES[*queue];
+                let expected = self.model.bulk_dead(name, *delete, *limit);
+                let action = if *delete {
+                    BulkAction::Delete
+                } else {
+                    BulkAction::Retry
+                };
+                let filter = JobFilter {
+                    queue: Some(name.into()),
+                    ..JobFilter::default()
+                };
+                let got = match q.bulk_dead(action, filter, *limit).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(done) => Answer::Count(done.touched),
+                };
+                (expected, got)
+            }
+            Op::Activity => {
+                let expected = self
+                    .model
+                    .activity(&ACTIVITY_WINDOWS.map(|w| w.as_millis() as i64));
+                let got = match q.activity(&ACTIVITY_WINDOWS).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(queues) => Answer::Activity(
+                        queues
+                            .into_iter()
+                            .map(|a| {
+                                (
+                                    a.queue,
+                                    a.oldest_available_age.map(|d| d.as_millis() as i64),
+                                    a.finished.iter().map(|f| (f.succeeded, f.dead)).collect(),
+                                )
+                            })
+                            .collect(),
+                    ),
                 };
                 (expected, got)
             }

@@ -31,7 +31,7 @@ use crate::clock::Clock;
 use crate::error::QueueError;
 use crate::model::{
     FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob,
-    Outcome, Pushed, QueueCounts, Renewed, Retention,
+    Outcome, Pushed, QueueActivity, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
 /// A connection to the backend's Redis or cluster (benchmarks and diagnostics: `INFO`, clean-up).
@@ -203,6 +203,15 @@ impl QueueBackend for RedisQueue {
 
     async fn counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
         self.queue_counts().await
+    }
+
+    async fn activity(&self, windows: &[Duration]) -> Result<Vec<QueueActivity>, QueueError> {
+        self.queue_activity(windows).await
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<Job, QueueError> {
+        self.job_admin(id, "delete", "", "only finished jobs can be deleted")
+            .await
     }
 
     async fn retry_now(&self, id: &JobId) -> Result<Job, QueueError> {

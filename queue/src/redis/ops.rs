@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use futures::future::try_join_all;
 use redis::Value;
 
 use super::keys::{job_key, on_queue, queues_key};
@@ -12,8 +13,8 @@ use super::{RedisQueue, storage};
 use crate::clock::duration_ms;
 use crate::error::QueueError;
 use crate::model::{
-    FetchRequest, Fetched, Job, JobId, JobState, Lease, LeasedJob, NewJob, Outcome, Pushed,
-    Renewed, Retention,
+    FetchRequest, Fetched, FinishedWithin, Job, JobId, JobState, Lease, LeasedJob, NewJob, Outcome,
+    Pushed, QueueActivity, Renewed, Retention,
 };
 use crate::validate::{validate_bulk, validate_queue_name};
 
@@ -405,6 +406,52 @@ impl RedisQueue {
             pruned += int(&self.admin(&queue, "prune", &args).await?) as usize;
         }
         Ok(pruned)
+    }
+}
+
+impl RedisQueue {
+    pub(super) async fn queue_activity(
+        &self,
+        windows: &[Duration],
+    ) -> Result<Vec<QueueActivity>, QueueError> {
+        let args: Vec<String> = windows
+            .iter()
+            .map(|w| duration_ms(*w).to_string())
+            .collect();
+        let queues = self.queue_names().await?;
+        let answers = try_join_all(queues.into_iter().map(|queue| async {
+            let answer = self.admin(&queue, "activity", &args).await?;
+            Ok::<_, QueueError>((queue, answer))
+        }))
+        .await?;
+        let mut out = Vec::new();
+        for (queue, answer) in answers {
+            let Value::Array(n) = answer else {
+                return Err(QueueError::Storage(format!(
+                    "unexpected activity answer {answer:?}"
+                )));
+            };
+            let n: Vec<i64> = n.iter().map(int).collect();
+            // Only the queues `counts` lists: with jobs, or paused.
+            if n.len() < 3 + 2 * windows.len() || (n[0] == 0 && n[1] == 0) {
+                continue;
+            }
+            out.push(QueueActivity {
+                queue,
+                oldest_available_age: (n[2] >= 0).then(|| Duration::from_millis(n[2] as u64)),
+                finished: windows
+                    .iter()
+                    .zip(n[3..].chunks_exact(2))
+                    .map(|(window, c)| FinishedWithin {
+                        window: *window,
+                        succeeded: c[0].max(0) as u64,
+                        dead: c[1].max(0) as u64,
+                    })
+                    .collect(),
+            });
+        }
+        out.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Ok(out)
     }
 }
 

@@ -120,6 +120,24 @@ impl SqliteQueue {
         self.require(id).await
     }
 
+    pub(super) async fn delete_job(&self, id: &JobId) -> Result<Job, QueueError> {
+        let Some(job) = job_by_id(&self.write, id).await? else {
+            return Err(QueueError::NotFound(id.0.clone()));
+        };
+        // As retention deletes: the job's dedup key stays in `queue_dedup` until its window
+        // ends (prune clears it then).
+        let done = sqlx::query(
+            "DELETE FROM queue_jobs WHERE id = ? AND state IN ('succeeded', 'dead', 'cancelled')",
+        )
+        .bind(id.as_str())
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(self.refusal(id, "only finished jobs can be deleted").await);
+        }
+        Ok(job)
+    }
+
     pub(super) async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), QueueError> {
         validate_queue_name(queue)?;
         sqlx::query(

@@ -7,6 +7,7 @@
 //! timeout) instead of deadlocking. Reads use a separate pool. Wake-ups are in-process
 //! ([`WakeHub`]); other processes poll.
 
+mod activity;
 mod admin;
 mod lease;
 mod locks;
@@ -30,7 +31,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::QueueError;
 use crate::model::{
     FetchRequest, Fetched, HeldLock, Job, JobFilter, JobId, JobPage, JobState, Lease, NewJob,
-    Outcome, Pushed, QueueCounts, Renewed, Retention,
+    Outcome, Pushed, QueueActivity, QueueCounts, Renewed, Retention,
 };
 use crate::wake::{WakeHub, WakeSignal};
 pub use writer::WriteStats;
@@ -220,6 +221,14 @@ impl QueueBackend for SqliteQueue {
 
     async fn counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
         self.queue_counts().await
+    }
+
+    async fn activity(&self, windows: &[Duration]) -> Result<Vec<QueueActivity>, QueueError> {
+        self.queue_activity(windows).await
+    }
+
+    async fn delete(&self, id: &JobId) -> Result<Job, QueueError> {
+        self.delete_job(id).await
     }
 
     async fn retry_now(&self, id: &JobId) -> Result<Job, QueueError> {

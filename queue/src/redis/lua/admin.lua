@@ -1,4 +1,5 @@
--- admin: ARGV = now, op (cancel|discard|retry|prune|rescue|pause|resume), then per op.
+-- admin: ARGV = now, op (cancel|discard|retry|delete|prune|rescue|pause|resume|activity), then
+-- per op.
 -- Job ops (ARGV[3] = id) answer {outcome, state, the job's hash as
 -- field, value, ...} (one round trip): outcome is 'ok', 'missing' or 'refused'.
 local now, op = clock(ARGV[1]), ARGV[2]
@@ -45,6 +46,31 @@ if op == 'prune' then
   return pruned
 end
 
+if op == 'activity' then
+  -- ARGV[3..]: windows (ms). Answers {jobs in the queue, paused (0/1), the oldest available
+  -- job's age (-1: none), then per window: succeeded, dead}. The available set is ordered by
+  -- priority band, then run_at: the oldest is the earliest of each band's first, one seek a band.
+  local band_width = 4398046511104
+  local oldest, from = nil, '-inf'
+  while true do
+    local first = redis.call('ZRANGE', K.available, from, '+inf', 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
+    if #first == 0 then break end
+    local score = tonumber(first[2])
+    local band = math.floor(score / band_width)
+    local run_at = score - band * band_width
+    if oldest == nil or run_at < oldest then oldest = run_at end
+    from = ms((band + 1) * band_width)
+  end
+  local out = { redis.call('ZCARD', K.all), redis.call('EXISTS', K.paused), -1 }
+  if oldest then out[3] = math.max(0, now - oldest) end
+  for i = 3, #ARGV do
+    local since = ms(now - tonumber(ARGV[i]))
+    out[#out + 1] = redis.call('ZCOUNT', K.succeeded, since, '+inf')
+    out[#out + 1] = redis.call('ZCOUNT', K.dead, since, '+inf')
+  end
+  return out
+end
+
 local id = ARGV[3]
 local jk = jkey(id)
 local state = redis.call('HGET', jk, 's')
@@ -84,6 +110,18 @@ elseif op == 'retry' then
     redis.call('SREM', K.cancel, id)
     wake(1)
     return answer('ok')
+  end
+elseif op == 'delete' then
+  -- As retention deletes: the dedup key answers on until its window ends.
+  if state == 'succeeded' or state == 'dead' or state == 'cancelled' then
+    local out = answer('ok')
+    local dk = redis.call('HGET', jk, 'dk')
+    if dk then release_key(id, dk, now) end
+    redis.call('DEL', jk)
+    redis.call('HDEL', K.args, id)
+    redis.call('ZREM', K[state], id)
+    redis.call('ZREM', K.all, id)
+    return out
   end
 end
 return answer('refused')
