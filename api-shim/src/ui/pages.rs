@@ -440,22 +440,16 @@ impl BulkQuery {
 
     /// The filter in words.
     pub fn describe(&self) -> String {
-        let s = &self.search;
-        let parts: Vec<String> = [
-            ("queue", &s.queue),
-            ("kind", &s.kind),
-            ("tenant", &s.tenant),
-            ("text", &s.q),
-        ]
-        .into_iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .map(|(k, v)| format!("{k} “{}”", v.trim()))
-        .collect();
-        if parts.is_empty() {
-            "every dead job".into()
-        } else {
-            parts.join(", ")
+        let mut params = self.search.params();
+        params.remove("state");
+        if params.is_empty() {
+            return "every dead job".into();
         }
+        params
+            .iter()
+            .map(|(k, v)| format!("{} “{v}”", if *k == "q" { "text" } else { k }))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The dead jobs' list, to go back to.

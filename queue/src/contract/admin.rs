@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Factory, HarnessConfig, fetch, fetch_one, job};
+use super::{Factory, HarnessConfig, abort, fetch, fetch_one, job};
 use crate::error::QueueError;
 use crate::model::{AttemptFailure, JobFilter, JobState, Outcome, Retention};
 
@@ -63,13 +63,7 @@ pub async fn retry_now_revives_a_dead_job(f: &Factory) {
     j.max_attempts = 1;
     let id = h.queue.push(j).await.unwrap().id;
     let leased = fetch_one(&h, "q").await;
-    h.queue
-        .complete(
-            &leased.lease,
-            Outcome::Abort(AttemptFailure::new("permanent", "no")),
-        )
-        .await
-        .unwrap();
+    assert_eq!(abort(&h, &leased.lease).await, JobState::Dead);
     let revived = h.queue.retry_now(&id).await.unwrap();
     assert_eq!(revived.state, JobState::Available);
     assert!(revived.max_attempts > revived.attempt);

@@ -113,6 +113,17 @@ pub async fn succeed(h: &Harness, lease: &Lease) -> JobState {
         .expect("complete")
 }
 
+/// Completes `lease` with a permanent failure, answering the state it left the job in (`dead`).
+pub async fn abort(h: &Harness, lease: &Lease) -> JobState {
+    h.queue
+        .complete(
+            lease,
+            Outcome::Abort(crate::model::AttemptFailure::new("permanent", "no")),
+        )
+        .await
+        .expect("complete")
+}
+
 /// A job of kind `kind` with `{"n": n}` as args.
 pub fn job(kind: &str, n: i64) -> NewJob {
     NewJob::new(kind, serde_json::json!({ "n": n }))

@@ -3,12 +3,9 @@
 
 use std::time::Duration;
 
-use super::{Factory, HarnessConfig, fetch_one, job, succeed};
+use super::{Factory, HarnessConfig, abort, fetch_one, job, succeed};
 use crate::error::QueueError;
-use crate::model::{
-    AttemptFailure, BulkAction, Dedup, FinishedWithin, JobFilter, JobId, JobState, Outcome,
-    QueueActivity,
-};
+use crate::model::{BulkAction, Dedup, FinishedWithin, JobFilter, JobId, JobState, QueueActivity};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -38,13 +35,7 @@ pub async fn activity_reports_the_oldest_wait_and_recent_endings(f: &Factory) {
     assert_eq!(succeed(&h, &leased.lease).await, JobState::Succeeded);
     h.clock.advance(10 * MINUTE);
     let leased = fetch_one(&h, "q").await;
-    h.queue
-        .complete(
-            &leased.lease,
-            Outcome::Abort(AttemptFailure::new("permanent", "no")),
-        )
-        .await
-        .unwrap();
+    assert_eq!(abort(&h, &leased.lease).await, JobState::Dead);
     let ended = |succeeded, dead| {
         windows
             .iter()
