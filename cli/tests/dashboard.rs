@@ -321,3 +321,39 @@ async fn search_follows_cursors_to_a_rare_value_in_the_oldest_job() {
     assert_eq!(bad.status, 422);
     app.stop().await;
 }
+
+/// A secret result proper (sealed in the store for its enqueuer) is on no page, not even the
+/// job's own; the page says one is sealed.
+#[tokio::test]
+async fn a_sealed_secret_result_is_on_no_page() {
+    let app = common::spawn_app().await;
+    let id = app.enqueue_ok(json!({"kind": "secret", "args": {}})).await;
+    let done = app
+        .wait_for_job(
+            &id,
+            std::time::Duration::from_secs(20),
+            common::in_state("succeeded"),
+        )
+        .await;
+    let password = done["secret"]["password"]
+        .as_str()
+        .expect("the enqueuer sees the secret")
+        .to_owned();
+    let mut visitor = Visitor::new(app.addr);
+    visitor.login(OPS_TOKEN).await;
+    for path in [
+        "/ui/".to_owned(),
+        "/ui/overview.json".into(),
+        "/ui/jobs".into(),
+        "/ui/jobs?state=succeeded".into(),
+        format!("/ui/jobs?q={id}"),
+        format!("/ui/jobs/{id}"),
+    ] {
+        let answer = visitor.get(&path).await;
+        assert_eq!(answer.status, 200, "{path}");
+        assert!(!answer.body.contains(&password), "the secret on {path}");
+    }
+    let page = visitor.get(&format!("/ui/jobs/{id}")).await.body;
+    assert!(page.contains("A secret result is sealed"), "{page}");
+    app.stop().await;
+}
