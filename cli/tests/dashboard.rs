@@ -357,3 +357,35 @@ async fn a_sealed_secret_result_is_on_no_page() {
     assert!(page.contains("A secret result is sealed"), "{page}");
     app.stop().await;
 }
+
+/// The schedules page lists the actions on schedules however many actions on jobs came after.
+#[tokio::test]
+async fn the_schedules_page_shows_schedule_actions_behind_many_job_actions() {
+    let app = spawn_app_with(None).await;
+    let entry = |at, action: &str, target: &str| dezky_store::AuditEntry {
+        at,
+        actor: "ops".into(),
+        action: action.into(),
+        target: target.into(),
+        detail: String::new(),
+    };
+    app.store
+        .record_action(&entry(1, "run-now", "schedule:reconcile"))
+        .await
+        .unwrap();
+    for n in 0..60 {
+        let job = JobId::generate();
+        app.store
+            .record_action(&entry(2 + n, "retry", &job.0))
+            .await
+            .unwrap();
+    }
+    let mut visitor = Visitor::new(app.addr);
+    visitor.login(OPS_TOKEN).await;
+    let page = visitor.get("/ui/schedules").await.body;
+    assert!(
+        page.contains("<td>run-now</td><td>schedule:reconcile</td>"),
+        "{page}"
+    );
+    app.stop().await;
+}

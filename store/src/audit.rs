@@ -40,24 +40,19 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` actions on `target` (all targets when `None`), newest first.
-    pub async fn actions(
-        &self,
-        target: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        let sql = match target {
-            Some(_) => format!(
-                "SELECT {COLUMNS} FROM store_audit WHERE target = $1 ORDER BY id DESC LIMIT $2"
-            ),
-            None => format!("SELECT {COLUMNS} FROM store_audit ORDER BY id DESC LIMIT $1"),
-        };
+    /// The newest `limit` actions whose target starts with `prefix` (a job id, `schedule:`, or
+    /// `""` for all), newest first.
+    pub async fn actions(&self, prefix: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM store_audit WHERE substr(target, 1, length($1)) = $1
+             ORDER BY id DESC LIMIT $2"
+        );
         Ok(on_pool!(self, |pool| {
-            let mut query = sqlx::query_as::<_, AuditEntry>(sqlx::AssertSqlSafe(sql.clone()));
-            if let Some(target) = target {
-                query = query.bind(target);
-            }
-            query.bind(i64::from(limit)).fetch_all(pool).await?
+            sqlx::query_as::<_, AuditEntry>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(prefix)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
         }))
     }
 }

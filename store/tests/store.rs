@@ -276,15 +276,20 @@ async fn audit(store: &Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.actions(Some("job-a"), 10).await.unwrap(),
+        store.actions("job-a", 10).await.unwrap(),
         vec![entry(3, "discard", "job-a"), entry(1, "retry", "job-a")],
         "a target's actions, newest first"
     );
     assert_eq!(
-        store.actions(None, 2).await.unwrap(),
+        store.actions("", 2).await.unwrap(),
         vec![entry(3, "discard", "job-a"), entry(2, "pause", "queue:q")]
     );
-    assert!(store.actions(Some("job-b"), 10).await.unwrap().is_empty());
+    assert!(store.actions("job-b", 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.actions("queue:", 10).await.unwrap(),
+        vec![entry(2, "pause", "queue:q")],
+        "by a target's prefix"
+    );
 }
 
 #[tokio::test]

@@ -146,22 +146,16 @@ async fn schedule_lines(state: &AppState) -> Result<Vec<ScheduleLine>, Problem> 
         .collect())
 }
 
-/// The newest actions, those on `target` only when given.
-async fn audit_lines(
-    state: &AppState,
-    target: Option<&str>,
-    keep: impl Fn(&str) -> bool,
-) -> Result<Vec<AuditLine>, Problem> {
+/// The newest actions on targets starting with `prefix` (`""`: all).
+async fn audit_lines(state: &AppState, prefix: &str) -> Result<Vec<AuditLine>, Problem> {
     let Some(store) = &state.store else {
         return Ok(Vec::new());
     };
     Ok(store
-        .actions(target, 50)
+        .actions(prefix, 20)
         .await
         .map_err(crate::routes::store_failed)?
         .into_iter()
-        .filter(|e| keep(&e.target))
-        .take(20)
         .map(AuditLine::from)
         .collect())
 }
@@ -206,9 +200,7 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Result<R
             })
             .collect(),
     };
-    let audit = audit_lines(&state, None, |_| true)
-        .await
-        .map_err(problem_page)?;
+    let audit = audit_lines(&state, "").await.map_err(problem_page)?;
     Ok(page(
         StatusCode::OK,
         "overview.html",
@@ -353,9 +345,7 @@ pub async fn job(
         None => false,
     };
     let moments = timeline(&state, &job).await.map_err(problem_page)?;
-    let audit = audit_lines(&state, Some(&job.id.0), |_| true)
-        .await
-        .map_err(problem_page)?;
+    let audit = audit_lines(&state, &job.id.0).await.map_err(problem_page)?;
     let view = context! {
         id => job.id.0,
         kind => job.kind,
@@ -395,7 +385,7 @@ pub async fn schedules(
     signed: Signed,
 ) -> Result<Response, Response> {
     let schedules = schedule_lines(&state).await.map_err(problem_page)?;
-    let audit = audit_lines(&state, None, |t| t.starts_with("schedule:"))
+    let audit = audit_lines(&state, "schedule:")
         .await
         .map_err(problem_page)?;
     Ok(page(
