@@ -28,6 +28,8 @@ pub async fn jobs(queue: &DynQueue) -> Result<BTreeMap<String, JobFinal>, QueueE
                     attempt: job.attempt,
                     enqueued_by: job.enqueued_by,
                     run_at: job.run_at,
+                    created_at: job.created_at,
+                    finished_at: job.finished_at,
                 },
             );
         }

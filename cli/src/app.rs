@@ -225,9 +225,15 @@ impl Application {
             });
         }
         if let (Some(client), Some(_)) = (&self.authentik, &self.workers) {
-            let client = client.clone();
+            // Once, without the client's retries: a worker restarted while Authentik is down
+            // must not add to what the gate's prober sends it.
+            let client = dezky_authentik::AuthentikClient::new(dezky_authentik::ClientConfig {
+                retries: 0,
+                ..client.config().clone()
+            });
             // Not fatal: Authentik may come up after us; the jobs snooze until it answers.
             tokio::spawn(async move {
+                let Ok(client) = client else { return };
                 match client.version().await {
                     Ok(v) => tracing::info!(version = %v.version_current, "Authentik answers"),
                     Err(e) => tracing::warn!(error = %e, "Authentik does not answer yet"),

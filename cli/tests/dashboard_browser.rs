@@ -66,7 +66,7 @@ async fn find_a_dead_job_retry_it_and_see_it_succeed() {
     browser.screenshot(&shot("login")).await;
     let token = browser.element("#token").await;
     browser.type_into(&token, OPS_TOKEN).await;
-    browser.click(&browser.element("#login").await).await;
+    browser.follow(&browser.element("#login").await).await;
     assert!(
         browser.url().await.ends_with("/ui/"),
         "{}",
@@ -89,19 +89,19 @@ async fn find_a_dead_job_retry_it_and_see_it_succeed() {
     app.queue.cancel(&later).await.unwrap();
 
     browser
-        .click(&browser.element("a[href=\"/ui/jobs\"]").await)
+        .follow(&browser.element("a[href=\"/ui/jobs\"]").await)
         .await;
     let search = browser.element("#q").await;
     browser.type_into(&search, needle).await;
-    browser.click(&browser.element("#search").await).await;
+    browser.follow(&browser.element("#search").await).await;
     let link = browser.element("#results a.job-link").await;
     assert_eq!(browser.text(&link).await, id.0);
     browser.screenshot(&shot("jobs-search")).await;
-    browser.click(&link).await;
+    browser.follow(&link).await;
     let state = browser.element("#state").await;
     assert_eq!(browser.text(&state).await, "dead");
     browser.screenshot(&shot("job-dead")).await;
-    browser.click(&browser.element("#action-retry").await).await;
+    browser.follow(&browser.element("#action-retry").await).await;
     let succeeded = poll_until(Duration::from_secs(20), || async {
         browser.go(&format!("{base}/ui/jobs/{id}")).await;
         let state = browser.element("#state").await;
@@ -120,7 +120,7 @@ async fn find_a_dead_job_retry_it_and_see_it_succeed() {
     assert!(browser.source().await.contains("reconcile-tenants"));
     browser.screenshot(&shot("schedules")).await;
 
-    browser.click(&browser.element("#logout").await).await;
+    browser.follow(&browser.element("#logout").await).await;
     assert!(browser.url().await.ends_with("/ui/login"), "logged out");
     browser.go(&format!("{base}/ui/")).await;
     assert!(

@@ -167,6 +167,16 @@ impl Gate {
         }
     }
 
+    /// Takes the deployment's state as this process's view: a process that starts while the
+    /// gate is closed must not send its first jobs at the dependency before its gate task
+    /// first looks.
+    pub async fn sync(&self) {
+        let key = self.inner.dependency.gate_key();
+        if let Ok(true) = self.inner.queue.lock_held(&key).await {
+            self.set_open(false);
+        }
+    }
+
     /// Keeps this process's view in step with the deployment's, probing when it is this
     /// process's turn, until the task is dropped.
     pub async fn run(self) {
@@ -207,14 +217,29 @@ impl Gate {
         self.inner.config.probe_interval * 3 + self.inner.config.watch_interval
     }
 
-    /// Not the prober: wait until the lock is free (the prober saw the dependency back, or
-    /// died), then open.
+    /// Not the prober: wait until the lock is free. If the prober saw the dependency back (it
+    /// leaves the `opened` mark), open; if it died (its lock expired without the mark), the
+    /// dependency may well still be down: take over probing rather than open — opening would
+    /// send every waiting job of every process at it at once.
     async fn wait_for_prober(&self, key: &str) {
         loop {
             tokio::time::sleep(self.inner.config.watch_interval).await;
             if let Ok(false) = self.inner.queue.lock_held(key).await {
-                self.set_open(true);
-                return;
+                if let Ok(true) = self.inner.queue.lock_held(&opened_key(key)).await {
+                    self.set_open(true);
+                    return;
+                }
+                match self.inner.queue.lock(key, self.lock_ttl()).await {
+                    Ok(Some(lock)) => {
+                        tracing::info!(
+                            dependency = self.inner.dependency.name(),
+                            "the gate's prober is gone; probing in its place"
+                        );
+                        return self.probe_until_back(lock).await;
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot read the gate's state; trying again"),
+                }
             }
         }
     }
@@ -234,6 +259,12 @@ impl Gate {
             let probe = tokio::time::timeout(config.probe_interval * 2, (self.inner.probe)());
             match probe.await {
                 Ok(Ok(())) => {
+                    // The mark tells the waiting processes the dependency is back, not that
+                    // the prober died; it outlives their next look at the lock.
+                    let mark = opened_key(&lock.key);
+                    if let Err(e) = self.inner.queue.lock(&mark, self.lock_ttl()).await {
+                        tracing::warn!(error = %e, "could not mark the gate open; the others probe once more");
+                    }
                     if let Err(e) = self.inner.queue.unlock(&lock).await {
                         tracing::warn!(error = %e, "could not release the gate's lock; it expires instead");
                     }
@@ -307,6 +338,11 @@ impl Gate {
             }
         }
     }
+}
+
+/// The mark a prober leaves when the dependency answered again (see [`Gate::wait_for_prober`]).
+fn opened_key(gate_key: &str) -> String {
+    format!("{gate_key}:opened")
 }
 
 /// Authentik's gate over `registry`'s kinds that need it, probing with `client`, and the client

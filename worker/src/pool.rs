@@ -105,6 +105,9 @@ pub async fn run_observed_workers(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     let kinds = selected_kinds(&registry, &config, &hooks.services)?;
+    for gate in &hooks.gates {
+        gate.sync().await;
+    }
     let gate_tasks: Vec<_> = hooks
         .gates
         .iter()

@@ -182,6 +182,30 @@ impl Browser {
             .await;
     }
 
+    /// Clicks `element`, which navigates (a link, a form's button), and waits until the next
+    /// page has loaded: a click answers once the event is dispatched, which may be before the
+    /// browser has left the page, so reading the URL right after it can still see the old one.
+    pub async fn follow(&self, element: &Element) {
+        self.execute("window.dezkyLeft = false; return true").await;
+        self.click(element).await;
+        let arrived = super::poll_until(Duration::from_secs(15), || async {
+            self.execute(
+                "return window.dezkyLeft === undefined && document.readyState === 'complete'",
+            )
+            .await
+                == Value::Bool(true)
+        })
+        .await;
+        assert!(arrived, "the click did not lead to a new page");
+    }
+
+    /// Runs `script` in the page and answers what it returns.
+    async fn execute(&self, script: &str) -> Value {
+        let body = json!({ "script": script, "args": [] });
+        self.call(reqwest::Method::POST, "/execute/sync", Some(body))
+            .await
+    }
+
     /// The visible text of `element`.
     pub async fn text(&self, element: &Element) -> String {
         self.read(&format!("/element/{}/text", element.0)).await
