@@ -10,7 +10,8 @@
 # - Debian's chromium and chromium-driver, for the dashboard's browser test, when missing.
 # - Then cargo fmt --check, clippy with -D warnings, every test of the workspace (nextest when
 #   installed, cargo test otherwise), the scan of every log of the run for secrets
-#   (scripts/secrets-in-logs.sh), and schemathesis against the API (scripts/schemathesis.sh).
+#   (scripts/secrets-in-logs.sh), schemathesis against the API (scripts/schemathesis.sh), and
+#   the chaos suite's short profile on each queue backend (dezky-chaos; its report is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -132,3 +133,15 @@ phase secrets-in-logs scripts/secrets-in-logs.sh "$DEZKY_TEST_SECRETS_LOG" \
 # The HTTP API fuzzed from its own OpenAPI document (schemathesis.toml): no failure, no 5xx.
 # The tests just built target/debug/dezky-jobs (the binary's tests start it): no second build.
 phase schemathesis scripts/schemathesis.sh --no-build
+# The chaos suite's short profile, alone after the rest: the real topology (api, three workers,
+# two schedulers, the simulator, Redis with its AOF) under a seeded nemesis for a minute per
+# backend, gating on correctness only (lost, dead, duplicates, ticks, the gate's probe rate).
+# Its seed is printed; DEZKY_CHAOS_SEED replays one.
+chaos_seed="${DEZKY_CHAOS_SEED:-$(date +%s)}"
+# Each run's logs, databases and report stay in target/chaos/<backend>.
+rm -rf target/chaos
+phase chaos-build cargo build --locked -p dezky-chaos -p dezky-cli
+for backend in sqlite redis; do
+  phase "chaos-$backend" target/debug/dezky-chaos --queue "$backend" --seconds 60 \
+    --seed "$chaos_seed" --dir "target/chaos/$backend"
+done

@@ -11,4 +11,4 @@ pub mod client;
 #[cfg(feature = "contract-tests")]
 pub mod openapi;
 
-pub use client::{AuthentikClient, AuthentikError, CallGate, ClientConfig};
+pub use client::{AuthentikClient, AuthentikError, CallGate, ClientConfig, WriteFence};

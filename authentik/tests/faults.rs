@@ -278,3 +278,39 @@ async fn the_simulator_counts_requests_per_second() {
     assert!(stats["busiest_second"].as_u64().unwrap() >= 1);
     sim.stop().await;
 }
+
+/// A fence that says the run lost its job.
+#[derive(Debug)]
+struct Expired;
+
+impl dezky_authentik::WriteFence for Expired {
+    fn check(&self) -> Result<(), String> {
+        Err("its lease expired".into())
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_lost_its_lease_reads_but_sends_no_write() {
+    let (sim, client) = common::start(SimConfig::new(common::TOKEN)).await;
+    let fenced = client.with_fence(std::sync::Arc::new(Expired));
+    fenced.version().await.unwrap();
+    let e = fenced
+        .find_or_create_group(&NewGroup {
+            name: "written-by-a-stale-run".into(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, AuthentikError::Fenced(_)) && !e.is_transient(),
+        "{e:?}"
+    );
+    assert_eq!(
+        client
+            .group_named("written-by-a-stale-run")
+            .await
+            .unwrap()
+            .map(|g| g.pk),
+        None
+    );
+    sim.stop().await;
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use dezky_chaos::run::{RunConfig, run};
+use dezky_chaos::run::{RunConfig, TimingBounds, run};
 use dezky_chaos::topology::{QueueKind, TopologyConfig};
 use dezky_chaos::workload::Rates;
 
@@ -24,7 +24,8 @@ struct Args {
     /// `postgres://` URL of an empty database.
     #[arg(long, default_value = "sqlite")]
     store: String,
-    /// How long the faults go on, in minutes (a long run).
+    /// How long the faults go on, in minutes: a long run, which also gates the timing figures
+    /// (recovery after a worker kill, p99, at most three leases; the drain at most two minutes).
     #[arg(long)]
     minutes: Option<u64>,
     /// How long the faults go on, in seconds (the CI profile: 90).
@@ -95,6 +96,9 @@ fn main() -> anyhow::Result<()> {
             .tempdir()?
             .keep(),
     };
+    std::fs::create_dir_all(&dir)?;
+    // Absolute: Redis changes into it, and the processes are told paths inside it.
+    let dir = dir.canonicalize()?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -105,7 +109,7 @@ fn main() -> anyhow::Result<()> {
         args.unavailable_secs
             .unwrap_or_else(|| (duration.as_secs() / 4).min(60)),
     );
-    println!("chaos: run folder {}", dir.display());
+    eprintln!("chaos: run folder {}", dir.display());
     let config = RunConfig {
         topology: TopologyConfig {
             binary,
@@ -127,6 +131,10 @@ fn main() -> anyhow::Result<()> {
         seed,
         drain_deadline: Duration::from_secs(300),
         plant: args.plant,
+        timing_bounds: args.minutes.map(|_| TimingBounds {
+            recovery_p99: Duration::from_secs(args.lease_ttl_secs * 3),
+            drain: Duration::from_secs(120),
+        }),
     };
     // reqwest is built without a TLS provider of its own (as in the product).
     dezky_authentik::client::install_crypto_provider();

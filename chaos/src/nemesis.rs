@@ -217,10 +217,34 @@ mod tests {
         for role in [Role::Api, Role::Sim, Role::Redis, Role::Scheduler(0)] {
             assert!(
                 kinds(match role {
-                    Role::Api => |f| matches!(f, Fault::Kill { role: Role::Api, .. }),
-                    Role::Sim => |f| matches!(f, Fault::Kill { role: Role::Sim, .. }),
-                    Role::Redis => |f| matches!(f, Fault::Kill { role: Role::Redis, .. }),
-                    _ => |f| matches!(f, Fault::Kill { role: Role::Scheduler(_), .. }),
+                    Role::Api => |f| matches!(
+                        f,
+                        Fault::Kill {
+                            role: Role::Api,
+                            ..
+                        }
+                    ),
+                    Role::Sim => |f| matches!(
+                        f,
+                        Fault::Kill {
+                            role: Role::Sim,
+                            ..
+                        }
+                    ),
+                    Role::Redis => |f| matches!(
+                        f,
+                        Fault::Kill {
+                            role: Role::Redis,
+                            ..
+                        }
+                    ),
+                    _ => |f| matches!(
+                        f,
+                        Fault::Kill {
+                            role: Role::Scheduler(_),
+                            ..
+                        }
+                    ),
                 }) > 0,
                 "{role} is killed"
             );
@@ -228,19 +252,35 @@ mod tests {
         assert_eq!(kinds(|f| matches!(f, Fault::Unavailable { .. })), 2);
         let schedulers: Vec<&Event> = events
             .iter()
-            .filter(|e| matches!(e.fault, Fault::Kill { role: Role::Scheduler(_), .. }))
+            .filter(|e| {
+                matches!(
+                    e.fault,
+                    Fault::Kill {
+                        role: Role::Scheduler(_),
+                        ..
+                    }
+                )
+            })
             .collect();
         for pair in schedulers.windows(2) {
-            assert!(pair[0].ends_ms() < pair[1].at_ms, "two schedulers down at once");
+            assert!(
+                pair[0].ends_ms() < pair[1].at_ms,
+                "two schedulers down at once"
+            );
         }
         let unavailable: Vec<&Event> = events
             .iter()
             .filter(|e| matches!(e.fault, Fault::Unavailable { .. }))
             .collect();
-        for kill in events
-            .iter()
-            .filter(|e| matches!(e.fault, Fault::Kill { role: Role::Sim, .. }))
-        {
+        for kill in events.iter().filter(|e| {
+            matches!(
+                e.fault,
+                Fault::Kill {
+                    role: Role::Sim,
+                    ..
+                }
+            )
+        }) {
             for window in &unavailable {
                 assert!(
                     kill.ends_ms() < window.at_ms || kill.at_ms > window.ends_ms(),
@@ -252,7 +292,10 @@ mod tests {
             .iter()
             .filter(|e| matches!(e.fault, Fault::Pause { .. }))
         {
-            assert!(pause.ends_ms() - pause.at_ms > 3_000, "a pause outlasts the lease");
+            assert!(
+                pause.ends_ms() - pause.at_ms > 3_000,
+                "a pause outlasts the lease"
+            );
         }
     }
 }

@@ -9,10 +9,17 @@ use dezky_queue::{DynQueue, JobId, NewJob, QueueError};
 use crate::checker::Ack;
 
 /// Deletes the first acknowledged job that finished; answers its id.
-pub async fn delete_acknowledged(queue: &DynQueue, acks: &[Ack]) -> Result<Option<String>, QueueError> {
+pub async fn delete_acknowledged(
+    queue: &DynQueue,
+    acks: &[Ack],
+) -> Result<Option<String>, QueueError> {
     for ack in acks {
         let id = JobId(ack.job.clone());
-        if queue.get(&id).await?.is_some_and(|j| !j.state.is_unfinished()) {
+        if queue
+            .get(&id)
+            .await?
+            .is_some_and(|j| !j.state.is_unfinished())
+        {
             queue.delete(&id).await?;
             return Ok(Some(ack.job.clone()));
         }
@@ -25,7 +32,10 @@ pub async fn delete_acknowledged(queue: &DynQueue, acks: &[Ack]) -> Result<Optio
 pub async fn tick_twice(queue: &DynQueue, schedule: &str) -> Result<Option<String>, QueueError> {
     let by = format!("scheduler:{schedule}");
     let jobs = crate::observe::jobs(queue).await?;
-    let Some(tick) = jobs.values().find(|j| j.enqueued_by.as_deref() == Some(&by)) else {
+    let Some(tick) = jobs
+        .values()
+        .find(|j| j.enqueued_by.as_deref() == Some(&by))
+    else {
         return Ok(None);
     };
     for _ in 0..2 {
@@ -63,7 +73,7 @@ pub fn duplicate_object(state_file: &Path, collection: &str) -> std::io::Result<
 pub async fn plant_in_queue(queue: &DynQueue, acks: &[Ack], schedule: &str) -> anyhow::Result<()> {
     let deleted = delete_acknowledged(queue, acks).await?;
     let tick = tick_twice(queue, schedule).await?;
-    println!("chaos: planted: job {deleted:?} deleted, a tick's job enqueued again ({tick:?})");
+    eprintln!("chaos: planted: job {deleted:?} deleted, a tick's job enqueued again ({tick:?})");
     anyhow::ensure!(deleted.is_some() && tick.is_some(), "nothing to plant on");
     Ok(())
 }

@@ -31,6 +31,8 @@ pub struct Report {
     pub probe_rate_exceeded: bool,
     /// The run's figures (none for a check of planted observations).
     pub figures: Option<Figures>,
+    /// Timing figures past their bound (gated in long runs only).
+    pub timing_exceeded: Vec<String>,
 }
 
 /// A run's figures: what it did, how long recovery and the drain took.
@@ -120,6 +122,7 @@ impl Report {
             && self.ticks_wrong.is_empty()
             && self.runs_mismatched.is_empty()
             && !self.probe_rate_exceeded
+            && self.timing_exceeded.is_empty()
     }
 
     /// The findings as a Markdown table: one row per invariant, its count and verdict.
@@ -147,6 +150,9 @@ impl Report {
             "| requests/s while Authentik was unavailable | {rate} | {} |\n",
             verdict(!self.probe_rate_exceeded)
         ));
+        for exceeded in &self.timing_exceeded {
+            out.push_str(&format!("| {exceeded} | | **broken** |\n"));
+        }
         if let Some(f) = &self.figures {
             out.push_str(&f.markdown(self.runs_missing));
         }
@@ -157,30 +163,56 @@ impl Report {
 impl Figures {
     /// The figures as a second table.
     fn markdown(&self, runs_missing: usize) -> String {
-        let ms = |v: Option<u64>| v.map_or_else(|| "—".to_owned(), |v| format!("{:.1} s", v as f64 / 1000.0));
+        let ms = |v: Option<u64>| {
+            v.map_or_else(|| "—".to_owned(), |v| format!("{:.1} s", v as f64 / 1000.0))
+        };
         let unavailable: Vec<String> = self
             .unavailable
             .iter()
             .map(|w| {
                 let rate = w.max_rps.map_or_else(|| "—".to_owned(), |r| r.to_string());
-                format!("{} s: {} requests, at most {rate}/s once closed", w.seconds, w.requests)
+                format!(
+                    "{} s: {} requests, at most {rate}/s once closed",
+                    w.seconds, w.requests
+                )
             })
             .collect();
         let rows = [
             ("queue", format!("{:?}", self.queue).to_lowercase()),
             ("seed", self.seed.to_string()),
-            ("faults", format!("{} in {} s", self.faults, self.fault_secs)),
+            (
+                "faults",
+                format!("{} in {} s", self.faults, self.fault_secs),
+            ),
             ("pushes acknowledged", self.acknowledged.to_string()),
-            ("jobs at the end (ticks, children included)", self.jobs.to_string()),
-            ("pushes sent again (connection error, 5xx)", self.resent.to_string()),
+            (
+                "jobs at the end (ticks, children included)",
+                self.jobs.to_string(),
+            ),
+            (
+                "pushes sent again (connection error, 5xx)",
+                self.resent.to_string(),
+            ),
             ("pushes never acknowledged", self.unacknowledged.to_string()),
             ("pushes refused (4xx)", self.refused.len().to_string()),
-            ("worker kills holding jobs", self.worker_kills_recovered.to_string()),
-            ("recovery after a worker kill, p50", ms(self.recovery_p50_ms)),
-            ("recovery after a worker kill, p99", ms(self.recovery_p99_ms)),
+            (
+                "worker kills holding jobs",
+                self.worker_kills_recovered.to_string(),
+            ),
+            (
+                "recovery after a worker kill, p50",
+                ms(self.recovery_p50_ms),
+            ),
+            (
+                "recovery after a worker kill, p99",
+                ms(self.recovery_p99_ms),
+            ),
             ("drain after healing", ms(self.drain_ms)),
             ("Authentik unavailable", unavailable.join("; ")),
-            ("attempts missing from the run history (SIGKILL)", runs_missing.to_string()),
+            (
+                "attempts missing from the run history (SIGKILL)",
+                runs_missing.to_string(),
+            ),
         ];
         let mut out = String::from("\n| figure | value |\n|---|---|\n");
         for (name, value) in rows {

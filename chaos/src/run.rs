@@ -32,6 +32,37 @@ pub struct RunConfig {
     pub drain_deadline: Duration,
     /// Faults to plant after the run, before the check (to see the checker catch them).
     pub plant: bool,
+    /// Bounds on the timing figures, gated in long runs (a short run's figures are too few).
+    pub timing_bounds: Option<TimingBounds>,
+}
+
+/// The most the timing figures may be.
+#[derive(Debug, Clone, Copy)]
+pub struct TimingBounds {
+    /// Recovery after a worker kill, 99th percentile.
+    pub recovery_p99: Duration,
+    /// The drain after healing.
+    pub drain: Duration,
+}
+
+/// The timing figures past `bounds`.
+fn timing_exceeded(figures: &Figures, bounds: &TimingBounds) -> Vec<String> {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let mut exceeded = Vec::new();
+    if let Some(p99) = figures
+        .recovery_p99_ms
+        .filter(|v| *v > ms(bounds.recovery_p99))
+    {
+        exceeded.push(format!(
+            "recovery p99 {p99} ms > {} ms",
+            ms(bounds.recovery_p99)
+        ));
+    }
+    match figures.drain_ms {
+        Some(drain) if drain <= ms(bounds.drain) => {}
+        drain => exceeded.push(format!("drain {drain:?} ms > {} ms", ms(bounds.drain))),
+    }
+    exceeded
 }
 
 type Shared = Arc<Mutex<Topology>>;
@@ -73,14 +104,29 @@ async fn listening(port: u16) -> bool {
 }
 
 /// Starts `role` and waits until it is ready: `/readyz` for the product's processes, a
-/// connection for Redis and the simulator.
-async fn start_ready(topology: &Shared, client: &reqwest::Client, role: Role) -> anyhow::Result<()> {
+/// connection for Redis and the simulator. Like a supervisor, it starts the process again when
+/// it exits first (a process that finds Redis down at start exits).
+async fn start_ready(
+    topology: &Shared,
+    client: &reqwest::Client,
+    role: Role,
+) -> anyhow::Result<()> {
     let port = {
         let mut t = lock(topology);
         t.start(role)?;
         t.port(role)
     };
     let ready = poll_until(Duration::from_secs(60), || async {
+        {
+            let mut t = lock(topology);
+            if t.exited(role) {
+                eprintln!("chaos: {role} exited before it was ready; starting it again");
+                if let Err(e) = t.start(role) {
+                    eprintln!("chaos: {e}");
+                }
+                return false;
+            }
+        }
         match role {
             Role::Redis | Role::Sim => listening(port).await,
             _ => client
@@ -109,7 +155,10 @@ async fn open_queue(topology: &Shared) -> anyhow::Result<DynQueue> {
 async fn sim_faults(client: &reqwest::Client, topology: &Shared, faults: &Value) -> bool {
     let (url, token) = {
         let t = lock(topology);
-        (format!("{}/_sim/faults", t.sim_url()), t.sim_admin_token.clone())
+        (
+            format!("{}/_sim/faults", t.sim_url()),
+            t.sim_admin_token.clone(),
+        )
     };
     client
         .put(url)
@@ -124,7 +173,10 @@ async fn sim_faults(client: &reqwest::Client, topology: &Shared, faults: &Value)
 async fn sim_stats(client: &reqwest::Client, topology: &Shared) -> BTreeMap<u64, u64> {
     let (url, token) = {
         let t = lock(topology);
-        (format!("{}/_sim/stats", t.sim_url()), t.sim_admin_token.clone())
+        (
+            format!("{}/_sim/stats", t.sim_url()),
+            t.sim_admin_token.clone(),
+        )
     };
     let Ok(answer) = client.get(url).bearer_auth(token).send().await else {
         return BTreeMap::new();
@@ -206,7 +258,10 @@ async fn carry_out(
                         match queue.get(id).await {
                             Ok(Some(job))
                                 if job.state == JobState::Running
-                                    && job.worker.as_deref().is_some_and(|w| w.contains(&marker)) =>
+                                    && job
+                                        .worker
+                                        .as_deref()
+                                        .is_some_and(|w| w.contains(&marker)) =>
                             {
                                 return false;
                             }
@@ -244,8 +299,12 @@ async fn carry_out(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             let to = now_ms();
             let stats = sim_stats(&client, &topology).await;
-            let _ = sim_faults(&client, &topology, &json!({"reset_after_commit_rate": reset_rate}))
-                .await;
+            let _ = sim_faults(
+                &client,
+                &topology,
+                &json!({"reset_after_commit_rate": reset_rate}),
+            )
+            .await;
             lock_measured(&measured)
                 .unavailable
                 .push(UnavailableWindow::from_stats(from, to, &stats));
@@ -330,9 +389,13 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         lease_ttl,
         unavailable: config.unavailable,
     });
-    println!("chaos: seed {}, {} faults planned:", config.seed, events.len());
+    eprintln!(
+        "chaos: seed {}, {} faults planned:",
+        config.seed,
+        events.len()
+    );
     for event in &events {
-        println!("  {event}");
+        eprintln!("  {event}");
     }
 
     // Redis and the simulator, the API (it migrates the store), then the rest.
@@ -370,7 +433,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     load.await?;
     heal(&topology, &client).await?;
     let healed = Instant::now();
-    println!(
+    eprintln!(
         "chaos: faults over and healed after {:.0}s; draining",
         faults_began.elapsed().as_secs_f64()
     );
@@ -426,7 +489,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
             crate::plant::duplicate_object(&state_file, "brands")?,
             "no brand to duplicate"
         );
-        println!("chaos: planted a duplicate brand");
+        eprintln!("chaos: planted a duplicate brand");
     }
     let jobs = crate::observe::jobs(&queue).await?;
     let runs = crate::observe::runs(&store, jobs.keys()).await?;
@@ -454,7 +517,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     let mut report = check(&observations);
     let mut recoveries = lock_measured(&measured).recoveries_ms.clone();
     recoveries.sort_unstable();
-    report.figures = Some(Figures {
+    let figures = Figures {
         queue: queue_kind,
         seed: config.seed,
         fault_secs: config.duration.as_secs(),
@@ -475,7 +538,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         recovery_p99_ms: percentile(&recoveries, 99),
         drain_ms: drained.then_some(drain_ms),
         unavailable,
-    });
+    };
+    if let Some(bounds) = &config.timing_bounds {
+        report.timing_exceeded = timing_exceeded(&figures, bounds);
+    }
+    report.figures = Some(figures);
     Ok(report)
 }
 
@@ -499,6 +566,40 @@ mod tests {
         assert_eq!(percentile(&values, 99), Some(99));
         assert_eq!(percentile(&[7], 99), Some(7));
         assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn a_long_run_gates_its_timing_figures() {
+        let figures = |p99: u64, drain: Option<u64>| Figures {
+            queue: crate::topology::QueueKind::Redis,
+            seed: 1,
+            fault_secs: 900,
+            faults: 0,
+            acknowledged: 0,
+            jobs: 0,
+            resent: 0,
+            unacknowledged: 0,
+            refused: vec![],
+            worker_kills_recovered: 1,
+            recovery_p50_ms: Some(p99),
+            recovery_p99_ms: Some(p99),
+            drain_ms: drain,
+            unavailable: vec![],
+        };
+        let bounds = TimingBounds {
+            recovery_p99: Duration::from_secs(9),
+            drain: Duration::from_secs(120),
+        };
+        assert!(timing_exceeded(&figures(4_000, Some(5_000)), &bounds).is_empty());
+        assert_eq!(
+            timing_exceeded(&figures(9_500, Some(5_000)), &bounds).len(),
+            1
+        );
+        assert_eq!(timing_exceeded(&figures(4_000, None), &bounds).len(), 1);
+        assert_eq!(
+            timing_exceeded(&figures(4_000, Some(130_000)), &bounds).len(),
+            1
+        );
     }
 
     #[test]

@@ -198,9 +198,10 @@ impl Topology {
 
     /// The store (and, on SQLite, the queue).
     pub fn database_url(&self) -> String {
-        self.config.store_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.config.dir.join("jobs.db").display())
-        })
+        self.config
+            .store_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.config.dir.join("jobs.db").display()))
     }
 
     /// The process id of `role`, while it runs.
@@ -211,6 +212,21 @@ impl Topology {
     /// Whether `role` runs (stopped or not).
     pub fn is_running(&self, role: Role) -> bool {
         self.slot(role).child.is_some()
+    }
+
+    /// Whether `role`'s process ended by itself (it is reaped: `start` starts it again). A
+    /// process that cannot reach Redis at start exits, as it should under a supervisor.
+    pub fn exited(&mut self, role: Role) -> bool {
+        let slot = self.slot_mut(role);
+        let ended = slot
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+        if ended {
+            slot.child = None;
+            slot.stopped = false;
+        }
+        ended
     }
 
     /// Whether `role` is SIGSTOPped.
@@ -274,14 +290,14 @@ impl Topology {
             .env("DEZKY_POLL_INTERVAL_MS", "100")
             .env("DEZKY_LEASE_TTL_SECS", c.lease_ttl_secs.to_string())
             .env("DEZKY_SHUTDOWN_GRACE_SECS", "5")
-            .env(
-                "DEZKY_AUTHENTIK_URL",
-                format!("{}/api/v3", self.sim_url()),
-            )
+            .env("DEZKY_AUTHENTIK_URL", format!("{}/api/v3", self.sim_url()))
             .env("DEZKY_AUTHENTIK_TOKEN", &self.sim_token)
             .env("DEZKY_AUTHENTIK_PUBLIC_HOST", "auth.chaos.example")
             .env("DEZKY_SECRET_KEY", &self.secret_key)
-            .env("DEZKY_SEED_CRON", format!("*/{} * * * * *", c.seed_every_secs))
+            .env(
+                "DEZKY_SEED_CRON",
+                format!("*/{} * * * * *", c.seed_every_secs),
+            )
             .env(
                 "DEZKY_RECONCILE_CRON",
                 format!("*/{} * * * * *", c.reconcile_every_secs),
@@ -297,7 +313,7 @@ impl Topology {
 
     /// Starts `role` (if it does not run), its output appended to its log file.
     pub fn start(&mut self, role: Role) -> std::io::Result<()> {
-        if self.is_running(role) {
+        if self.is_running(role) && !self.exited(role) {
             return Ok(());
         }
         let log = std::fs::OpenOptions::new()

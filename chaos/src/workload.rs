@@ -203,5 +203,4 @@ impl Workload {
             .collect::<String>()
             .to_ascii_lowercase()
     }
-
 }

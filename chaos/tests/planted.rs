@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dezky_chaos::{Ack, ExpectedTicks, Observations, Report, check, observe};
+use dezky_chaos::{Ack, ExpectedTicks, Observations, Report, check, observe, plant};
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_queue::{DynQueue, FetchRequest, NewJob, Outcome};
 use serde_json::json;
@@ -134,22 +134,20 @@ async fn a_clean_run_passes_and_each_planted_fault_is_caught() {
     let report = checked(&run).await;
     assert!(report.ok(), "{}", report.markdown());
 
-    let victim = dezky_queue::JobId(run.acks[3].job.clone());
-    run.queue.delete(&victim).await.unwrap();
+    // The harness's own plantings (`dezky-chaos --plant`).
+    let deleted = plant::delete_acknowledged(&run.queue, &run.acks)
+        .await
+        .unwrap();
+    assert!(deleted.is_some());
     let report = checked(&run).await;
     assert_eq!(report.lost.len(), 1, "{}", report.markdown());
 
-    run.queue.push(tick_job()).await.unwrap();
-    drain(&run.queue).await;
+    let twice = plant::tick_twice(&run.queue, "reconcile").await.unwrap();
+    assert!(twice.is_some());
     let report = checked(&run).await;
     assert_eq!(report.ticks_wrong.len(), 1, "{}", report.markdown());
 
-    let mut objects = observe::authentik_objects(&run.state_file).unwrap();
-    objects["groups"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"name": "dezky-tenant-acme"}));
-    std::fs::write(&run.state_file, objects.to_string()).unwrap();
+    assert!(plant::duplicate_object(&run.state_file, "groups").unwrap());
     let report = checked(&run).await;
     assert_eq!(report.duplicates.len(), 1, "{}", report.markdown());
     assert!(!report.ok());

@@ -224,22 +224,6 @@ impl Application {
                     .context("API server failed")
             });
         }
-        if let (Some(client), Some(_)) = (&self.authentik, &self.workers) {
-            // Once, without the client's retries: a worker restarted while Authentik is down
-            // must not add to what the gate's prober sends it.
-            let client = dezky_authentik::AuthentikClient::new(dezky_authentik::ClientConfig {
-                retries: 0,
-                ..client.config().clone()
-            });
-            // Not fatal: Authentik may come up after us; the jobs snooze until it answers.
-            tokio::spawn(async move {
-                let Ok(client) = client else { return };
-                match client.version().await {
-                    Ok(v) => tracing::info!(version = %v.version_current, "Authentik answers"),
-                    Err(e) => tracing::warn!(error = %e, "Authentik does not answer yet"),
-                }
-            });
-        }
         if self.workers.is_some() || self.scheduler.is_some() {
             let (vault, stop) = (self.secrets.clone(), shutdown.wait());
             parts.spawn(async move {
@@ -259,6 +243,7 @@ impl Application {
                 children: Some((queue.clone(), registry.clone())),
                 secrets: Some(self.secrets.clone()),
                 invites: self.invites.clone(),
+                ..Default::default()
             };
             let mut gates = Vec::new();
             if let Some(client) = &self.authentik {
@@ -272,6 +257,23 @@ impl Application {
                     &registry,
                     gate_config,
                 );
+                // Once, through the gate and without the client's retries: a worker started
+                // while Authentik is down must not add to what the gate's prober sends it.
+                // Not fatal: Authentik may come up after us; the jobs wait until it answers.
+                let check = dezky_authentik::AuthentikClient::new(dezky_authentik::ClientConfig {
+                    retries: 0,
+                    ..client.config().clone()
+                })
+                .map(|c| c.with_gate(Arc::new(gate.clone())));
+                let opened = gate.clone();
+                tokio::spawn(async move {
+                    opened.sync().await;
+                    let Ok(check) = check else { return };
+                    match check.version().await {
+                        Ok(v) => tracing::info!(version = %v.version_current, "Authentik answers"),
+                        Err(e) => tracing::warn!(error = %e, "Authentik does not answer yet"),
+                    }
+                });
                 services.authentik = Some(gated);
                 gates.push(gate);
             }

@@ -101,7 +101,9 @@ async fn find_a_dead_job_retry_it_and_see_it_succeed() {
     let state = browser.element("#state").await;
     assert_eq!(browser.text(&state).await, "dead");
     browser.screenshot(&shot("job-dead")).await;
-    browser.follow(&browser.element("#action-retry").await).await;
+    browser
+        .follow(&browser.element("#action-retry").await)
+        .await;
     let succeeded = poll_until(Duration::from_secs(20), || async {
         browser.go(&format!("{base}/ui/jobs/{id}")).await;
         let state = browser.element("#state").await;

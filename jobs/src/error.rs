@@ -74,6 +74,13 @@ impl JobError {
 impl From<AuthentikError> for JobError {
     fn from(e: AuthentikError) -> Self {
         match e {
+            // Not a failure of the job: another run holds it now. The queue refuses this run's
+            // answer (its lease is stale); a retry is what it would be if it did not.
+            AuthentikError::Fenced(_) => JobError::Retry {
+                class: "lease_expired",
+                message: e.to_string(),
+                retry_after: None,
+            },
             AuthentikError::RateLimited { retry_after } => JobError::Retry {
                 class: "rate_limited",
                 message: e.to_string(),

@@ -4,7 +4,9 @@
 //! worker that lacks one does not run the kind (and says so at start), while every process still
 //! knows the kind (the API validates and documents it wherever it runs).
 
-use dezky_authentik::AuthentikClient;
+use std::sync::Arc;
+
+use dezky_authentik::{AuthentikClient, WriteFence};
 use dezky_queue::DynQueue;
 use dezky_store::{SecretVault, Store};
 
@@ -52,6 +54,12 @@ pub struct Services {
     pub secrets: Option<SecretVault>,
     /// How invites are delivered.
     pub invites: crate::kinds::invite::InviteSettings,
+    /// The job run these services are for (`<job id>/<attempt>/<lease token>`), recorded with
+    /// the store writes a handler makes.
+    pub run: Option<String>,
+    /// Whether that run still holds its lease: asked before each Authentik write and each
+    /// store write (none outside a worker).
+    pub fence: Option<Arc<dyn WriteFence>>,
 }
 
 impl std::fmt::Debug for Services {
@@ -62,6 +70,8 @@ impl std::fmt::Debug for Services {
             .field("children", &self.children.is_some())
             .field("secrets", &self.secrets.is_some())
             .field("invites", &self.invites)
+            .field("run", &self.run)
+            .field("fence", &self.fence.is_some())
             .finish()
     }
 }
@@ -69,12 +79,39 @@ impl std::fmt::Debug for Services {
 impl Services {
     /// These services for the run of one lease: the Authentik client names it in each request
     /// it sends, as `<job id>/<attempt>/<lease token>` (a refunded attempt runs again under the
-    /// same number; the token tells the runs apart).
-    pub fn for_lease(&self, lease: &dezky_queue::Lease) -> Self {
+    /// same number; the token tells the runs apart), and asks `fence` before each write.
+    pub fn for_lease(
+        &self,
+        lease: &dezky_queue::Lease,
+        fence: Option<Arc<dyn WriteFence>>,
+    ) -> Self {
         let run = format!("{}/{}/{:x}", lease.id.0, lease.attempt, lease.token);
+        let authentik = self.authentik.as_ref().map(|c| {
+            let client = c.for_job(run.clone());
+            match &fence {
+                Some(fence) => client.with_fence(fence.clone()),
+                None => client,
+            }
+        });
         Self {
-            authentik: self.authentik.as_ref().map(|c| c.for_job(run)),
+            authentik,
+            run: Some(run),
+            fence,
             ..self.clone()
+        }
+    }
+
+    /// Before a store write: whether this run still holds its lease (a run that lost it must
+    /// not overwrite what the run holding it now wrote). Answers a retry otherwise, which the
+    /// queue refuses from a stale lease.
+    pub fn may_write(&self) -> Result<(), JobError> {
+        match &self.fence {
+            Some(fence) => fence.check().map_err(|why| JobError::Retry {
+                class: "lease_expired",
+                message: format!("not written: this run no longer holds its job ({why})"),
+                retry_after: None,
+            }),
+            None => Ok(()),
         }
     }
 

@@ -238,7 +238,9 @@ impl Gate {
                         return self.probe_until_back(lock).await;
                     }
                     Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot read the gate's state; trying again"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the gate's state; trying again")
+                    }
                 }
             }
         }

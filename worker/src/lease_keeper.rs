@@ -44,6 +44,30 @@ struct Entry {
     expires: Instant,
 }
 
+/// A run's [`LeaseKeeper::fence`].
+#[derive(Debug)]
+struct LeaseFence {
+    keeper: LeaseKeeper,
+    token: i64,
+}
+
+impl dezky_authentik::WriteFence for LeaseFence {
+    fn check(&self) -> Result<(), String> {
+        let margin = self.keeper.inner.timing.margin;
+        let leases = self.keeper.lock();
+        let Some(entry) = leases.get(&self.token) else {
+            return Err("its lease is gone".into());
+        };
+        if *entry.stop.borrow() == Some(StopReason::LeaseLost) {
+            return Err("its lease was lost".into());
+        }
+        if Instant::now() + margin >= entry.expires {
+            return Err("its lease expires before the write would be done".into());
+        }
+        Ok(())
+    }
+}
+
 /// Renewal cadence and the stop margin.
 #[derive(Debug, Clone, Copy)]
 pub struct KeeperTiming {
@@ -145,6 +169,17 @@ impl LeaseKeeper {
         );
         crate::metrics::leases_held(leases.len());
         rx
+    }
+
+    /// The fence of `lease`'s run: it holds while the lease is held and will not expire within
+    /// the margin, on this process's monotonic clock (which runs on while the process is
+    /// stopped, so a worker woken after a SIGSTOP past its lease sees it at once, before its
+    /// renewal fails).
+    pub fn fence(&self, lease: &Lease) -> Arc<dyn dezky_authentik::WriteFence> {
+        Arc::new(LeaseFence {
+            keeper: self.clone(),
+            token: lease.token,
+        })
     }
 
     /// The lease's handler starts.

@@ -84,6 +84,7 @@ struct AttemptEnv {
     timing: LockTiming,
     services: Services,
     gate: Option<Gate>,
+    keeper: LeaseKeeper,
 }
 
 /// Runs workers for the configured kinds until `shutdown` resolves, then drains and releases.
@@ -153,6 +154,7 @@ pub async fn run_observed_workers(
             timing,
             services: hooks.services.clone(),
             gate: gate.clone(),
+            keeper: keeper.clone(),
         };
         tracing::info!(kind = kind.name(), concurrency, "starting worker");
         monitor = monitor.register(move |_restarts| {
@@ -269,7 +271,9 @@ async fn run_attempt(env: AttemptEnv, task: JobTask) -> Result<serde_json::Value
         max_attempts: job.max_attempts,
         tenant: job.tenant,
         stop: task.stop,
-        services: env.services.for_lease(&job.lease),
+        services: env
+            .services
+            .for_lease(&job.lease, Some(env.keeper.fence(&job.lease))),
         children: new_children(),
     };
     let children = ctx.children.clone();

@@ -89,7 +89,9 @@ async fn when_the_prober_dies_another_probes_instead_of_opening() {
 
     task_a.abort(); // the prober dies; its lock expires
     assert!(
-        poll_until(Duration::from_secs(10), || calls_b.load(Ordering::SeqCst) >= 3).await,
+        poll_until(Duration::from_secs(10), || calls_b.load(Ordering::SeqCst)
+            >= 3)
+        .await,
         "B did not take over probing (opened: {})",
         opened.load(Ordering::SeqCst)
     );

@@ -107,6 +107,9 @@ pub enum AuthentikError {
     /// has not seen it back yet).
     #[error("not sent: Authentik is unreachable and the gate is closed")]
     GateClosed,
+    /// Not sent: a write for a job run that no longer holds its lease.
+    #[error("not sent: this run no longer holds its job ({0})")]
+    Fenced(String),
 }
 
 impl AuthentikError {

@@ -77,12 +77,21 @@ pub trait CallGate: Send + Sync + std::fmt::Debug {
     fn unreachable(&self);
 }
 
+/// What the client asks before each write (POST, PUT, PATCH, DELETE): whether the job run it
+/// writes for still holds its lease. A worker paused past its lease (SIGSTOP, a long GC-like
+/// stall) wakes up with another worker running its job; its next write must not be sent.
+pub trait WriteFence: Send + Sync + std::fmt::Debug {
+    /// `Err(why)` once the run must not write any more.
+    fn check(&self) -> Result<(), String>;
+}
+
 /// The Authentik API client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AuthentikClient {
     http: reqwest::Client,
     config: ClientConfig,
     gate: Option<Arc<dyn CallGate>>,
+    fence: Option<Arc<dyn WriteFence>>,
 }
 
 /// Installs ring as the process's TLS crypto provider (reqwest is built without one, to avoid
@@ -113,6 +122,7 @@ impl AuthentikClient {
             http,
             config,
             gate: None,
+            fence: None,
         })
     }
 
@@ -120,6 +130,14 @@ impl AuthentikClient {
     pub fn with_gate(&self, gate: Arc<dyn CallGate>) -> Self {
         Self {
             gate: Some(gate),
+            ..self.clone()
+        }
+    }
+
+    /// This client, asking `fence` before every write it sends.
+    pub fn with_fence(&self, fence: Arc<dyn WriteFence>) -> Self {
+        Self {
+            fence: Some(fence),
             ..self.clone()
         }
     }
@@ -178,6 +196,12 @@ impl AuthentikClient {
         query: &[(&str, &str)],
         body: Option<&(dyn erased::Body + Sync)>,
     ) -> Result<Value, AuthentikError> {
+        // Asked before every try, so an in-call retry after the lease ran out is not sent.
+        if method != Method::GET
+            && let Some(fence) = &self.fence
+        {
+            fence.check().map_err(AuthentikError::Fenced)?;
+        }
         let Some(gate) = &self.gate else {
             return self.once(method, path, query, body).await;
         };

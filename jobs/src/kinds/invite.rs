@@ -165,6 +165,7 @@ impl JobKind for InviteOperator {
             },
         };
         if let (Some(tenant), Ok(store)) = (&args.tenant, ctx.services.store()) {
+            ctx.services.may_write()?;
             let now = now_ms();
             let invitation = store
                 .invite(&ctx.id, tenant, &username, now)

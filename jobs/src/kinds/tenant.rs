@@ -177,7 +177,7 @@ impl JobKind for ProvisionTenant {
     async fn run(&self, ctx: JobContext, args: ProvisionTenantArgs) -> Result<Output, JobError> {
         let client = ctx.services.authentik()?;
         let store = ctx.services.store()?;
-        let args = latest_desired(store, args).await?;
+        let args = latest_desired(&ctx, store, args).await?;
         let mut run = Provisioning {
             client,
             ctx: &ctx,
@@ -189,7 +189,10 @@ impl JobKind for ProvisionTenant {
         };
         for step in STEPS {
             let id = run.step(step).await?;
-            let record = serde_json::json!({ "status": "done", "at": now_ms() });
+            // The step is recorded by the run that holds the job, naming it.
+            ctx.services.may_write()?;
+            let record =
+                serde_json::json!({ "status": "done", "at": now_ms(), "run": ctx.services.run });
             let role = id.as_ref().map(|id| (step.name(), id.as_str()));
             store
                 .record_step(&args.slug, step.name(), &record, role, now_ms())
@@ -220,6 +223,7 @@ impl JobKind for ProvisionTenant {
 /// converges to the newest, never back to its own arguments. A tenant not stored yet is stored
 /// with the job's arguments.
 async fn latest_desired(
+    ctx: &JobContext,
     store: &dezky_store::Store,
     args: ProvisionTenantArgs,
 ) -> Result<ProvisionTenantArgs, JobError> {
@@ -233,6 +237,7 @@ async fn latest_desired(
         }
     }
     let desired = serde_json::to_value(&args).unwrap_or_default();
+    ctx.services.may_write()?;
     store
         .put_tenant(&args.slug, &args.name, &desired, now_ms())
         .await
