@@ -54,6 +54,9 @@ struct Args {
     /// duplicate brand): the run must then fail, naming each.
     #[arg(long)]
     plant: bool,
+    /// Print the nemesis's schedule for these settings and exit.
+    #[arg(long)]
+    plan_only: bool,
     /// Also print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -89,16 +92,6 @@ fn main() -> anyhow::Result<()> {
         "no dezky-jobs at {} (build it: cargo build -p dezky-cli, or pass --binary)",
         binary.display()
     );
-    let dir = match args.dir {
-        Some(dir) => dir,
-        None => tempfile::Builder::new()
-            .prefix("dezky-chaos-")
-            .tempdir()?
-            .keep(),
-    };
-    std::fs::create_dir_all(&dir)?;
-    // Absolute: Redis changes into it, and the processes are told paths inside it.
-    let dir = dir.canonicalize()?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -109,6 +102,30 @@ fn main() -> anyhow::Result<()> {
         args.unavailable_secs
             .unwrap_or_else(|| (duration.as_secs() / 4).min(60)),
     );
+    if args.plan_only {
+        let events = dezky_chaos::nemesis::plan(&dezky_chaos::nemesis::PlanConfig {
+            seed,
+            duration,
+            queue,
+            lease_ttl: Duration::from_secs(args.lease_ttl_secs),
+            unavailable,
+        });
+        #[allow(clippy::print_stdout, reason = "the schedule is what was asked for")]
+        for event in events {
+            println!("  {event}");
+        }
+        return Ok(());
+    }
+    let dir = match args.dir {
+        Some(dir) => dir,
+        None => tempfile::Builder::new()
+            .prefix("dezky-chaos-")
+            .tempdir()?
+            .keep(),
+    };
+    std::fs::create_dir_all(&dir)?;
+    // Absolute: Redis changes into it, and the processes are told paths inside it.
+    let dir = dir.canonicalize()?;
     eprintln!("chaos: run folder {}", dir.display());
     let config = RunConfig {
         topology: TopologyConfig {

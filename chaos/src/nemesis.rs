@@ -102,6 +102,30 @@ fn times(rng: &mut StdRng, from: u64, until: u64, gap: (u64, u64)) -> Vec<u64> {
     out
 }
 
+/// Kills until `total`: the first within `first_ms` plus a gap, then each a random gap of
+/// `(first_ms, min, max)` after the one before; each down for a random time in `down_ms`; whom
+/// `role` says (given the kill's number).
+fn kills(
+    rng: &mut StdRng,
+    total: u64,
+    (first_ms, min_gap, max_gap): (u64, u64, u64),
+    (min_down, max_down): (u64, u64),
+    mut role: impl FnMut(&mut StdRng, usize) -> Role,
+) -> Vec<Event> {
+    times(rng, first_ms, total, (min_gap, max_gap))
+        .into_iter()
+        .enumerate()
+        .map(|(n, at)| {
+            let role = role(rng, n);
+            let down_ms = rng.random_range(min_down..max_down);
+            Event {
+                at_ms: at,
+                fault: Fault::Kill { role, down_ms },
+            }
+        })
+        .collect()
+}
+
 /// The schedule of faults for `config`, in time order.
 pub fn plan(config: &PlanConfig) -> Vec<Event> {
     let mut rng = StdRng::seed_from_u64(config.seed);
@@ -120,14 +144,13 @@ pub fn plan(config: &PlanConfig) -> Vec<Event> {
         });
         at += 300_000;
     }
-    for at in times(&mut rng, 1_000, total, (3_000, 6_000)) {
-        let role = Role::Worker(rng.random_range(0..3));
-        let down_ms = rng.random_range(300..2_000);
-        events.push(Event {
-            at_ms: at,
-            fault: Fault::Kill { role, down_ms },
-        });
-    }
+    events.extend(kills(
+        &mut rng,
+        total,
+        (1_000, 3_000, 6_000),
+        (300, 2_000),
+        |rng, _| Role::Worker(rng.random_range(0..3)),
+    ));
     for at in times(&mut rng, 5_000, total, (20_000, 40_000)) {
         let worker = rng.random_range(0..3);
         let ms = lease + rng.random_range(1_000..3_000);
@@ -137,54 +160,42 @@ pub fn plan(config: &PlanConfig) -> Vec<Event> {
         });
     }
     // Schedulers in turn, each back before the next is killed.
-    for (n, at) in times(&mut rng, 2_000, total, (8_000, 20_000))
-        .into_iter()
-        .enumerate()
-    {
-        let role = Role::Scheduler(u8::try_from(n % 2).unwrap_or(0));
-        let down_ms = rng.random_range(500..3_000);
-        events.push(Event {
-            at_ms: at,
-            fault: Fault::Kill { role, down_ms },
-        });
-    }
-    for at in times(&mut rng, 1_500, total, (6_000, 15_000)) {
-        let down_ms = rng.random_range(200..1_000);
-        events.push(Event {
-            at_ms: at,
-            fault: Fault::Kill {
-                role: Role::Api,
-                down_ms,
-            },
-        });
-    }
-    for at in times(&mut rng, 4_000, total, (15_000, 35_000)) {
-        let down_ms = rng.random_range(500..3_000);
-        // Not while it plays unavailable (nor just before: it would come back healthy).
-        let clashes = windows
+    events.extend(kills(
+        &mut rng,
+        total,
+        (2_000, 8_000, 20_000),
+        (500, 3_000),
+        |_, n| Role::Scheduler(u8::try_from(n % 2).unwrap_or(0)),
+    ));
+    events.extend(kills(
+        &mut rng,
+        total,
+        (1_500, 6_000, 15_000),
+        (200, 1_000),
+        |_, _| Role::Api,
+    ));
+    // The simulator: not while it plays unavailable (nor just before: it would come back
+    // healthy).
+    let sim = kills(
+        &mut rng,
+        total,
+        (4_000, 15_000, 35_000),
+        (500, 3_000),
+        |_, _| Role::Sim,
+    );
+    events.extend(sim.into_iter().filter(|kill| {
+        !windows
             .iter()
-            .any(|(from, to)| at + down_ms + 1_000 >= *from && at <= *to + 1_000);
-        if !clashes {
-            events.push(Event {
-                at_ms: at,
-                fault: Fault::Kill {
-                    role: Role::Sim,
-                    down_ms,
-                },
-            });
-        }
-    }
+            .any(|(from, to)| kill.ends_ms() + 1_000 >= *from && kill.at_ms <= *to + 1_000)
+    }));
     if config.queue == QueueKind::Redis {
-        for at in times(&mut rng, 6_000, total, (15_000, 35_000)) {
-            let down_ms = rng.random_range(500..2_000);
-            events.push(Event {
-                at_ms: at,
-                fault: Fault::Kill {
-                    role: Role::Redis,
-                    down_ms,
-                },
-            });
-        }
+        events.extend(kills(
+            &mut rng,
+            total,
+            (6_000, 15_000, 35_000),
+            (500, 2_000),
+            |_, _| Role::Redis,
+        ));
     }
     events.sort_by_key(|e| e.at_ms);
     events

@@ -74,7 +74,8 @@ pub struct Figures {
 pub struct UnavailableWindow {
     /// How long, seconds.
     pub seconds: u64,
-    /// Requests it answered 503 in that time.
+    /// Requests it answered 503 in that time (whole seconds: the first and the last are not
+    /// counted, they hold the open gate's traffic too).
     pub requests: u64,
     /// The most in any one second, once the gate had had three seconds to close (none: the
     /// window was too short to tell).
@@ -92,8 +93,8 @@ impl UnavailableWindow {
     pub fn from_stats(from_ms: i64, to_ms: i64, per_second: &BTreeMap<u64, u64>) -> Self {
         let secs = |ms: i64| u64::try_from(ms / 1000).unwrap_or(0);
         let (from, to) = (secs(from_ms), secs(to_ms));
-        let requests = per_second.range(from..=to).map(|(_, n)| n).sum();
-        // Whole seconds only: the first and last are shared with the open gate.
+        // Whole seconds only: the first and last are shared with the open gate's traffic.
+        let requests = per_second.range(from + 1..to).map(|(_, n)| n).sum();
         let settled = (from + 1 + GATE_CLOSING_SECS)..to;
         let max_rps = (!settled.is_empty()).then(|| {
             settled
@@ -235,7 +236,7 @@ mod tests {
         per_second.insert(1011, 50);
         let w = UnavailableWindow::from_stats(1_000_400, 1_010_200, &per_second);
         assert_eq!(w.seconds, 10);
-        assert_eq!(w.requests, 30 + 10 + 9);
+        assert_eq!(w.requests, 10 + 8);
         assert_eq!(w.max_rps, Some(1));
         per_second.insert(1006, 9);
         let w = UnavailableWindow::from_stats(1_000_400, 1_010_200, &per_second);

@@ -7,9 +7,11 @@
 //! is closed while its prober holds that lock. A process that finds the dependency unreachable
 //! closes its own view at once (so its other calls stop before they are sent) and takes the lock
 //! if it is free, becoming the prober; the other processes see the lock held and close too. The
-//! prober renews the lock on every probe and releases it when a probe succeeds; everyone sees it
-//! free and opens. A prober that dies lets the lock expire: the gate opens, the next failure
-//! closes it again with a new prober.
+//! prober renews the lock on every probe and, when a probe succeeds, leaves a short-lived
+//! `opened` mark and releases it; everyone sees it free and marked, and opens. A prober that dies
+//! lets the lock expire without the mark: the first process to see that takes the lock and
+//! probes in its place, so the gate stays closed until a probe succeeds (opening on a dead
+//! prober would send every waiting job of every process at a dependency still down).
 //!
 //! The horizon: a job's waits on the gate are recorded in its errors (class `gate_closed`); the
 //! prober, while the gate stays closed, discards the waiting jobs whose waits began longer ago
