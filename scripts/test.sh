@@ -10,8 +10,10 @@
 # - Debian's chromium and chromium-driver, for the dashboard's browser test, when missing.
 # - Then cargo fmt --check, clippy with -D warnings, every test of the workspace (nextest when
 #   installed, cargo test otherwise), the scan of every log of the run for secrets
-#   (scripts/secrets-in-logs.sh), schemathesis against the API (scripts/schemathesis.sh), and
-#   the chaos suite's short profile on each queue backend (dezky-chaos; its report is printed).
+#   (scripts/secrets-in-logs.sh), schemathesis against the API (scripts/schemathesis.sh), the
+#   checks of deploy/ (scripts/check-deploy.sh: hadolint, the compose schema, the Kubernetes
+#   manifests, systemd-analyze verify), and the chaos suite's short profile on each queue
+#   backend (dezky-chaos; its report is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -133,6 +135,9 @@ phase secrets-in-logs scripts/secrets-in-logs.sh "$DEZKY_TEST_SECRETS_LOG" \
 # The HTTP API fuzzed from its own OpenAPI document (schemathesis.toml): no failure, no 5xx.
 # The tests just built target/debug/dezky-jobs (the binary's tests start it): no second build.
 phase schemathesis scripts/schemathesis.sh --no-build
+# Everything in deploy/, without a container engine or a cluster; the units run the binary the
+# tests built.
+phase deploy scripts/check-deploy.sh target/debug/dezky-jobs
 # The chaos suite's short profile, alone after the rest: the real topology (api, three workers,
 # two schedulers, the simulator, Redis with its AOF) under a seeded nemesis for a minute per
 # backend, gating on correctness only (lost, dead, duplicates, ticks, the gate's probe rate).

@@ -50,7 +50,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     // Only what runs jobs or serves them needs the key (a PostgreSQL store refuses to start
     // without one); migrating, benchmarking and the simulator do not.
     let secrets = match &cli.command {
-        Command::Migrate | Command::Bench(_) | Command::AuthentikSim(_) => Default::default(),
+        Command::Migrate | Command::Bench(_) | Command::AuthentikSim(_) | Command::Probe(_) => {
+            Default::default()
+        }
         _ => cli.common.secret_settings()?,
     };
     let invites = match &cli.command {
@@ -128,6 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 probe_settings(&args.probe, crate::config::SCHEDULER_LISTEN, metrics_token)?;
             settings(Some(probes), None, Some(scheduler), None)
         }
+        Command::Probe(args) => return crate::probe::check(args).await,
         Command::Migrate => {
             open_queue(&queue).await?.close().await;
             Store::connect(&store)

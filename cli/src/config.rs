@@ -40,6 +40,46 @@ pub enum Command {
     Dev(RunArgs),
     /// The Authentik simulator on its own.
     AuthentikSim(SimArgs),
+    /// Check a process's `/healthz`: exit 0 when it answers 200, 1 otherwise (a container's
+    /// health check, in an image without curl).
+    Probe(HealthProbeArgs),
+}
+
+/// `probe`'s settings.
+#[derive(Debug, Clone, Args)]
+pub struct HealthProbeArgs {
+    /// The URL to check (default: `/healthz` at DEZKY_LISTEN, asked on loopback when that is an
+    /// unspecified address such as 0.0.0.0).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The address the process listens on, as it was started with.
+    #[arg(long, env = "DEZKY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// How long to wait for the answer, in milliseconds.
+    #[arg(long, default_value_t = 3000)]
+    pub timeout_ms: u64,
+}
+
+impl HealthProbeArgs {
+    /// The URL to ask.
+    pub fn url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.url {
+            return Ok(url.clone());
+        }
+        let mut addr: SocketAddr = self.listen.parse().with_context(|| {
+            format!(
+                "DEZKY_LISTEN `{}` is not an address like 127.0.0.1:8080",
+                self.listen
+            )
+        })?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        Ok(format!("http://{addr}/healthz"))
+    }
 }
 
 /// Settings of every subcommand. `Debug` hides server URLs (they may hold passwords).
@@ -822,6 +862,25 @@ mod tests {
             panic!("api")
         };
         assert_eq!(a.listen_addr().unwrap().port(), 8080);
+        let probe = |args: &[&str]| {
+            let Command::Probe(p) = parse(args).command else {
+                panic!("probe")
+            };
+            p.url()
+        };
+        assert_eq!(
+            probe(&["probe", "--listen", "0.0.0.0:8081"]).unwrap(),
+            "http://127.0.0.1:8081/healthz"
+        );
+        assert_eq!(
+            probe(&["probe", "--listen", "[::]:9000"]).unwrap(),
+            "http://[::1]:9000/healthz"
+        );
+        assert_eq!(
+            probe(&["probe", "--url", "http://api:8080/healthz"]).unwrap(),
+            "http://api:8080/healthz"
+        );
+        assert!(probe(&["probe", "--listen", "api:8080"]).is_err());
         let tokens = w.probe.tokens(Some("scrape-token-1")).unwrap();
         assert!(!tokens.metrics.is_empty() && tokens.api.is_empty());
         assert!(

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod dev;
 pub mod metrics;
+pub mod probe;
 pub mod run_history;
 pub mod secret_key;
 pub mod shutdown;

@@ -1,5 +1,6 @@
-//! PostgreSQL for tests (feature `testing`): the server of `DEZKY_TEST_DATABASE_URL` (default
-//! the local one), and a schema of each test's own, so tests run in parallel on one database.
+//! PostgreSQL for tests (feature `testing`): the server `dezky_test_services` finds (the one of
+//! `DEZKY_TEST_DATABASE_URL`, else a container when a Docker engine answers, else the local
+//! one), and a schema of each test's own, so tests run in parallel on one database.
 
 #![allow(
     clippy::expect_used,
@@ -10,10 +11,10 @@ use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;
 
-/// The test PostgreSQL.
+/// The test PostgreSQL (`DEZKY_TEST_DATABASE_URL`, else a container or the local one: see
+/// `dezky_test_services`).
 pub fn postgres_url() -> String {
-    std::env::var("DEZKY_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    dezky_test_services::postgres_url()
 }
 
 /// A fresh schema on the test PostgreSQL; [`TestSchema::drop`] removes it with all it holds.

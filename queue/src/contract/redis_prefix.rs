@@ -1,7 +1,7 @@
-//! Redis for tests: the server named by `DEZKY_TEST_REDIS_URL` (default the local one), the
-//! cluster named by `DEZKY_TEST_REDIS_CLUSTER_URL` (default the local one `scripts/test.sh`
-//! starts), a key prefix per test that is deleted when the test ends, so tests run in parallel,
-//! and the contract harness on either.
+//! Redis for tests: the server and the cluster `dezky_test_services` finds (the
+//! `DEZKY_TEST_REDIS_URL` and `DEZKY_TEST_REDIS_CLUSTER_URL` ones, else containers when a Docker
+//! engine answers, else the local ones `scripts/test.sh` starts), a key prefix per test that is
+//! deleted when the test ends, so tests run in parallel, and the contract harness on either.
 
 use std::sync::Arc;
 
@@ -9,19 +9,16 @@ use crate::clock::ManualClock;
 use crate::contract::{Harness, HarnessConfig};
 use crate::redis::{RedisQueue, RedisQueueConfig};
 
-/// The test Redis.
+/// The test Redis (`DEZKY_TEST_REDIS_URL`, else a container or the local one: see
+/// `dezky_test_services`).
 pub fn redis_url() -> String {
-    std::env::var("DEZKY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    dezky_test_services::redis_url()
 }
 
-/// The test Redis Cluster's seed nodes, comma-separated.
+/// The test Redis Cluster's seed nodes, comma-separated (`DEZKY_TEST_REDIS_CLUSTER_URL`, else
+/// a container or the local one `scripts/test.sh` starts).
 pub fn redis_cluster_url() -> String {
-    std::env::var("DEZKY_TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
-        (7000..7006)
-            .map(|p| format!("redis://127.0.0.1:{p}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    })
+    dezky_test_services::redis_cluster_url()
 }
 
 /// Whose time a harness's backend follows.
