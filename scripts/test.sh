@@ -145,7 +145,10 @@ phase deploy scripts/check-deploy.sh target/debug/dezky-jobs
 chaos_seed="${DEZKY_CHAOS_SEED:-$(date +%s)}"
 # Each run's logs, databases and report stay in target/chaos/<backend>.
 rm -rf target/chaos
-phase chaos-build cargo build --locked -p dezky-chaos -p dezky-cli
+# The tests built both binaries (their integration tests run them); build them only if not.
+if [ ! -x target/debug/dezky-chaos ] || [ ! -x target/debug/dezky-jobs ]; then
+  phase chaos-build cargo build --locked -p dezky-chaos -p dezky-cli
+fi
 for backend in sqlite redis; do
   phase "chaos-$backend" target/debug/dezky-chaos --queue "$backend" --seconds 60 \
     --seed "$chaos_seed" --dir "target/chaos/$backend"
