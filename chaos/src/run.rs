@@ -332,7 +332,7 @@ async fn heal(topology: &Shared, client: &reqwest::Client) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Whether every job of `ids` is finished, and how many are not.
+/// How many of `ids` are not finished (all of them when the queue cannot be read).
 async fn unfinished(queue: &DynQueue, ids: &BTreeSet<String>) -> usize {
     match crate::observe::jobs(queue).await {
         Ok(jobs) => ids
