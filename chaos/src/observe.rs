@@ -12,10 +12,19 @@ use crate::checker::JobFinal;
 
 /// Every job the queue holds, by id.
 pub async fn jobs(queue: &DynQueue) -> Result<BTreeMap<String, JobFinal>, QueueError> {
+    jobs_where(queue, JobFilter::default()).await
+}
+
+/// Every job `filter` selects (its limit and cursor aside), by id.
+pub async fn jobs_where(
+    queue: &DynQueue,
+    filter: JobFilter,
+) -> Result<BTreeMap<String, JobFinal>, QueueError> {
     let mut found = BTreeMap::new();
     let mut filter = JobFilter {
         limit: 500,
-        ..JobFilter::default()
+        cursor: None,
+        ..filter
     };
     loop {
         let page = queue.list(filter.clone()).await?;

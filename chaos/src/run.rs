@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dezky_queue::{DynQueue, JobFilter, JobId, JobState};
+use dezky_queue::{DynQueue, Job, JobFilter, JobId, JobState, QueueError};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -192,9 +192,17 @@ async fn sim_stats(client: &reqwest::Client, topology: &Shared) -> BTreeMap<u64,
         .unwrap_or_default()
 }
 
+/// Whether `job` runs in the worker process `pid` (worker names are `<kind>@<pid>-<ulid>`).
+fn runs_in(job: &Job, pid: u32) -> bool {
+    job.state == JobState::Running
+        && job
+            .worker
+            .as_deref()
+            .is_some_and(|w| w.contains(&format!("@{pid}-")))
+}
+
 /// The running jobs a worker process holds.
 async fn held_by(queue: &DynQueue, pid: u32) -> Vec<JobId> {
-    let marker = format!("@{pid}-");
     let filter = JobFilter {
         state: Some(JobState::Running),
         limit: 500,
@@ -205,7 +213,7 @@ async fn held_by(queue: &DynQueue, pid: u32) -> Vec<JobId> {
         |page| {
             page.jobs
                 .into_iter()
-                .filter(|j| j.worker.as_deref().is_some_and(|w| w.contains(&marker)))
+                .filter(|j| runs_in(j, pid))
                 .map(|j| j.id)
                 .collect()
         },
@@ -252,17 +260,10 @@ async fn carry_out(
                 if held.is_empty() {
                     return;
                 }
-                let marker = pid.map(|p| format!("@{p}-")).unwrap_or_default();
                 let back = poll_until(Duration::from_secs(120), || async {
                     for id in &held {
                         match queue.get(id).await {
-                            Ok(Some(job))
-                                if job.state == JobState::Running
-                                    && job
-                                        .worker
-                                        .as_deref()
-                                        .is_some_and(|w| w.contains(&marker)) =>
-                            {
+                            Ok(Some(job)) if pid.is_some_and(|pid| runs_in(&job, pid)) => {
                                 return false;
                             }
                             Err(_) => return false,
@@ -332,19 +333,54 @@ async fn heal(topology: &Shared, client: &reqwest::Client) -> anyhow::Result<()>
     Ok(())
 }
 
-/// How many of `ids` are not finished (all of them when the queue cannot be read).
+/// The ids of the jobs not finished yet, listed by state: a handful once the faults stop,
+/// where listing every job would read thousands at each poll.
+async fn unfinished_ids(queue: &DynQueue) -> Result<BTreeSet<String>, QueueError> {
+    let mut ids = BTreeSet::new();
+    for state in JobState::ALL.into_iter().filter(|s| s.is_unfinished()) {
+        let filter = JobFilter {
+            state: Some(state),
+            ..JobFilter::default()
+        };
+        ids.extend(crate::observe::jobs_where(queue, filter).await?.into_keys());
+    }
+    Ok(ids)
+}
+
+/// How many of `ids` are not finished: unfinished, or not in the queue at all (all of them when
+/// the queue cannot be read).
 async fn unfinished(queue: &DynQueue, ids: &BTreeSet<String>) -> usize {
+    let Ok(open) = unfinished_ids(queue).await else {
+        return ids.len();
+    };
+    let waiting = ids.iter().filter(|id| open.contains(*id)).count();
+    if waiting > 0 {
+        return waiting;
+    }
+    // None is waiting: one listing of every job tells whether any is gone.
     match crate::observe::jobs(queue).await {
-        Ok(jobs) => ids
-            .iter()
-            .filter(|id| jobs.get(*id).is_none_or(|j| !is_finished(&j.state)))
-            .count(),
+        Ok(jobs) => ids.iter().filter(|id| !jobs.contains_key(*id)).count(),
         Err(_) => ids.len(),
     }
 }
 
-fn is_finished(state: &str) -> bool {
-    matches!(state, "succeeded" | "dead" | "cancelled")
+/// SIGTERMs `role` (after a SIGCONT, should it be stopped), gives it 10 s to exit, then
+/// SIGKILLs it.
+async fn terminate(topology: &Shared, role: Role) {
+    {
+        let mut t = lock(topology);
+        t.signal(role, "CONT");
+        t.signal(role, "TERM");
+    }
+    let _ = poll_until(Duration::from_secs(10), || {
+        let gone = {
+            let mut t = lock(topology);
+            !t.is_running(role) || t.exited(role)
+        };
+        async move { gone }
+    })
+    .await;
+    lock(topology).kill(role);
 }
 
 /// The ticks of a schedule of period `every` between the first scheduler's start and the
@@ -460,13 +496,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     }
     // Stop the schedulers, let their last ticks' jobs finish, stop the rest.
     for n in 0..2 {
-        lock(&topology).terminate(Role::Scheduler(n), Duration::from_secs(10));
+        terminate(&topology, Role::Scheduler(n)).await;
     }
     let stopped_ms = now_ms();
     let _ = poll_until(Duration::from_secs(120), || async {
-        crate::observe::jobs(&queue)
-            .await
-            .is_ok_and(|jobs| jobs.values().all(|j| is_finished(&j.state)))
+        unfinished_ids(&queue).await.is_ok_and(|ids| ids.is_empty())
     })
     .await;
     for role in [
@@ -476,7 +510,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         Role::Api,
         Role::Sim,
     ] {
-        lock(&topology).terminate(role, Duration::from_secs(10));
+        terminate(&topology, role).await;
     }
 
     let (database, state_file) = {

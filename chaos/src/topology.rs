@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use rand::distr::{Alphanumeric, SampleString};
 
@@ -89,8 +88,10 @@ pub struct Topology {
     slots: Vec<Slot>,
     /// The portal's token.
     pub portal_token: String,
-    /// The simulator's API and admin tokens.
+    /// The simulator's API token (the product's Authentik token).
     sim_token: String,
+    /// The operators' token (every product process is given the same).
+    ops_token: String,
     /// The simulator's admin token.
     pub sim_admin_token: String,
     redis_prefix: String,
@@ -140,6 +141,7 @@ impl Topology {
             slots,
             portal_token: token(),
             sim_token: token(),
+            ops_token: token(),
             sim_admin_token: token(),
             redis_prefix: "chaos".into(),
             secret_key: key.iter().map(|b| format!("{b:02x}")).collect(),
@@ -285,7 +287,7 @@ impl Topology {
                 "DEZKY_API_TOKENS",
                 format!("{PORTAL}={}", self.portal_token),
             )
-            .env("DEZKY_OPS_TOKENS", format!("ops={}", token()))
+            .env("DEZKY_OPS_TOKENS", format!("ops={}", self.ops_token))
             .env("DEZKY_ENABLE_TEST_KINDS", "true")
             .env("DEZKY_POLL_INTERVAL_MS", "100")
             .env("DEZKY_LEASE_TTL_SECS", c.lease_ttl_secs.to_string())
@@ -362,23 +364,6 @@ impl Topology {
             "CONT" => self.slot_mut(role).stopped = false,
             _ => {}
         }
-    }
-
-    /// SIGTERMs `role` and waits up to `within` for it to exit, then SIGKILLs it.
-    pub fn terminate(&mut self, role: Role, within: Duration) {
-        self.signal(role, "CONT");
-        self.signal(role, "TERM");
-        let deadline = std::time::Instant::now() + within;
-        let slot = self.slot_mut(role);
-        if let Some(child) = slot.child.as_mut() {
-            while std::time::Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        self.kill(role);
     }
 
     /// The run's folder.
