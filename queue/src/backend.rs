@@ -138,4 +138,20 @@ pub trait QueueBackend: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether the store answers, for readiness probes.
     async fn ping(&self) -> Result<(), QueueError>;
+
+    /// The backend as a SQL database's tables, when it is one: then the store in the same
+    /// database can push and complete in its own transactions ([`InDatabase`]). `None` for Redis.
+    fn in_database(&self) -> Option<InDatabase> {
+        None
+    }
+}
+
+/// A backend whose tables live in a SQL database the store may share, for pushes and
+/// completions in the store's transactions (`push_in`, `complete_in`, then `woken`).
+#[derive(Debug, Clone)]
+pub enum InDatabase {
+    /// The embedded SQLite file.
+    Sqlite(crate::sqlite::SqliteQueue),
+    /// PostgreSQL.
+    Postgres(crate::postgres::PostgresQueue),
 }

@@ -4,7 +4,7 @@
 //! backend needs to honour it: the job model ([`model`]) and its state machine as one pure function ([`machine`]), fenced
 //! locks ([`lock`]), the operations
 //! every backend implements ([`QueueBackend`]), injectable time ([`clock`]), the retry policy
-//! ([`backoff`]), prompt wake-ups ([`wake`]) and the embedded SQLite backend ([`sqlite`]) and the production Redis backend ([`redis`]). With the
+//! ([`backoff`]), prompt wake-ups ([`wake`]) and the embedded SQLite backend ([`sqlite`]), the production Redis backend ([`redis`]) and the PostgreSQL backend ([`postgres`]). With the
 //! `contract-tests` feature it also exports the one test suite that every backend must pass
 //! ([`contract`]). It knows nothing of job kinds, HTTP or apalis: those live in `jobs`, `api-shim`
 //! and `worker`.
@@ -19,12 +19,13 @@ pub mod error;
 pub mod lock;
 pub mod machine;
 pub mod model;
+pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 pub mod validate;
 pub mod wake;
 
-pub use backend::{DynQueue, QueueBackend};
+pub use backend::{DynQueue, InDatabase, QueueBackend};
 pub use backoff::RetryPolicy;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::QueueError;

@@ -28,6 +28,18 @@ impl WakeHub {
         self.sender(queue).send_modify(|v| *v = v.wrapping_add(1));
     }
 
+    /// Tells every queue's idle workers that there may be work (wake-ups from elsewhere may
+    /// have been lost).
+    pub fn notify_all(&self) {
+        let senders: Vec<_> = {
+            let map = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+            map.values().cloned().collect()
+        };
+        for sender in senders {
+            sender.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
     /// A signal on `queue`.
     pub fn subscribe(&self, queue: &str) -> WakeSignal {
         WakeSignal {

@@ -19,6 +19,7 @@ pub mod model_test;
 mod ordering;
 mod outcomes;
 mod overview;
+pub mod postgres_support;
 pub mod redis_prefix;
 mod scale;
 mod search;

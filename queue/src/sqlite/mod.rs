@@ -9,6 +9,7 @@
 
 mod activity;
 mod admin;
+pub mod in_tx;
 mod lease;
 mod locks;
 mod migrate;
@@ -278,5 +279,9 @@ impl QueueBackend for SqliteQueue {
     async fn ping(&self) -> Result<(), QueueError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
+    }
+
+    fn in_database(&self) -> Option<crate::InDatabase> {
+        Some(crate::InDatabase::Sqlite(self.clone()))
     }
 }
