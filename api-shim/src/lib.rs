@@ -36,6 +36,9 @@ pub struct AppState {
     pub secrets: Option<dezky_store::SecretVault>,
     /// The store (tenants).
     pub store: Option<dezky_store::Store>,
+    /// The queue's tables, when they are in the store's database: a route's store writes and its
+    /// push then commit in one transaction.
+    pub shared_db: Option<dezky_queue::InDatabase>,
     /// What `/metrics` shows, when this process serves it.
     pub metrics: Option<Metrics>,
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use dezky_api_shim::{AppState, Tokens};
 use dezky_jobs::Registry;
 use dezky_queue::DynQueue;
+use dezky_queue::postgres::{PostgresQueue, PostgresQueueConfig};
 use dezky_queue::redis::RedisQueue;
 use dezky_queue::sqlite::SqliteQueue;
 use dezky_scheduler::MaintenanceConfig;
@@ -70,6 +71,8 @@ pub struct SchedulerSettings {
 pub struct Application {
     queue: OpenQueue,
     store: Store,
+    /// The queue's tables, when they are in the store's database.
+    shared_db: Option<dezky_queue::InDatabase>,
     registry: Registry,
     listener: Option<(TcpListener, Tokens, bool)>,
     workers: Option<WorkerConfig>,
@@ -85,13 +88,18 @@ pub struct OpenQueue {
     /// The queue.
     pub queue: DynQueue,
     sqlite: Option<SqliteQueue>,
+    postgres: Option<PostgresQueue>,
 }
 
 impl OpenQueue {
-    /// Closes connections that need closing (SQLite's pools; Redis needs nothing).
+    /// Closes connections that need closing (SQLite's and PostgreSQL's pools; Redis needs
+    /// nothing).
     pub async fn close(&self) {
         if let Some(sqlite) = &self.sqlite {
             sqlite.close().await;
+        }
+        if let Some(postgres) = &self.postgres {
+            postgres.close().await;
         }
     }
 }
@@ -107,6 +115,18 @@ pub async fn open_queue(location: &QueueLocation) -> anyhow::Result<OpenQueue> {
             Ok(OpenQueue {
                 queue: Arc::new(sqlite.clone()),
                 sqlite: Some(sqlite),
+                postgres: None,
+            })
+        }
+        QueueLocation::Postgres(url) => {
+            let postgres = PostgresQueue::open(url, PostgresQueueConfig::default())
+                .await
+                .context("opening the PostgreSQL queue")?;
+            tracing::info!("queue on PostgreSQL, in the store's database");
+            Ok(OpenQueue {
+                queue: Arc::new(postgres.clone()),
+                sqlite: None,
+                postgres: Some(postgres),
             })
         }
         QueueLocation::Redis { url, prefix } => {
@@ -122,6 +142,7 @@ pub async fn open_queue(location: &QueueLocation) -> anyhow::Result<OpenQueue> {
             Ok(OpenQueue {
                 queue: Arc::new(redis),
                 sqlite: None,
+                postgres: None,
             })
         }
     }
@@ -143,6 +164,15 @@ impl Application {
         let store = Store::connect(&settings.store)
             .await
             .with_context(|| format!("opening the {} store", store_kind(&settings.store)))?;
+        let shared_db = store
+            .shared_with(queue.queue.as_ref())
+            .await
+            .context("asking whether the queue is in the store's database")?;
+        if shared_db.is_some() {
+            tracing::info!(
+                "the queue is in the store's database: store writes and pushes commit together"
+            );
+        }
         let listener = match settings.api {
             Some(api) => {
                 let listener = TcpListener::bind(api.listen)
@@ -169,6 +199,7 @@ impl Application {
             authentik,
             queue,
             store,
+            shared_db,
             registry: dezky_jobs::kinds::registry(settings.test_kinds),
             listener,
             workers: settings.workers,
@@ -204,6 +235,7 @@ impl Application {
                 tokens: Arc::new(tokens),
                 secrets: Some(self.secrets.clone()),
                 store: Some(self.store.clone()),
+                shared_db: self.shared_db.clone(),
                 metrics: Some(crate::metrics::endpoint(!probes_only)),
             };
             let router = if probes_only {
@@ -243,6 +275,7 @@ impl Application {
                 children: Some((queue.clone(), registry.clone())),
                 secrets: Some(self.secrets.clone()),
                 invites: self.invites.clone(),
+                shared_db: self.shared_db.clone(),
                 ..Default::default()
             };
             let mut gates = Vec::new();

@@ -142,9 +142,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(());
         }
         Command::Bench(args) => {
-            let line = bench::report_line(args, cli.common.redis_url.as_deref())
-                .await
-                .context("benchmark failed")?;
+            let line = bench::report_line(
+                args,
+                cli.common.redis_url.as_deref(),
+                &cli.common.database_url,
+            )
+            .await
+            .context("benchmark failed")?;
             #[allow(
                 clippy::print_stdout,
                 reason = "the benchmark's JSON line is its output"

@@ -85,7 +85,8 @@ impl HealthProbeArgs {
 /// Settings of every subcommand. `Debug` hides server URLs (they may hold passwords).
 #[derive(Clone, Args)]
 pub struct CommonArgs {
-    /// The store: `sqlite://FILE` (embedded default) or `postgres://…` (needs DEZKY_REDIS_URL).
+    /// The store: `sqlite://FILE` (embedded default) or `postgres://…`; the queue too, unless it
+    /// is on Redis (see DEZKY_QUEUE).
     #[arg(
         long,
         global = true,
@@ -97,6 +98,11 @@ pub struct CommonArgs {
     /// (a cluster is detected). Unset: the queue lives in the SQLite file.
     #[arg(long, global = true, env = "DEZKY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Where the queue lives: `sqlite` or `postgres` (in the store's database, DEZKY_DATABASE_URL,
+    /// so the store's writes and the queue's commit together) or `redis` (DEZKY_REDIS_URL).
+    /// Unset: `redis` when DEZKY_REDIS_URL is set, else the store's database.
+    #[arg(long, global = true, env = "DEZKY_QUEUE")]
+    pub queue: Option<QueueKind>,
     /// Prefix of every Redis key, so deployments can share one Redis.
     #[arg(
         long,
@@ -612,6 +618,8 @@ pub enum BenchBackend {
     Sqlite,
     /// A throwaway key prefix on DEZKY_REDIS_URL.
     Redis,
+    /// A throwaway schema in the postgres:// DEZKY_DATABASE_URL.
+    Postgres,
 }
 
 /// Benchmark modes.
@@ -623,11 +631,24 @@ pub enum BenchMode {
     Retry,
 }
 
+/// Which backend holds the queue (`DEZKY_QUEUE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueKind {
+    /// In the store's SQLite file.
+    Sqlite,
+    /// In the store's PostgreSQL database.
+    Postgres,
+    /// On DEZKY_REDIS_URL.
+    Redis,
+}
+
 /// Where the queue lives, as validated.
 #[derive(Clone, PartialEq, Eq)]
 pub enum QueueLocation {
     /// In the SQLite file at this URL.
     Sqlite(String),
+    /// In the PostgreSQL database at this URL (may hold a password: never shown).
+    Postgres(String),
     /// On Redis.
     Redis {
         /// The server (may hold a password: never shown).
@@ -641,6 +662,7 @@ impl std::fmt::Debug for QueueLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             QueueLocation::Sqlite(url) => f.debug_tuple("Sqlite").field(url).finish(),
+            QueueLocation::Postgres(_) => f.write_str("Postgres"),
             QueueLocation::Redis { prefix, .. } => f
                 .debug_struct("Redis")
                 .field("prefix", prefix)
@@ -682,16 +704,25 @@ impl CommonArgs {
                 "DEZKY_DATABASE_URL must start with sqlite:// or postgres:// (got a URL with another scheme)"
             );
         }
-        if is_postgres && self.redis_url.is_none() {
-            bail!(
-                "a postgres:// DEZKY_DATABASE_URL holds the store only, not yet the queue: set \
-                 DEZKY_REDIS_URL for the queue (or use a sqlite:// DEZKY_DATABASE_URL, which \
-                 holds both)"
-            );
-        }
-        match &self.redis_url {
-            None => Ok(QueueLocation::Sqlite(url.to_owned())),
-            Some(redis) => {
+        let kind = match (self.queue, &self.redis_url) {
+            (Some(kind), _) => kind,
+            (None, Some(_)) => QueueKind::Redis,
+            (None, None) if is_postgres => QueueKind::Postgres,
+            (None, None) => QueueKind::Sqlite,
+        };
+        match (kind, &self.redis_url) {
+            (QueueKind::Sqlite, _) if is_postgres => bail!(
+                "DEZKY_QUEUE=sqlite keeps the queue in the store's SQLite file, but \
+                 DEZKY_DATABASE_URL is a postgres:// URL (use DEZKY_QUEUE=postgres)"
+            ),
+            (QueueKind::Sqlite, _) => Ok(QueueLocation::Sqlite(url.to_owned())),
+            (QueueKind::Postgres, _) if is_sqlite => bail!(
+                "DEZKY_QUEUE=postgres keeps the queue in the store's PostgreSQL database, but \
+                 DEZKY_DATABASE_URL is a sqlite:// URL (set a postgres:// one)"
+            ),
+            (QueueKind::Postgres, _) => Ok(QueueLocation::Postgres(url.to_owned())),
+            (QueueKind::Redis, None) => bail!("DEZKY_QUEUE=redis needs DEZKY_REDIS_URL"),
+            (QueueKind::Redis, Some(redis)) => {
                 if !["redis://", "rediss://", "unix://"]
                     .iter()
                     .any(|s| redis.starts_with(s))
@@ -912,11 +943,61 @@ mod tests {
                 .queue_location()
                 .is_err()
         );
-        assert!(
-            parse(&["migrate", "--database-url", "postgres://x/y"])
+        assert_eq!(
+            parse(&["migrate", "--database-url", "postgres://u:hunter2@x/y"])
                 .common
                 .queue_location()
-                .is_err_and(|e| e.to_string().contains("DEZKY_REDIS_URL"))
+                .unwrap(),
+            QueueLocation::Postgres("postgres://u:hunter2@x/y".into()),
+            "unset, the queue is in the store's database"
+        );
+        let postgres_on_sqlite = parse(&["migrate", "--queue", "postgres"]).common;
+        assert!(
+            postgres_on_sqlite
+                .queue_location()
+                .is_err_and(|e| e.to_string().contains("DEZKY_QUEUE=postgres")),
+            "a PostgreSQL queue with a SQLite store is refused"
+        );
+        assert!(
+            parse(&[
+                "migrate",
+                "--queue",
+                "sqlite",
+                "--database-url",
+                "postgres://x/y"
+            ])
+            .common
+            .queue_location()
+            .is_err()
+        );
+        assert!(
+            parse(&["migrate", "--queue", "redis"])
+                .common
+                .queue_location()
+                .is_err()
+        );
+        assert_eq!(
+            parse(&[
+                "migrate",
+                "--queue",
+                "postgres",
+                "--database-url",
+                "postgres://x/y",
+                "--redis-url",
+                "redis://h:6379"
+            ])
+            .common
+            .queue_location()
+            .unwrap(),
+            QueueLocation::Postgres("postgres://x/y".into()),
+            "DEZKY_QUEUE wins over DEZKY_REDIS_URL"
+        );
+        assert!(
+            !format!(
+                "{:?}",
+                QueueLocation::Postgres("postgres://u:hunter2@x/y".into())
+            )
+            .contains("hunter2")
         );
         assert!(
             parse(&[

@@ -18,6 +18,6 @@ pub mod services;
 
 pub use context::{JobContext, StopReason};
 pub use error::JobError;
-pub use output::Output;
+pub use output::{Output, StoreWrite};
 pub use registry::{JobKind, KindSettings, Registry};
 pub use services::{Dependency, Services};

@@ -54,6 +54,9 @@ pub struct Services {
     pub secrets: Option<SecretVault>,
     /// How invites are delivered.
     pub invites: crate::kinds::invite::InviteSettings,
+    /// The queue's tables, when they are in the store's database: a successful attempt's store
+    /// writes, its children and its completion then commit in one transaction.
+    pub shared_db: Option<dezky_queue::InDatabase>,
     /// The job run these services are for (`<job id>/<attempt>/<lease token>`), recorded with
     /// the store writes a handler makes.
     pub run: Option<String>,
@@ -70,6 +73,7 @@ impl std::fmt::Debug for Services {
             .field("children", &self.children.is_some())
             .field("secrets", &self.secrets.is_some())
             .field("invites", &self.invites)
+            .field("shared_db", &self.shared_db.is_some())
             .field("run", &self.run)
             .field("fence", &self.fence.is_some())
             .finish()

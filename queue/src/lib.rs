@@ -15,6 +15,7 @@ pub mod bulk;
 pub mod clock;
 #[cfg(feature = "contract-tests")]
 pub mod contract;
+pub mod crash;
 pub mod error;
 pub mod lock;
 pub mod machine;

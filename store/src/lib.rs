@@ -18,6 +18,7 @@ pub mod secrets;
 mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tx;
 
 pub use audit::AuditEntry;
 pub use error::StoreError;
@@ -26,15 +27,13 @@ pub use runs::Run;
 pub use schedules::ScheduleRow;
 pub use secrets::{SecretKeys, SecretVault};
 pub use tenants::Tenant;
+pub use tx::StoreTx;
 
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
-
-/// PostgreSQL's migrations (SQLite's are the queue's migrator's, which holds the store's too).
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// A connection pool to the store, on either database.
 #[derive(Debug, Clone)]
@@ -91,7 +90,8 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        POSTGRES.run(&pool).await?;
+        // The queue's migrator, which holds the store's migrations too (as on SQLite).
+        dezky_queue::postgres::MIGRATOR.run(&pool).await?;
         Ok(Self::Postgres(pool))
     }
 

@@ -13,6 +13,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use dezky_queue::Clock;
 use sha2::Digest;
 
+use crate::tx::{Exec, StoreTx, on_exec};
 use crate::{Store, StoreError, on_pool};
 
 /// Bytes of a key.
@@ -162,12 +163,31 @@ impl SecretVault {
     /// Seals `secret` as job `job_id`'s (replacing an earlier attempt's), kept `ttl` from now:
     /// call it as the job ends.
     pub async fn seal(&self, job_id: &str, secret: &serde_json::Value) -> Result<(), StoreError> {
+        self.seal_on(Exec::Pool(&self.store), job_id, secret).await
+    }
+
+    /// [`seal`](Self::seal), in `tx` (the job's completion in the same transaction).
+    pub async fn seal_in(
+        &self,
+        tx: &mut StoreTx,
+        job_id: &str,
+        secret: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.seal_on(tx.exec(), job_id, secret).await
+    }
+
+    async fn seal_on(
+        &self,
+        exec: Exec<'_>,
+        job_id: &str,
+        secret: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         let plain = serde_json::to_vec(secret)
             .map_err(|e| StoreError::Secret(format!("cannot encode the secret: {e}")))?;
         let sealed = self.keys.seal(job_id, &plain)?;
         let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
         let expires_at = self.clock.now_ms().saturating_add(ttl_ms);
-        on_pool!(&self.store, |pool| {
+        on_exec!(exec, |e| {
             sqlx::query(
                 "INSERT INTO store_secrets (job_id, sealed, expires_at) VALUES ($1, $2, $3)
                  ON CONFLICT (job_id) DO UPDATE SET sealed = excluded.sealed,
@@ -176,10 +196,15 @@ impl SecretVault {
             .bind(job_id)
             .bind(&sealed)
             .bind(expires_at)
-            .execute(pool)
+            .execute(e)
             .await?;
         });
         Ok(())
+    }
+
+    /// The store the secrets are sealed in.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Job `job_id`'s secret, opened, while it is kept.

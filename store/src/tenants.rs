@@ -4,6 +4,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
+use crate::tx::{Exec, StoreTx, on_exec};
 use crate::{Store, StoreError, on_pool};
 
 /// A tenant as stored.
@@ -37,22 +38,7 @@ impl Store {
         desired: &Value,
         now: i64,
     ) -> Result<Tenant, StoreError> {
-        let sql = format!(
-            "INSERT INTO store_tenants (slug, name, desired, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $4)
-             ON CONFLICT (slug) DO UPDATE SET name = excluded.name, desired = excluded.desired,
-                 updated_at = excluded.updated_at
-             RETURNING {COLUMNS}"
-        );
-        Ok(on_pool!(self, |pool| {
-            sqlx::query_as::<_, Tenant>(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(slug)
-                .bind(name)
-                .bind(Json(desired))
-                .bind(now)
-                .fetch_one(pool)
-                .await?
-        }))
+        put_tenant(Exec::Pool(self), slug, name, desired, now).await
     }
 
     /// Tenant `slug`, if stored.
@@ -76,35 +62,7 @@ impl Store {
         id: Option<(&str, &str)>,
         now: i64,
     ) -> Result<Tenant, StoreError> {
-        // SQLite's json_set and PostgreSQL's jsonb_set differ; the rest is one statement.
-        let sql = match self {
-            Store::Sqlite(_) => format!(
-                "UPDATE store_tenants SET steps = json_set(steps, '$.' || json_quote($2), json($3)),
-                     authentik = CASE WHEN $4 IS NULL THEN authentik
-                                      ELSE json_set(authentik, '$.' || json_quote($4), $5) END,
-                     updated_at = $6
-                 WHERE slug = $1 RETURNING {COLUMNS}"
-            ),
-            Store::Postgres(_) => format!(
-                "UPDATE store_tenants SET steps = jsonb_set(steps, ARRAY[$2::text], $3::jsonb),
-                     authentik = CASE WHEN $4::text IS NULL THEN authentik
-                                      ELSE jsonb_set(authentik, ARRAY[$4::text], to_jsonb($5::text)) END,
-                     updated_at = $6
-                 WHERE slug = $1 RETURNING {COLUMNS}"
-            ),
-        };
-        let tenant = on_pool!(self, |pool| {
-            sqlx::query_as::<_, Tenant>(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(slug)
-                .bind(step)
-                .bind(Json(record))
-                .bind(id.map(|(role, _)| role))
-                .bind(id.map(|(_, id)| id))
-                .bind(now)
-                .fetch_optional(pool)
-                .await?
-        });
-        tenant.ok_or_else(|| StoreError::NotFound(format!("tenant {slug}")))
+        record_step(Exec::Pool(self), slug, step, record, id, now).await
     }
 
     /// Tenants by slug, after `after` (a page of at most `limit`).
@@ -119,4 +77,93 @@ impl Store {
                 .await?
         }))
     }
+}
+
+impl StoreTx {
+    /// [`Store::put_tenant`], in this transaction.
+    pub async fn put_tenant(
+        &mut self,
+        slug: &str,
+        name: &str,
+        desired: &Value,
+        now: i64,
+    ) -> Result<Tenant, StoreError> {
+        put_tenant(self.exec(), slug, name, desired, now).await
+    }
+
+    /// [`Store::record_step`], in this transaction.
+    pub async fn record_step(
+        &mut self,
+        slug: &str,
+        step: &str,
+        record: &Value,
+        id: Option<(&str, &str)>,
+        now: i64,
+    ) -> Result<Tenant, StoreError> {
+        record_step(self.exec(), slug, step, record, id, now).await
+    }
+}
+
+async fn put_tenant(
+    exec: Exec<'_>,
+    slug: &str,
+    name: &str,
+    desired: &Value,
+    now: i64,
+) -> Result<Tenant, StoreError> {
+    let sql = format!(
+        "INSERT INTO store_tenants (slug, name, desired, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (slug) DO UPDATE SET name = excluded.name, desired = excluded.desired,
+             updated_at = excluded.updated_at
+         RETURNING {COLUMNS}"
+    );
+    Ok(on_exec!(exec, |e| {
+        sqlx::query_as::<_, Tenant>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(slug)
+            .bind(name)
+            .bind(Json(desired))
+            .bind(now)
+            .fetch_one(e)
+            .await?
+    }))
+}
+
+async fn record_step(
+    exec: Exec<'_>,
+    slug: &str,
+    step: &str,
+    record: &Value,
+    id: Option<(&str, &str)>,
+    now: i64,
+) -> Result<Tenant, StoreError> {
+    // SQLite's json_set and PostgreSQL's jsonb_set differ; the rest is one statement.
+    let sql = match exec.dialect() {
+        "sqlite" => format!(
+            "UPDATE store_tenants SET steps = json_set(steps, '$.' || json_quote($2), json($3)),
+                 authentik = CASE WHEN $4 IS NULL THEN authentik
+                                  ELSE json_set(authentik, '$.' || json_quote($4), $5) END,
+                 updated_at = $6
+             WHERE slug = $1 RETURNING {COLUMNS}"
+        ),
+        _ => format!(
+            "UPDATE store_tenants SET steps = jsonb_set(steps, ARRAY[$2::text], $3::jsonb),
+                 authentik = CASE WHEN $4::text IS NULL THEN authentik
+                                  ELSE jsonb_set(authentik, ARRAY[$4::text], to_jsonb($5::text)) END,
+                 updated_at = $6
+             WHERE slug = $1 RETURNING {COLUMNS}"
+        ),
+    };
+    let tenant = on_exec!(exec, |e| {
+        sqlx::query_as::<_, Tenant>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(slug)
+            .bind(step)
+            .bind(Json(record))
+            .bind(id.map(|(role, _)| role))
+            .bind(id.map(|(_, id)| id))
+            .bind(now)
+            .fetch_optional(e)
+            .await?
+    });
+    tenant.ok_or_else(|| StoreError::NotFound(format!("tenant {slug}")))
 }

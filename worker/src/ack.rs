@@ -6,7 +6,8 @@
 //! is recorded. `JobError::Cancelled` ends the job `cancelled` only after an operator's cancel
 //! request; at shutdown it gives the job back (attempt refunded); unasked it is a retry of class
 //! `stopped`. A panic is retried like any error (class `panic`): an `unwrap()` on a transient
-//! failure must not kill a job for good.
+//! failure must not kill a job for good. A success the attempt already recorded in its own
+//! transaction (the queue in the store's database) is not recorded again.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -177,6 +178,7 @@ where
             tracing::info_span!("job", id = %lease.id, kind = %job.kind, attempt = lease.attempt);
         let (acks, keeper) = (self.acks.clone(), self.keeper.clone());
         let (run_log, kind) = (self.run_log.clone(), job.kind.clone());
+        let committed = task.args.committed.clone();
         let metric_kind = kind.clone();
         crate::metrics::picked_up(&kind, SystemClock.now_ms() - job.run_at);
         let attempt = self.inner.call(task);
@@ -208,7 +210,15 @@ where
             let verdict = classify(&result, keeper.stop_reason(&lease));
             let (outcome, error) = ended(&verdict);
             crate::metrics::attempt_ended(&metric_kind, outcome, started.elapsed());
-            let recorded = record(&acks, &keeper, lease, verdict).await;
+            let recorded = match committed.get() {
+                // The attempt recorded its success itself, with its store writes.
+                Some(state) if matches!(verdict, Verdict::Complete(Outcome::Succeeded(_))) => {
+                    keeper.done(&lease);
+                    tracing::debug!(outcome, state = %state, "attempt finished, with its store writes");
+                    Ok(())
+                }
+                _ => record(&acks, &keeper, lease, verdict).await,
+            };
             log_end(history.as_mut(), outcome, error);
             recorded?;
             result

@@ -1,8 +1,9 @@
 //! One apalis worker per job kind over the queue, under one monitor, and one [`LeaseKeeper`] for
 //! the process. Kinds get the application's services; a kind that needs a dependency the process
 //! lacks is not run (said at start), and one whose dependency has a gate is fetched only while
-//! the gate is open. A successful attempt's secret part is sealed into the store before the job
-//! is recorded succeeded, and its children are listed in its result. Graceful shutdown: stop fetching, tell running handlers why (they may stop early
+//! the gate is open. A successful attempt's secret part and store writes are written before the
+//! job is recorded succeeded — in the same transaction when the queue is in the store's database,
+//! with its staged children — and its children are listed in its result. Graceful shutdown: stop fetching, tell running handlers why (they may stop early
 //! and be given back), let them finish within the grace, let acks in flight finish, then give back
 //! (attempt refunded) every lease still held.
 
@@ -12,10 +13,12 @@ use std::sync::Arc;
 use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
 use apalis_core::error::BoxDynError;
 use apalis_core::worker::event::Event;
-use dezky_jobs::children::new_children;
+use std::sync::OnceLock;
+
+use dezky_jobs::children::{Children, new_children};
 use dezky_jobs::registry::ErasedKind;
 use dezky_jobs::{Dependency, JobContext, JobError, Output, Registry, Services};
-use dezky_queue::DynQueue;
+use dezky_queue::{Clock, DynQueue, JobState, Outcome, QueueError, SystemClock};
 
 use crate::config::WorkerConfig;
 use crate::exclusion::{LockTiming, run_holding};
@@ -254,7 +257,8 @@ fn selected_kinds(
 
 async fn run_attempt(env: AttemptEnv, task: JobTask) -> Result<serde_json::Value, BoxDynError> {
     let job = task.job;
-    let id = job.lease.id.0.clone();
+    let lease = job.lease.clone();
+    let id = lease.id.0.clone();
     if let Some(gate) = env.gate.as_ref().filter(|g| !g.is_open()) {
         // Leased just before the gate closed: wait with the others, attempt refunded.
         return Err(JobError::Unavailable {
@@ -264,16 +268,17 @@ async fn run_attempt(env: AttemptEnv, task: JobTask) -> Result<serde_json::Value
         .into());
     }
     let mut attempt = env.kind.prepare(job.args)?;
+    let services = env
+        .services
+        .for_lease(&lease, Some(env.keeper.fence(&lease)));
     let ctx = JobContext {
         id: id.clone(),
         kind: job.kind,
-        attempt: job.lease.attempt,
+        attempt: lease.attempt,
         max_attempts: job.max_attempts,
         tenant: job.tenant,
         stop: task.stop,
-        services: env
-            .services
-            .for_lease(&job.lease, Some(env.keeper.fence(&job.lease))),
+        services: services.clone(),
         children: new_children(),
     };
     let children = ctx.children.clone();
@@ -288,41 +293,136 @@ async fn run_attempt(env: AttemptEnv, task: JobTask) -> Result<serde_json::Value
             return Err(e.into());
         }
     };
-    finish(&env.services, &id, output, children.ids())
-        .await
-        .map_err(Into::into)
+    let success = Success {
+        services: &services,
+        lease: &lease,
+        children: &children,
+    };
+    match (&services.shared_db, &services.store) {
+        (Some(db), Some(store)) => success
+            .commit(store, db, output, &task.committed)
+            .await
+            .map_err(Into::into),
+        _ => success.write(output).await.map_err(Into::into),
+    }
 }
 
-/// A success as the queue records it: the secret part sealed into the store (the job is not
-/// recorded succeeded without it), the children listed in the result.
-async fn finish(
-    services: &Services,
-    id: &str,
-    output: Output,
-    children: Vec<String>,
-) -> Result<serde_json::Value, JobError> {
-    if let Some(secret) = &output.secret {
-        let vault = services.secrets.as_ref().ok_or_else(|| JobError::Abort {
-            class: "misconfigured",
-            message: "this kind answers a secret, but no secret store is configured".into(),
-        })?;
-        vault
-            .seal(id, secret)
-            .await
-            .map_err(|e| JobError::retry(format!("cannot store the secret result: {e}")))?;
-    }
-    let mut result = output.result;
-    if !children.is_empty() {
-        let ids = serde_json::Value::from(children);
-        match &mut result {
-            serde_json::Value::Object(map) => {
-                map.insert("children".into(), ids);
-            }
-            serde_json::Value::Null => result = serde_json::json!({ "children": ids }),
-            other => {
-                result = serde_json::json!({ "value": std::mem::take(other), "children": ids })
+/// A successful attempt, about to be recorded.
+struct Success<'a> {
+    services: &'a Services,
+    lease: &'a dezky_queue::Lease,
+    children: &'a Children,
+}
+
+impl Success<'_> {
+    /// The queue elsewhere (Redis): the secret part sealed and the store writes made, one by one
+    /// (the job is not recorded succeeded without them); the children were pushed as they were
+    /// enqueued. The ack layer records the success next.
+    async fn write(&self, output: Output) -> Result<serde_json::Value, JobError> {
+        if let Some(secret) = &output.secret {
+            self.vault()?
+                .seal(self.lease.id.as_str(), secret)
+                .await
+                .map_err(|e| JobError::retry(format!("cannot store the secret result: {e}")))?;
+        }
+        if !output.writes.is_empty() {
+            self.services.may_write()?;
+            let store = self.services.store()?;
+            for write in &output.writes {
+                write
+                    .apply(store, SystemClock.now_ms())
+                    .await
+                    .map_err(|e| JobError::retry(format!("cannot write the store: {e}")))?;
             }
         }
+        if output.secret.is_some() || !output.writes.is_empty() {
+            dezky_queue::crash::point("complete:stored");
+        }
+        Ok(with_children(output.result, self.children.ids()))
     }
-    Ok(result)
+
+    /// The queue in the store's database: the secret part, the store writes, the staged
+    /// children and the success itself in one transaction, fenced by the lease (a run that lost
+    /// it writes nothing). Marks `committed`, so the ack layer records nothing more.
+    async fn commit(
+        &self,
+        store: &dezky_store::Store,
+        db: &dezky_queue::InDatabase,
+        output: Output,
+        committed: &OnceLock<JobState>,
+    ) -> Result<serde_json::Value, JobError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            JobError::retry(format!("cannot record the success ({what}): {e}"))
+        };
+        let mut tx = store
+            .begin_with(db)
+            .await
+            .map_err(|e| failed("begin", &e))?;
+        if let Some(secret) = &output.secret {
+            self.vault()?
+                .seal_in(&mut tx, self.lease.id.as_str(), secret)
+                .await
+                .map_err(|e| failed("secret", &e))?;
+        }
+        let now = SystemClock.now_ms();
+        for write in &output.writes {
+            write
+                .apply_in(&mut tx, now)
+                .await
+                .map_err(|e| failed("store", &e))?;
+        }
+        for child in self.children.take_staged() {
+            let pushed = tx
+                .push(std::slice::from_ref(&child))
+                .await
+                .map_err(|e| failed("child", &e))?;
+            for p in pushed {
+                self.children.note(&p.id.0);
+            }
+        }
+        let result = with_children(output.result, self.children.ids());
+        if output.secret.is_some() || !output.writes.is_empty() {
+            dezky_queue::crash::point("complete:stored");
+        }
+        let state = tx
+            .complete(self.lease, &Outcome::Succeeded(result.clone()))
+            .await
+            .map_err(|e| match e {
+                QueueError::LeaseLost(_) => JobError::Retry {
+                    class: "lease_expired",
+                    message: "not recorded: this run no longer holds its job".into(),
+                    retry_after: None,
+                },
+                e => failed("complete", &e),
+            })?;
+        tx.commit().await.map_err(|e| failed("commit", &e))?;
+        let _ = committed.set(state);
+        Ok(result)
+    }
+
+    fn vault(&self) -> Result<&dezky_store::SecretVault, JobError> {
+        self.services
+            .secrets
+            .as_ref()
+            .ok_or_else(|| JobError::Abort {
+                class: "misconfigured",
+                message: "this kind answers a secret, but no secret store is configured".into(),
+            })
+    }
+}
+
+/// `result` with the children's ids in it (`children`), when there are any.
+fn with_children(mut result: serde_json::Value, children: Vec<String>) -> serde_json::Value {
+    if children.is_empty() {
+        return result;
+    }
+    let ids = serde_json::Value::from(children);
+    match &mut result {
+        serde_json::Value::Object(map) => {
+            map.insert("children".into(), ids);
+        }
+        serde_json::Value::Null => result = serde_json::json!({ "children": ids }),
+        other => result = serde_json::json!({ "value": std::mem::take(other), "children": ids }),
+    }
+    result
 }

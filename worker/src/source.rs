@@ -6,7 +6,7 @@
 //! closes it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use apalis_core::backend::finalize::Ephemeral;
@@ -16,7 +16,7 @@ use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::task_id::TaskId;
 use apalis_core::worker::context::WorkerContext;
 use dezky_jobs::StopReason;
-use dezky_queue::{DynQueue, FetchRequest, LeasedJob, QueueError, WakeSignal};
+use dezky_queue::{DynQueue, FetchRequest, JobState, LeasedJob, QueueError, WakeSignal};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -36,6 +36,9 @@ pub struct JobTask {
     pub job: LeasedJob,
     /// Becomes `Some(reason)` when the handler should stop.
     pub stop: watch::Receiver<Option<StopReason>>,
+    /// Set by the attempt when it recorded its own success, in the transaction that wrote its
+    /// store writes and children (the queue in the store's database): nothing is left to ack.
+    pub committed: Arc<OnceLock<JobState>>,
 }
 
 /// Jobs leased by a fetch, each with its handler's stop signal.
@@ -146,6 +149,7 @@ impl QueueSource {
             let task = TaskBuilder::new(JobTask {
                 stop,
                 job: job.clone(),
+                committed: Arc::default(),
             })
             .task_id(TaskId::from_string(job.lease.id.as_str()))
             // apalis adds one when the attempt starts; the queue already counted it.

@@ -60,6 +60,27 @@ pub(crate) async fn enqueue_request(
     headers: &HeaderMap,
     request: &EnqueueRequest,
 ) -> Result<Response, Problem> {
+    enqueue_with(state, caller, headers, request, None).await
+}
+
+/// A tenant's desired state, stored by the route that enqueues its provisioning.
+#[derive(Debug)]
+pub(crate) struct TenantWrite<'a> {
+    pub(crate) slug: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) desired: &'a serde_json::Value,
+}
+
+/// [`enqueue_request`], storing `tenant` first. When the queue is in the store's database both
+/// commit in one transaction; otherwise the store's write commits first, then the push (a crash
+/// between them leaves the tenant without its job until reconciliation).
+pub(crate) async fn enqueue_with(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: &EnqueueRequest,
+    tenant: Option<TenantWrite<'_>>,
+) -> Result<Response, Problem> {
     let idempotency_key = idempotency_key(headers)?;
     let mut job = validate(state, request)?;
     job.enqueued_by = Some(caller.name.clone());
@@ -71,13 +92,51 @@ pub(crate) async fn enqueue_request(
         });
     }
     let fingerprint = job.dedup.as_ref().and_then(|d| d.fingerprint.clone());
-    let pushed = state.queue.push(job).await?;
+    let pushed = match tenant {
+        None => state.queue.push(job).await?,
+        Some(tenant) => push_with_tenant(state, tenant, job).await?,
+    };
     if pushed.duplicate && pushed.existing_fingerprint != fingerprint {
         return Err(Problem::unprocessable(
             "this Idempotency-Key was already used with a different request body",
         ));
     }
     Ok(accepted(&pushed.id.0, pushed.duplicate))
+}
+
+/// Stores `tenant` and pushes `job`: in one transaction when the queue shares the store's
+/// database, else one after the other.
+async fn push_with_tenant(
+    state: &AppState,
+    tenant: TenantWrite<'_>,
+    job: NewJob,
+) -> Result<dezky_queue::Pushed, Problem> {
+    let store = super::store(state)?;
+    let now = dezky_queue::Clock::now_ms(&dezky_queue::SystemClock);
+    let Some(db) = &state.shared_db else {
+        store
+            .put_tenant(tenant.slug, tenant.name, tenant.desired, now)
+            .await
+            .map_err(super::store_failed)?;
+        dezky_queue::crash::point("enqueue:stored");
+        return Ok(state.queue.push(job).await?);
+    };
+    let mut tx = store.begin_with(db).await.map_err(super::store_failed)?;
+    tx.put_tenant(tenant.slug, tenant.name, tenant.desired, now)
+        .await
+        .map_err(super::store_failed)?;
+    dezky_queue::crash::point("enqueue:stored");
+    let pushed = tx
+        .push(std::slice::from_ref(&job))
+        .await?
+        .pop()
+        .ok_or_else(|| {
+            Problem::from(dezky_queue::QueueError::Storage(
+                "push answered nothing".into(),
+            ))
+        })?;
+    tx.commit().await.map_err(super::store_failed)?;
+    Ok(pushed)
 }
 
 /// `202` for job `id`: its status URL in the body and `Location`, and `Idempotent-Replayed:

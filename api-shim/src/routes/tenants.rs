@@ -15,7 +15,7 @@ use dezky_store::Tenant;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::jobs::enqueue_request;
+use super::jobs::{TenantWrite, enqueue_request, enqueue_with};
 use super::responses::{JsonBodyErrors, NeedsQueue, NeedsToken};
 use super::{store, store_failed};
 use crate::AppState;
@@ -151,20 +151,20 @@ async fn put_and_provision(
             )),
         ));
     }
-    let now = dezky_queue::Clock::now_ms(&dezky_queue::SystemClock);
-    store
-        .put_tenant(&args.slug, &args.name, &body, now)
-        .await
-        .map_err(store_failed)?;
-    enqueue_kind(
-        state,
-        caller,
-        headers,
-        "provision-tenant",
-        body,
-        Some(args.slug),
-    )
-    .await
+    let request = EnqueueRequest {
+        kind: "provision-tenant".to_owned(),
+        args: body.clone(),
+        run_at: None,
+        priority: None,
+        max_attempts: None,
+        tenant: Some(args.slug.clone()),
+    };
+    let tenant = TenantWrite {
+        slug: &args.slug,
+        name: &args.name,
+        desired: &body,
+    };
+    enqueue_with(state, caller, headers, &request, Some(tenant)).await
 }
 
 /// Create a tenant: its desired state is stored and `provision-tenant` enqueued.

@@ -8,7 +8,7 @@
 //!    apalis-postgres 1.0 hard-codes its `apalis` schema in every query and migration (and
 //!    installs the `hstore` extension), so a search_path cannot redirect it; a database of its own
 //!    is the only way to leave everything else untouched. It is dropped at the end, on error and
-//!    on Ctrl-C too.
+//!    on SIGINT/SIGTERM too.
 //! 2. Pushes N jobs `{"n": i}` with `TaskSink::push_bulk`, 1,000 per call (each call is one
 //!    UNNEST INSERT in one transaction) → `enqueue_per_s` = N / push time.
 //! 3. Drains them with one apalis worker, `.concurrency(C)`, whose handler only records its
@@ -116,9 +116,11 @@ async fn bench(url: &str, n: usize, c: usize) -> Result<Report, BoxError> {
     admin.execute(AssertSqlSafe(format!("CREATE DATABASE {db}"))).await?;
     eprintln!("created throwaway database {db}");
 
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = tokio::select! {
         r = run(admin_opts.clone().database(&db), n, c) => r,
-        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+        _ = tokio::signal::ctrl_c() => Err("interrupted (SIGINT)".into()),
+        _ = term.recv() => Err("terminated (SIGTERM)".into()),
     };
 
     // FORCE ends any connection a failed run left behind (PostgreSQL 13+).

@@ -49,6 +49,7 @@ pub async fn measure(queue: &DynQueue, needle: &str) -> anyhow::Result<Dashboard
         tokens: Arc::new(tokens),
         secrets: None,
         store: Some(store.clone()),
+        shared_db: None,
         metrics: None,
     });
     let login = Request::post("/ui/login")

@@ -119,23 +119,31 @@ impl Completions {
 }
 
 /// Runs the benchmark `args` ask for and answers its one JSON line; `redis_url` is where
-/// `--backend redis` measures.
-pub async fn report_line(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<String> {
+/// `--backend redis` measures, `database_url` where `--backend postgres` does.
+pub async fn report_line(
+    args: &BenchArgs,
+    redis_url: Option<&str>,
+    database_url: &str,
+) -> anyhow::Result<String> {
+    let at = target::Where {
+        redis_url,
+        database_url,
+    };
     if args.search {
-        let target = Target::open(args.backend, redis_url).await?;
+        let target = Target::open(args.backend, &at).await?;
         let report = search::run(&target.queue, target.name(), args.jobs).await;
         target.finish().await?;
         return Ok(serde_json::to_string(&report?)?);
     }
-    Ok(serde_json::to_string(&run(args, redis_url).await?)?)
+    Ok(serde_json::to_string(&run(args, &at).await?)?)
 }
 
-/// Runs the drain benchmark; `redis_url` is where `--backend redis` measures.
-async fn run(args: &BenchArgs, redis_url: Option<&str>) -> anyhow::Result<BenchReport> {
+/// Runs the drain benchmark on the backend `args` name, at `at`.
+async fn run(args: &BenchArgs, at: &target::Where<'_>) -> anyhow::Result<BenchReport> {
     if args.jobs < 2 || args.concurrency == 0 {
         bail!("--jobs must be at least 2 and --concurrency at least 1");
     }
-    let target = Target::open(args.backend, redis_url).await?;
+    let target = Target::open(args.backend, at).await?;
     let queue = target.queue.clone();
     let mut redis_conn = target.redis.as_ref().map(|(conn, _)| conn.clone());
     let calls_before = match redis_conn.as_mut() {

@@ -28,6 +28,7 @@ pub fn registry(test_kinds: bool) -> Registry {
             .register(testing::Exclusive)
             .register(testing::Spawn)
             .register(testing::Secret)
+            .register(testing::Settle)
             .register(testing::AuthentikVersion)
     } else {
         registry

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use crate::context::JobContext;
 use crate::error::JobError;
 use crate::kinds::{now_ms, recovery, validate};
-use crate::output::Output;
+use crate::output::{Output, StoreWrite};
 use crate::registry::{JobKind, KindSettings};
 use crate::services::Dependency;
 
@@ -211,12 +211,24 @@ impl JobKind for ProvisionTenant {
             "ids": run.ids,
             "client_id": provider.client_id,
         });
+        // The tenant is recorded provisioned with the success itself: in the transaction that
+        // records it when the queue is in the store's database, so never by a run whose success
+        // was not recorded (one that lost its lease, or died just before).
+        let provisioned = StoreWrite::Step {
+            slug: args.slug.clone(),
+            step: PROVISIONED.into(),
+            record: serde_json::json!({ "status": "done", "at": now_ms(), "run": ctx.services.run }),
+        };
         Ok(Output::with_secret(
             result,
             serde_json::json!({ "client_secret": provider.client_secret.expose_secret() }),
-        ))
+        )
+        .with_write(provisioned))
     }
 }
+
+/// The step record a successful run adds once every step is done.
+pub const PROVISIONED: &str = "provisioned";
 
 /// The state to converge to: the tenant's desired state as stored now, which the routes write
 /// before they enqueue — so a job enqueued by an older `PUT`, or retried after a newer one,

@@ -1,7 +1,8 @@
 //! Test-only kinds, registered only when a process is started with test kinds enabled:
 //! `crash` kills the worker process mid-job; `fail` answers the outcome it is told to;
 //! `exclusive` holds a key while it sleeps and answers when it ran; `spawn` enqueues children;
-//! `secret` answers a secret result; `authentik-version` needs Authentik.
+//! `secret` answers a secret result; `settle` does all a success can carry (a store write, a
+//! secret, children); `authentik-version` needs Authentik.
 
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -191,5 +192,45 @@ impl JobKind for AuthentikVersion {
             serde_json::json!({ "version": version.version_current, "attempt": ctx.attempt })
                 .into(),
         )
+    }
+}
+
+/// Succeeds with all a success can carry: a store write (tenant `slug`'s step `settled`), a
+/// secret part and `children` `echo` children — for the tests of what a completion commits with.
+#[derive(Debug, Clone, Copy)]
+pub struct Settle;
+
+/// Arguments of `settle`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SettleArgs {
+    /// A stored tenant.
+    pub slug: String,
+    /// How many children (at most 10).
+    #[serde(deserialize_with = "at_most_ten")]
+    pub children: u8,
+}
+
+/// The step `settle` records.
+pub const SETTLED: &str = "settled";
+
+impl JobKind for Settle {
+    type Args = SettleArgs;
+    const NAME: &'static str = "settle";
+
+    async fn run(&self, ctx: JobContext, args: SettleArgs) -> Result<Output, JobError> {
+        for n in 0..args.children {
+            ctx.enqueue_child(&n.to_string(), "echo", serde_json::json!({ "child": n }))
+                .await?;
+        }
+        let record = serde_json::json!({ "status": "done", "run": ctx.services.run });
+        Ok(Output::with_secret(
+            serde_json::json!({ "settled": args.slug }),
+            serde_json::json!({ "password": format!("pw-{}", ulid::Ulid::new()) }),
+        )
+        .with_write(crate::output::StoreWrite::Step {
+            slug: args.slug,
+            step: SETTLED.into(),
+            record,
+        }))
     }
 }

@@ -49,10 +49,9 @@ impl PostgresQueue {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let paused: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM queue_queues WHERE paused")
-                .fetch_all(&mut *tx)
-                .await?;
+        let paused: Vec<String> = sqlx::query_scalar("SELECT name FROM queue_queues WHERE paused")
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         let mut by_queue: BTreeMap<String, QueueCounts> = BTreeMap::new();
         for r in rows {

@@ -31,7 +31,9 @@ macro_rules! snoozed {
         concat!(
             "state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'scheduled' END,
              finished_at = CASE WHEN cancel_requested THEN queue_now($1) END,
-             run_at = CASE WHEN cancel_requested THEN run_at ELSE queue_now($1) + ", $delay, " END,
+             run_at = CASE WHEN cancel_requested THEN run_at ELSE queue_now($1) + ",
+            $delay,
+            " END,
              attempt = attempt - 1, snoozes = snoozes + 1, "
         )
     };

@@ -66,13 +66,12 @@ impl PostgresQueue {
 
     pub(super) async fn is_lock_held(&self, key: &str) -> Result<bool, QueueError> {
         validate_lock(key, Duration::from_millis(1))?;
-        let held: Option<bool> = sqlx::query_scalar(
-            "SELECT expires_at > queue_now($1) FROM queue_locks WHERE key = $2",
-        )
-        .bind(self.now())
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
+        let held: Option<bool> =
+            sqlx::query_scalar("SELECT expires_at > queue_now($1) FROM queue_locks WHERE key = $2")
+                .bind(self.now())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(held.unwrap_or(false))
     }
 }

@@ -114,7 +114,8 @@ impl PostgresQueue {
         let window = if plan.exact() {
             None
         } else {
-            let mut sql = QueryBuilder::new("SELECT count(*) AS n, min(seq) AS floor FROM (SELECT seq");
+            let mut sql =
+                QueryBuilder::new("SELECT count(*) AS n, min(seq) AS floor FROM (SELECT seq");
             plan.window(&mut sql, below);
             sql.push(" ORDER BY seq DESC LIMIT ");
             sql.push_bind(budget);

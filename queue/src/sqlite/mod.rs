@@ -93,6 +93,8 @@ pub struct SqliteQueue {
     clock: Arc<dyn Clock>,
     hub: WakeHub,
     config: SqliteQueueConfig,
+    /// The database file.
+    path: Arc<std::path::Path>,
 }
 
 impl SqliteQueue {
@@ -122,6 +124,7 @@ impl SqliteQueue {
         })
         .await?;
         migrate_sqlite(&write, options.get_filename()).await?;
+        let path: Arc<std::path::Path> = options.get_filename().into();
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -146,7 +149,13 @@ impl SqliteQueue {
             clock,
             hub,
             config,
+            path,
         })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
     /// Opens with the system clock and default tuning.
