@@ -44,6 +44,10 @@ fn scheduler_settings(
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(cli.common.log_format);
+    if let Some(point) = cli.common.crash_point.as_deref().filter(|p| !p.is_empty()) {
+        tracing::warn!(point, "armed to crash at a test point (DEZKY_CRASH_POINT)");
+        dezky_queue::crash::arm(point);
+    }
     let queue = cli.common.queue_location()?;
     let test_kinds = cli.common.enable_test_kinds;
     let store = cli.common.database_url.trim().to_owned();

@@ -147,6 +147,11 @@ pub struct CommonArgs {
     /// Registers the test-only kinds (`crash`, `fail`). Never in production.
     #[arg(long, global = true, env = "DEZKY_ENABLE_TEST_KINDS", hide = true)]
     pub enable_test_kinds: bool,
+    /// Testing only: die (abort) at this named point — `enqueue:stored` (a route's store write
+    /// made, its push not yet) or `complete:stored` (a success's store writes made, its
+    /// completion not yet) — to show what each queue setup leaves behind.
+    #[arg(long, global = true, env = "DEZKY_CRASH_POINT")]
+    pub crash_point: Option<String>,
 }
 
 impl std::fmt::Debug for CommonArgs {

@@ -1,7 +1,9 @@
 //! The store on PostgreSQL: `dezky-jobs run` with a `postgres://` DEZKY_DATABASE_URL and the
 //! queue on Redis starts, migrates the store into the real PostgreSQL of
 //! `DEZKY_TEST_DATABASE_URL` (a schema of this test's own) and runs a job; without
-//! DEZKY_REDIS_URL, or without DEZKY_SECRET_KEY, it refuses to start and says why.
+//! DEZKY_REDIS_URL it keeps the queue in that database too and runs a job there; a PostgreSQL
+//! queue with a SQLite store, or a PostgreSQL store without DEZKY_SECRET_KEY, refuses to start
+//! and says why.
 
 #![allow(
     clippy::unwrap_used,
@@ -53,17 +55,59 @@ async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
     schema.drop().await;
 }
 
+#[tokio::test]
+async fn without_redis_the_queue_is_in_the_postgres_store_too() {
+    let schema = TestSchema::create().await;
+    let env = [
+        ("DEZKY_DATABASE_URL", schema.url()),
+        ("DEZKY_SECRET_KEY", "5e".repeat(32)),
+    ];
+    let (port, client) = (free_port(), common::http());
+    let process = Process(start_binary(port, &env));
+    assert!(
+        wait_ready(&client, port).await,
+        "the process did not come up"
+    );
+    let id = enqueue_at(&client, port, json!({"kind": "echo"})).await;
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            job_at(&client, port, &id.0).await["state"] == "succeeded"
+        })
+        .await
+    );
+    drop(process);
+    let state: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT state FROM {}.queue_jobs WHERE id = $1",
+        schema.name
+    )))
+    .bind(&id.0)
+    .fetch_one(schema.admin())
+    .await
+    .unwrap();
+    assert_eq!(state, "succeeded", "the job is in the test's schema");
+    schema.drop().await;
+}
+
 #[test]
-fn a_postgres_store_without_redis_says_why_it_cannot_start() {
+fn a_postgres_queue_with_a_sqlite_store_says_why_it_cannot_start() {
+    let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_dezky-jobs"))
         .arg("migrate")
-        .env("DEZKY_DATABASE_URL", postgres_url())
+        .env("DEZKY_QUEUE", "postgres")
+        .env(
+            "DEZKY_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("jobs.db").display()),
+        )
         .env_remove("DEZKY_REDIS_URL")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("DEZKY_REDIS_URL"), "{stderr}");
+    assert!(stderr.contains("DEZKY_QUEUE=postgres"), "{stderr}");
+    assert!(
+        !dir.path().join("jobs.db").exists(),
+        "refused before anything was created"
+    );
 }
 
 #[test]

@@ -28,8 +28,12 @@ use serde_json::json;
 
 /// Where queue and store live.
 enum Setup {
-    /// Queue on Redis, store in a SQLite file: two systems.
-    Split(tempfile::TempDir, PrefixGuard, String),
+    /// Queue on Redis (under a prefix its guard deletes), store in a SQLite file: two systems.
+    Split {
+        dir: tempfile::TempDir,
+        prefix: String,
+        _guard: PrefixGuard,
+    },
     /// Both in one SQLite file.
     SharedSqlite(tempfile::TempDir),
     /// Both in one PostgreSQL schema.
@@ -39,7 +43,11 @@ enum Setup {
 impl Setup {
     fn split() -> Self {
         let (prefix, guard) = fresh_prefix();
-        Setup::Split(tempfile::tempdir().unwrap(), guard, prefix)
+        Setup::Split {
+            dir: tempfile::tempdir().unwrap(),
+            prefix,
+            _guard: guard,
+        }
     }
 
     fn shared_sqlite() -> Self {
@@ -48,10 +56,6 @@ impl Setup {
 
     async fn shared_postgres() -> Self {
         Setup::SharedPostgres(TestSchema::create().await)
-    }
-
-    fn shared(&self) -> bool {
-        !matches!(self, Setup::Split(..))
     }
 
     /// The process's settings for this setup.
@@ -63,7 +67,7 @@ impl Setup {
             ("DEZKY_SECRET_KEY", "5e".repeat(32)),
         ];
         match self {
-            Setup::Split(dir, _, prefix) => {
+            Setup::Split { dir, prefix, .. } => {
                 env.push(("DEZKY_DATABASE_URL", sqlite_url(dir)));
                 env.push(("DEZKY_REDIS_URL", redis_url()));
                 env.push(("DEZKY_REDIS_PREFIX", prefix.clone()));
@@ -89,7 +93,7 @@ impl Setup {
             .await
             .unwrap();
         let queue: DynQueue = match self {
-            Setup::Split(_, _, prefix) => std::sync::Arc::new(
+            Setup::Split { prefix, .. } => std::sync::Arc::new(
                 dezky_queue::redis::RedisQueue::connect_default(&redis_url(), prefix)
                     .await
                     .unwrap(),
@@ -264,7 +268,13 @@ async fn crash_between_writes_and_completion(setup: &Setup) -> (Written, Written
 
     let (port, _process) = setup.start(&client, &[]).await;
     assert!(
-        common::all_succeed(&client, port, &[id.clone()], Duration::from_secs(30)).await,
+        common::all_succeed(
+            &client,
+            port,
+            std::slice::from_ref(&id),
+            Duration::from_secs(30)
+        )
+        .await,
         "the job ran again once its lease expired, and succeeded"
     );
     (after_crash, written(setup, &id).await)

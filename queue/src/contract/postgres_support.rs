@@ -110,19 +110,17 @@ pub async fn harness_at(time: Time, config: HarnessConfig) -> Harness {
     Harness {
         queue: Arc::new(queue.clone()),
         clock,
-        guard: Some(Box::new(Closing(Some(queue), schema))),
+        guard: Some(Box::new(Closing {
+            _queue: queue,
+            _schema: schema,
+        })),
     }
 }
 
-/// Closes the queue's pool, then drops its schema.
+/// The queue, then its schema: fields drop in order, so the schema goes once the queue (its
+/// pool and listener) is gone.
 #[derive(Debug)]
-struct Closing(Option<PostgresQueue>, TestSchema);
-
-impl Drop for Closing {
-    fn drop(&mut self) {
-        if let Some(queue) = self.0.take() {
-            // Its listener stops with it; the schema goes once no statement of it runs.
-            drop(queue);
-        }
-    }
+struct Closing {
+    _queue: PostgresQueue,
+    _schema: TestSchema,
 }
