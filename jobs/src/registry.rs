@@ -163,10 +163,10 @@ impl<K: JobKind> ErasedKind for Erased<K> {
     }
 }
 
-/// The kinds a process knows.
+/// The kinds a process knows. Cheap to clone (each attempt's services carry it, for children).
 #[derive(Clone, Default)]
 pub struct Registry {
-    kinds: BTreeMap<&'static str, Arc<dyn ErasedKind>>,
+    kinds: Arc<BTreeMap<&'static str, Arc<dyn ErasedKind>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -183,7 +183,7 @@ impl Registry {
 
     /// Adds a kind (replacing one of the same name).
     pub fn register<K: JobKind>(mut self, kind: K) -> Self {
-        self.kinds.insert(K::NAME, Arc::new(Erased(Arc::new(kind))));
+        Arc::make_mut(&mut self.kinds).insert(K::NAME, Arc::new(Erased(Arc::new(kind))));
         self
     }
 

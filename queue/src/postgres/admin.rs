@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 use super::row::{JOB_COLUMNS, job_from_row};
 use super::{PostgresQueue, limit_i64};
@@ -25,19 +25,10 @@ impl PostgresQueue {
     }
 
     pub(super) async fn queue_counts(&self) -> Result<Vec<QueueCounts>, QueueError> {
-        let mut conn = self.pool.acquire().await?;
-        // Fold the deltas written since the last read into the totals (a concurrent fold skips
-        // the rows this one deleted), then read totals and what was appended meanwhile in one
-        // snapshot: a few rows a queue, whatever the number of jobs.
-        sqlx::query(
-            "WITH moved AS (DELETE FROM queue_count_deltas RETURNING queue, state, n)
-             INSERT INTO queue_counts (queue, state, n)
-             SELECT queue, state, sum(n) FROM moved GROUP BY queue, state ORDER BY queue, state
-             ON CONFLICT (queue, state) DO UPDATE SET n = queue_counts.n + excluded.n",
-        )
-        .execute(&mut *conn)
-        .await?;
-        let mut tx = conn.begin().await?;
+        // Totals and the deltas appended since the last fold, in one snapshot: a few rows a
+        // queue, whatever the number of jobs.
+        self.fold_counts().await?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
@@ -75,6 +66,20 @@ impl PostgresQueue {
                 .paused = true;
         }
         Ok(by_queue.into_values().collect())
+    }
+
+    /// Folds the count deltas written since the last fold into the totals (a concurrent fold
+    /// skips the rows this one deleted). `counts` and retention call it, so deltas stay few.
+    async fn fold_counts(&self) -> Result<(), QueueError> {
+        sqlx::query(
+            "WITH moved AS (DELETE FROM queue_count_deltas RETURNING queue, state, n)
+             INSERT INTO queue_counts (queue, state, n)
+             SELECT queue, state, sum(n) FROM moved GROUP BY queue, state ORDER BY queue, state
+             ON CONFLICT (queue, state) DO UPDATE SET n = queue_counts.n + excluded.n",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub(super) async fn queue_activity(
@@ -277,6 +282,7 @@ impl PostgresQueue {
                 }
             }
         }
+        self.fold_counts().await?;
         // Dedup keys past their window whose job is gone (not counted: not jobs).
         sqlx::query(
             "DELETE FROM queue_dedup WHERE (queue, key) IN (
