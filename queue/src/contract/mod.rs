@@ -12,6 +12,7 @@
 mod admin;
 mod dedup;
 pub mod faulty;
+mod in_tx;
 mod leases;
 mod locks;
 pub mod model;
@@ -32,6 +33,7 @@ pub use futures::future::BoxFuture;
 
 pub use admin::*;
 pub use dedup::*;
+pub use in_tx::*;
 pub use leases::*;
 pub use locks::*;
 pub use ordering::*;
@@ -165,7 +167,9 @@ macro_rules! queue_contract_tests_without_time {
             racing_takers_get_one_lock,
             invalid_locks_are_refused,
             delete_removes_only_finished_jobs,
-            bulk_dead_retries_and_deletes_in_bounded_batches
+            bulk_dead_retries_and_deletes_in_bounded_batches,
+            a_push_in_a_transaction_stands_or_falls_with_it,
+            a_completion_in_a_transaction_is_fenced_and_stands_or_falls_with_it
         );
     };
 }
@@ -223,7 +227,9 @@ macro_rules! queue_contract_tests {
             a_retried_job_does_not_take_back_a_key_another_job_took,
             activity_reports_the_oldest_wait_and_recent_endings,
             delete_removes_only_finished_jobs,
-            bulk_dead_retries_and_deletes_in_bounded_batches
+            bulk_dead_retries_and_deletes_in_bounded_batches,
+            a_push_in_a_transaction_stands_or_falls_with_it,
+            a_completion_in_a_transaction_is_fenced_and_stands_or_falls_with_it
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 
 use super::model::{Answer, Model, ModelJob, ModelPush, Renewal};
-use super::{Factory, Harness, HarnessConfig};
+use super::{Factory, Harness, HarnessConfig, in_tx};
 use crate::backoff::RetryPolicy;
 use crate::clock::Clock;
 use crate::error::QueueError;
@@ -54,6 +54,9 @@ pub struct PushSpec {
 pub enum Op {
     /// `push_bulk` of these (a plain push when one).
     Push(Vec<PushSpec>),
+    /// `push_in` of these on a transaction that commits, as `Push`, or rolls back, as nothing
+    /// (a backend that is no SQL database pushes, or does nothing).
+    PushInTx { specs: Vec<PushSpec>, commit: bool },
     /// `fetch` from a queue.
     Fetch { queue: usize, limit: usize },
     /// `renew` a lease (any ever handed out, so stale ones too).
@@ -63,6 +66,14 @@ pub enum Op {
         lease: usize,
         ending: Ending,
         delay_s: Option<i64>,
+    },
+    /// `complete_in` a lease on a transaction that commits, as `Complete`, or rolls back, as
+    /// nothing but the answer.
+    CompleteInTx {
+        lease: usize,
+        ending: Ending,
+        delay_s: Option<i64>,
+        commit: bool,
     },
     /// `complete_many` over several leases (repeats and stale ones included).
     CompleteMany(Vec<(usize, Ending)>),
@@ -145,10 +156,15 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         6 => push_spec().prop_map(|p| Op::Push(vec![p])),
         1 => proptest::collection::vec(push_spec(), 2..4).prop_map(Op::Push),
+        2 => (proptest::collection::vec(push_spec(), 1..3), any::<bool>())
+            .prop_map(|(specs, commit)| Op::PushInTx { specs, commit }),
         5 => (0..QUEUES.len(), 1usize..=3).prop_map(|(queue, limit)| Op::Fetch { queue, limit }),
         2 => index.clone().prop_map(|lease| Op::Renew { lease }),
         6 => (index.clone(), ending(), proptest::option::of(0i64..=20))
             .prop_map(|(lease, ending, delay_s)| Op::Complete { lease, ending, delay_s }),
+        2 => (index.clone(), ending(), proptest::option::of(0i64..=20), any::<bool>()).prop_map(
+            |(lease, ending, delay_s, commit)| Op::CompleteInTx { lease, ending, delay_s, commit }
+        ),
         2 => proptest::collection::vec((index.clone(), ending()), 1..5).prop_map(Op::CompleteMany),
         1 => index.clone().prop_map(|lease| Op::Release { lease }),
         1 => index.clone().prop_map(|job| Op::Get { job }),
@@ -197,61 +213,106 @@ impl Run {
         self.h.clock.now_ms()
     }
 
+    /// Pushes `specs` to both: directly (`tx` is `None`), or on a transaction that commits or
+    /// rolls back (`Some(commit)`; a backend that is no SQL database pushes directly when it
+    /// would commit, and does nothing — `None` — when it would roll back).
+    async fn push(
+        &mut self,
+        specs: &[PushSpec],
+        tx: Option<bool>,
+    ) -> Result<Option<(Answer, Answer)>, String> {
+        let pushes: Vec<ModelPush> = specs
+            .iter()
+            .map(|s| ModelPush {
+                queue: QUEUES[s.queue].into(),
+                priority: s.priority,
+                delay_ms: s.delay_s * 1000,
+                max_attempts: s.max_attempts,
+                dedup: s.dedup.map(|(k, w)| (format!("key-{k}"), w * 1000)),
+            })
+            .collect();
+        let now = self.now();
+        let jobs: Vec<NewJob> = pushes
+            .iter()
+            .map(|p| {
+                let mut job = NewJob::new("model", serde_json::json!({}));
+                job.queue = Some(p.queue.clone());
+                job.priority = p.priority;
+                job.run_at = (p.delay_ms > 0).then_some(now + p.delay_ms);
+                job.max_attempts = p.max_attempts;
+                job.dedup = p.dedup.as_ref().map(|(key, window)| Dedup {
+                    key: key.clone(),
+                    window: Duration::from_millis(*window as u64),
+                    fingerprint: None,
+                });
+                job
+            })
+            .collect();
+        let q = self.h.queue.clone();
+        let in_db = tx.and_then(|commit| q.in_database().map(|db| (db, commit)));
+        let kept = match (tx, &in_db) {
+            (Some(false), None) => return Ok(None),
+            (Some(commit), Some(_)) => commit,
+            _ => true,
+        };
+        let expected = if kept {
+            self.model.push(&pushes)
+        } else {
+            self.model.clone().push(&pushes)
+        };
+        let pushed = match in_db {
+            None => q.push_bulk(jobs).await,
+            Some((db, commit)) => {
+                let mut tx = in_tx::begin(&db).await;
+                let pushed = in_tx::push_in(&mut tx, &db, &jobs).await;
+                in_tx::end(tx, commit).await;
+                if let (Ok((_, queues)), true) = (&pushed, commit) {
+                    in_tx::woken(&db, queues);
+                }
+                pushed.map(|(p, _)| p)
+            }
+        };
+        let got = match pushed {
+            Err(e) => answer_of_error(&e)?,
+            Ok(pushed) => {
+                let mut out = Vec::new();
+                let mut gone: HashMap<JobId, usize> = HashMap::new();
+                for p in pushed {
+                    let n = match self.by_id.get(&p.id) {
+                        Some(&n) => n,
+                        // Rolled back: numbered as the model numbers it, and forgotten.
+                        None if !kept => {
+                            let next = self.ids.len() + gone.len();
+                            *gone.entry(p.id).or_insert(next)
+                        }
+                        None => {
+                            let n = self.ids.len();
+                            self.ids.push(p.id.clone());
+                            self.by_id.insert(p.id, n);
+                            n
+                        }
+                    };
+                    out.push((n, p.duplicate));
+                }
+                Answer::Pushed(out)
+            }
+        };
+        Ok(Some((expected, got)))
+    }
+
     /// Applies `op` to both; answers (model, backend), or `None` when the op names nothing yet.
     async fn step(&mut self, op: &Op) -> Result<Option<(Answer, Answer)>, String> {
         let q = self.h.queue.clone();
         let pick = |n: usize, len: usize| (len > 0).then(|| n % len);
         Ok(Some(match op {
-            Op::Push(specs) => {
-                let pushes: Vec<ModelPush> = specs
-                    .iter()
-                    .map(|s| ModelPush {
-                        queue: QUEUES[s.queue].into(),
-                        priority: s.priority,
-                        delay_ms: s.delay_s * 1000,
-                        max_attempts: s.max_attempts,
-                        dedup: s.dedup.map(|(k, w)| (format!("key-{k}"), w * 1000)),
-                    })
-                    .collect();
-                let now = self.now();
-                let jobs: Vec<NewJob> = pushes
-                    .iter()
-                    .map(|p| {
-                        let mut job = NewJob::new("model", serde_json::json!({}));
-                        job.queue = Some(p.queue.clone());
-                        job.priority = p.priority;
-                        job.run_at = (p.delay_ms > 0).then_some(now + p.delay_ms);
-                        job.max_attempts = p.max_attempts;
-                        job.dedup = p.dedup.as_ref().map(|(key, window)| Dedup {
-                            key: key.clone(),
-                            window: Duration::from_millis(*window as u64),
-                            fingerprint: None,
-                        });
-                        job
-                    })
-                    .collect();
-                let expected = self.model.push(&pushes);
-                let got = match q.push_bulk(jobs).await {
-                    Err(e) => answer_of_error(&e)?,
-                    Ok(pushed) => {
-                        let mut out = Vec::new();
-                        for p in pushed {
-                            let n = match self.by_id.get(&p.id) {
-                                Some(&n) => n,
-                                None => {
-                                    let n = self.ids.len();
-                                    self.ids.push(p.id.clone());
-                                    self.by_id.insert(p.id, n);
-                                    n
-                                }
-                            };
-                            out.push((n, p.duplicate));
-                        }
-                        Answer::Pushed(out)
-                    }
-                };
-                (expected, got)
-            }
+            Op::Push(specs) => match self.push(specs, None).await? {
+                Some(answers) => answers,
+                None => return Ok(None),
+            },
+            Op::PushInTx { specs, commit } => match self.push(specs, Some(*commit)).await? {
+                Some(answers) => answers,
+                None => return Ok(None),
+            },
             Op::Fetch { queue, limit } => {
                 let expected = self.model.fetch(QUEUES[*queue], *limit, TTL_MS);
                 let got = match q
@@ -308,6 +369,41 @@ impl Run {
                 let (outcome, class, delay_ms) = outcome_of(*ending, *delay_s, l);
                 let expected = self.model.complete(l, *ending, class, delay_ms);
                 let got = match q.complete(&self.leases[l], outcome).await {
+                    Err(e) => answer_of_error(&e)?,
+                    Ok(state) => Answer::State(state),
+                };
+                (expected, got)
+            }
+            Op::CompleteInTx {
+                lease,
+                ending,
+                delay_s,
+                commit,
+            } => {
+                let Some(l) = pick(*lease, self.leases.len()) else {
+                    return Ok(None);
+                };
+                let (outcome, class, delay_ms) = outcome_of(*ending, *delay_s, l);
+                let Some(db) = q.in_database() else {
+                    if !*commit {
+                        return Ok(None);
+                    }
+                    let expected = self.model.complete(l, *ending, class, delay_ms);
+                    let got = match q.complete(&self.leases[l], outcome).await {
+                        Err(e) => answer_of_error(&e)?,
+                        Ok(state) => Answer::State(state),
+                    };
+                    return Ok(Some((expected, got)));
+                };
+                let expected = if *commit {
+                    self.model.complete(l, *ending, class, delay_ms)
+                } else {
+                    self.model.clone().complete(l, *ending, class, delay_ms)
+                };
+                let mut tx = in_tx::begin(&db).await;
+                let done = in_tx::complete_in(&mut tx, &db, &self.leases[l], outcome).await;
+                in_tx::end(tx, *commit).await;
+                let got = match done {
                     Err(e) => answer_of_error(&e)?,
                     Ok(state) => Answer::State(state),
                 };
