@@ -20,6 +20,30 @@ use dezky_queue::contract::redis_prefix::{fresh_prefix, redis_url};
 use dezky_store::testing::{TestSchema, postgres_url};
 use serde_json::json;
 
+/// Starts `run` with `env`, enqueues an `echo` and waits until it succeeded; answers its id once
+/// the process is gone.
+async fn echo_succeeds(env: &[(&str, String)]) -> dezky_queue::JobId {
+    let (port, client) = (free_port(), common::http());
+    let _process = Process(start_binary(port, env));
+    assert!(
+        wait_ready(&client, port).await,
+        "the process did not come up"
+    );
+    let id = enqueue_at(&client, port, json!({"kind": "echo"})).await;
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            job_at(&client, port, &id.0).await["state"] == "succeeded"
+        })
+        .await
+    );
+    id
+}
+
+/// A pool on the test database, outside any test's schema.
+async fn admin() -> sqlx::PgPool {
+    sqlx::PgPool::connect(&postgres_url()).await.unwrap()
+}
+
 #[tokio::test]
 async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
     let schema = TestSchema::create().await;
@@ -30,29 +54,15 @@ async fn run_starts_with_the_store_on_postgres_and_the_queue_on_redis() {
         ("DEZKY_REDIS_PREFIX", prefix),
         ("DEZKY_SECRET_KEY", "5e".repeat(32)),
     ];
-    let (port, client) = (free_port(), common::http());
-    let process = Process(start_binary(port, &env));
-    assert!(
-        wait_ready(&client, port).await,
-        "the process did not come up"
-    );
-    let id = enqueue_at(&client, port, json!({"kind": "echo"})).await;
-    assert!(
-        poll_until(Duration::from_secs(10), || async {
-            job_at(&client, port, &id.0).await["state"] == "succeeded"
-        })
-        .await
-    );
-    drop(process);
+    echo_succeeds(&env).await;
     let tables: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'store_%'",
     )
     .bind(&schema.name)
-    .fetch_one(schema.admin())
+    .fetch_one(&admin().await)
     .await
     .unwrap();
     assert_eq!(tables, 6, "the store's tables are in the test's schema");
-    schema.drop().await;
 }
 
 #[tokio::test]
@@ -62,30 +72,16 @@ async fn without_redis_the_queue_is_in_the_postgres_store_too() {
         ("DEZKY_DATABASE_URL", schema.url()),
         ("DEZKY_SECRET_KEY", "5e".repeat(32)),
     ];
-    let (port, client) = (free_port(), common::http());
-    let process = Process(start_binary(port, &env));
-    assert!(
-        wait_ready(&client, port).await,
-        "the process did not come up"
-    );
-    let id = enqueue_at(&client, port, json!({"kind": "echo"})).await;
-    assert!(
-        poll_until(Duration::from_secs(10), || async {
-            job_at(&client, port, &id.0).await["state"] == "succeeded"
-        })
-        .await
-    );
-    drop(process);
+    let id = echo_succeeds(&env).await;
     let state: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT state FROM {}.queue_jobs WHERE id = $1",
         schema.name
     )))
     .bind(&id.0)
-    .fetch_one(schema.admin())
+    .fetch_one(&admin().await)
     .await
     .unwrap();
     assert_eq!(state, "succeeded", "the job is in the test's schema");
-    schema.drop().await;
 }
 
 #[test]

@@ -120,14 +120,7 @@ impl JobContext {
         args: serde_json::Value,
         tenant: Option<String>,
     ) -> Result<NewJob, JobError> {
-        let (queue, registry) = self
-            .services
-            .children
-            .as_ref()
-            .ok_or_else(|| JobError::Abort {
-                class: "misconfigured",
-                message: "this process cannot enqueue child jobs".into(),
-            })?;
+        let (queue, registry) = self.child_services()?;
         let erased = registry.get(kind).ok_or_else(|| JobError::Abort {
             class: "invalid_child",
             message: format!("unknown child kind `{kind}`"),
@@ -160,16 +153,20 @@ impl JobContext {
         Ok(job)
     }
 
-    /// Pushes `job` now and notes its id.
-    async fn push_child(&self, job: NewJob) -> Result<(String, bool), JobError> {
-        let (queue, _) = self
-            .services
+    /// The queue children go to and the kinds they may be.
+    fn child_services(&self) -> Result<&(dezky_queue::DynQueue, crate::Registry), JobError> {
+        self.services
             .children
             .as_ref()
             .ok_or_else(|| JobError::Abort {
                 class: "misconfigured",
                 message: "this process cannot enqueue child jobs".into(),
-            })?;
+            })
+    }
+
+    /// Pushes `job` now and notes its id.
+    async fn push_child(&self, job: NewJob) -> Result<(String, bool), JobError> {
+        let (queue, _) = self.child_services()?;
         let pushed = queue
             .push(job)
             .await

@@ -313,5 +313,4 @@ async fn the_store_on_postgres() {
     schedules(&store).await;
     audit(&store).await;
     store.close().await;
-    schema.drop().await;
 }

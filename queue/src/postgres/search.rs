@@ -1,9 +1,10 @@
 //! `list`: search, newest first. Filters an index answers (queue and state, state, kind, tenant)
-//! drive a walk of that index in `seq` order. Text in args is answered by the trigram index where
-//! there is one (PostgreSQL then picks between it and the walk by how common the text is); where
-//! there is not, or when another filter no index answers is left, each request examines at most
-//! `search_budget` rows — the window — and answers a cursor at its end, as on SQLite: a page may
-//! be short, even empty, and still have a cursor.
+//! drive a walk of that index in `seq` order — the shared [`Plan`](crate::search_plan::Plan).
+//! Text in args is answered by the trigram index where there is one (PostgreSQL then picks
+//! between it and the walk by how common the text is); where there is not, or when another
+//! filter no index answers is left, each request examines at most `search_budget` rows — the
+//! window — and answers a cursor at its end, as on SQLite: a page may be short, even empty, and
+//! still have a cursor.
 
 use sqlx::{Postgres, QueryBuilder, Row};
 
@@ -11,73 +12,28 @@ use super::PostgresQueue;
 use super::row::{JOB_COLUMNS, job_from_row};
 use crate::error::QueueError;
 use crate::model::{JobFilter, JobPage};
+use crate::search_plan::Plan;
 
-/// The largest page `list` returns.
-pub const MAX_PAGE: usize = 500;
-
-/// How one request walks the table.
-struct Plan {
-    /// Equality filters an index answers: `(column, value)`.
-    driving: Vec<(&'static str, String)>,
-    /// Equality filters checked row by row.
-    residual: Vec<(&'static str, String)>,
-    /// Text to find in args, as a `LIKE` pattern.
-    text: Option<String>,
-    /// Whether the trigram index answers the text.
-    indexed_text: bool,
+/// Whether every filter is answered by an index, so that no window is needed: text needs the
+/// trigram index, and three characters to narrow anything down.
+fn exact(plan: &Plan, trigram: bool) -> bool {
+    plan.residual.is_empty()
+        && plan
+            .text
+            .as_ref()
+            .is_none_or(|t| trigram && t.chars().count() >= 3)
 }
 
-impl Plan {
-    fn of(filter: &JobFilter, trigram: bool) -> Self {
-        let mut equal: Vec<(&'static str, String)> = [
-            ("queue", filter.queue.clone()),
-            ("state", filter.state.map(|s| s.as_str().to_owned())),
-            ("kind", filter.kind.clone()),
-            ("tenant", filter.tenant.clone()),
-            ("enqueued_by", filter.enqueued_by.clone()),
-        ]
-        .into_iter()
-        .filter_map(|(c, v)| v.map(|v| (c, v)))
-        .collect();
-        let has = |equal: &[(&str, String)], c: &str| equal.iter().any(|(k, _)| *k == c);
-        let columns: &[&str] = if has(&equal, "queue") && has(&equal, "state") {
-            &["queue", "state"]
-        } else if has(&equal, "state") {
-            &["state"]
-        } else if has(&equal, "kind") {
-            &["kind"]
-        } else if has(&equal, "tenant") {
-            &["tenant"]
-        } else {
-            &[]
-        };
-        let (driving, residual) = equal.drain(..).partition(|(c, _)| columns.contains(c));
-        let text = filter.text.as_deref().filter(|t| !t.is_empty());
-        Self {
-            driving,
-            residual,
-            // Trigrams need three characters to narrow anything down.
-            indexed_text: trigram && text.is_some_and(|t| t.chars().count() >= 3),
-            text: text.map(like_pattern),
-        }
+/// `FROM queue_jobs WHERE <driving> AND seq < <cursor>`.
+fn window(plan: &Plan, sql: &mut QueryBuilder<Postgres>) {
+    sql.push(" FROM queue_jobs WHERE");
+    for (column, value) in &plan.driving {
+        sql.push(format_args!(" {column} = "));
+        sql.push_bind(value.clone());
+        sql.push(" AND");
     }
-
-    /// Whether every filter is answered by an index, so no window is needed.
-    fn exact(&self) -> bool {
-        self.residual.is_empty() && (self.text.is_none() || self.indexed_text)
-    }
-
-    /// `FROM queue_jobs WHERE <driving> AND seq < below`.
-    fn window(&self, sql: &mut QueryBuilder<Postgres>, below: i64) {
-        sql.push(" FROM queue_jobs WHERE");
-        for (column, value) in &self.driving {
-            sql.push(format_args!(" {column} = "));
-            sql.push_bind(value.clone());
-            sql.push(" AND");
-        }
-        sql.push(" seq < ");
-        sql.push_bind(below);
-    }
+    sql.push(" seq < ");
+    sql.push_bind(plan.below);
 }
 
 /// `%text%`, with `LIKE`'s wildcards in `text` taken literally.
@@ -96,27 +52,20 @@ fn like_pattern(text: &str) -> String {
 
 impl PostgresQueue {
     pub(super) async fn list_jobs(&self, filter: JobFilter) -> Result<JobPage, QueueError> {
-        let limit = filter.limit.clamp(1, MAX_PAGE);
-        let below = match &filter.cursor {
-            None => i64::MAX,
-            Some(c) => c
-                .parse::<i64>()
-                .map_err(|_| QueueError::Invalid(format!("bad cursor `{c}`")))?,
-        };
-        let plan = Plan::of(&filter, self.trigram);
-        let budget = i64::try_from(self.config.search_budget.max(limit + 1)).unwrap_or(i64::MAX);
+        let plan = Plan::of(&filter)?;
+        let budget = plan.budget(self.config.search_budget);
         let mut tx = self.pool.begin().await?;
         // One snapshot for the window and the page.
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
 
-        let window = if plan.exact() {
+        let window_end = if exact(&plan, self.trigram) {
             None
         } else {
             let mut sql =
                 QueryBuilder::new("SELECT count(*) AS n, min(seq) AS floor FROM (SELECT seq");
-            plan.window(&mut sql, below);
+            window(&plan, &mut sql);
             sql.push(" ORDER BY seq DESC LIMIT ");
             sql.push_bind(budget);
             sql.push(") w");
@@ -134,8 +83,8 @@ impl PostgresQueue {
         };
 
         let mut sql = QueryBuilder::new(format!("SELECT {JOB_COLUMNS}"));
-        plan.window(&mut sql, below);
-        if let Some((floor, _)) = window {
+        window(&plan, &mut sql);
+        if let Some((floor, _)) = window_end {
             sql.push(" AND seq >= ");
             sql.push_bind(floor);
         }
@@ -143,32 +92,24 @@ impl PostgresQueue {
             sql.push(format_args!(" AND {column} = "));
             sql.push_bind(value.clone());
         }
-        if let Some(pattern) = &plan.text {
+        if let Some(text) = &plan.text {
             sql.push(" AND args LIKE ");
-            sql.push_bind(pattern.clone());
+            sql.push_bind(like_pattern(text));
         }
         sql.push(" ORDER BY seq DESC LIMIT ");
-        sql.push_bind(limit as i64 + 1);
+        sql.push_bind(plan.limit as i64 + 1);
         let rows = sql.build().fetch_all(&mut *tx).await?;
         tx.commit().await?;
 
-        let mut jobs = Vec::with_capacity(limit.min(rows.len()));
+        let mut jobs = Vec::with_capacity(plan.limit.min(rows.len()));
         let mut last_seq = None;
-        for r in rows.iter().take(limit) {
+        for r in rows.iter().take(plan.limit) {
             last_seq = Some(r.try_get::<i64, _>("seq")?);
             jobs.push(job_from_row(r, false)?);
         }
-        let next_cursor = if rows.len() > limit {
-            last_seq
-        } else {
-            match window {
-                Some((floor, true)) => Some(floor),
-                _ => None,
-            }
-        };
         Ok(JobPage {
             jobs,
-            next_cursor: next_cursor.map(|s| s.to_string()),
+            next_cursor: plan.next_cursor(rows.len(), last_seq, window_end),
         })
     }
 }

@@ -16,14 +16,13 @@ use super::scripts::SEARCH;
 use super::{RedisQueue, storage};
 use crate::error::QueueError;
 use crate::model::{Job, JobFilter, JobId, JobPage, JobState, QueueCounts, RecordedError};
+use crate::search_plan::MAX_PAGE;
 
 /// Most jobs one search request examines, shared by the queues it reads, before it answers with
 /// a cursor (a bound on the time a search holds Redis: the script runs alone).
 const BUDGET: usize = 5000;
 /// The least one queue examines per request, however many queues there are.
 const MIN_QUEUE_BUDGET: usize = 200;
-/// The largest page.
-const MAX_PAGE: usize = 500;
 
 impl RedisQueue {
     /// Every queue in the index, sorted.
