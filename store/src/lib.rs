@@ -4,10 +4,12 @@
 //! attempt, written when it starts and completed when it ends) — and, sealed and for a limited
 //! time, the secret parts of job results ([`secrets`]).
 //!
-//! SQLite by default (the queue's file when the queue is on SQLite: one migrator, in
-//! `migrations/sqlite`), PostgreSQL in production (`migrations/postgres`). Both dialects run the
-//! same statements (`$1` placeholders, which SQLite takes too) except where their JSON functions
-//! differ. Times are milliseconds since the epoch, given by the caller.
+//! SQLite by default (the queue's file when the queue is on SQLite), PostgreSQL in production;
+//! the queue's migrator applies the store's migrations too (`migrations/sqlite`,
+//! `migrations/postgres`). When the queue's tables are in the same database, [`StoreTx`] writes
+//! both in one transaction. Both dialects run the same statements (`$1` placeholders, which
+//! SQLite takes too) except where their JSON functions differ. Times are milliseconds since the
+//! epoch, given by the caller.
 
 mod audit;
 mod error;

@@ -298,15 +298,18 @@ async fn run_attempt(env: AttemptEnv, task: JobTask) -> Result<serde_json::Value
         lease: &lease,
         children: &children,
     };
+    let staged = children.take_staged();
+    let writes = output.secret.is_some() || !output.writes.is_empty();
     // The writing paths are boxed: their futures are large (store statements, a transaction),
     // and every attempt's future would carry them, the commonest (nothing to write) included.
+    // A success with nothing to write goes to the ack layer, whose batches commit many at once.
     match (&services.shared_db, &services.store) {
-        (Some(db), Some(store)) => Box::pin(success.commit(store, db, output, &task.committed))
-            .await
-            .map_err(Into::into),
-        _ if output.secret.is_none() && output.writes.is_empty() => {
-            Ok(with_children(output.result, children.ids()))
+        (Some(db), Some(store)) if writes || !staged.is_empty() => {
+            Box::pin(success.commit(store, db, output, staged, &task.committed))
+                .await
+                .map_err(Into::into)
         }
+        _ if !writes => Ok(with_children(output.result, children.ids())),
         _ => Box::pin(success.write(output)).await.map_err(Into::into),
     }
 }
@@ -345,7 +348,7 @@ impl Success<'_> {
         Ok(with_children(output.result, self.children.ids()))
     }
 
-    /// The queue in the store's database: the secret part, the store writes, the staged
+    /// The queue in the store's database: the secret part, the store writes, the `staged`
     /// children and the success itself in one transaction, fenced by the lease (a run that lost
     /// it writes nothing). Marks `committed`, so the ack layer records nothing more.
     async fn commit(
@@ -353,6 +356,7 @@ impl Success<'_> {
         store: &dezky_store::Store,
         db: &dezky_queue::InDatabase,
         output: Output,
+        staged: Vec<dezky_queue::NewJob>,
         committed: &OnceLock<JobState>,
     ) -> Result<serde_json::Value, JobError> {
         let failed = |what: &str, e: &dyn std::fmt::Display| {
@@ -375,7 +379,7 @@ impl Success<'_> {
                 .await
                 .map_err(|e| failed("store", &e))?;
         }
-        for child in self.children.take_staged() {
+        for child in staged {
             let pushed = tx
                 .push(std::slice::from_ref(&child))
                 .await
