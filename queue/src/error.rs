@@ -27,6 +27,21 @@ pub enum QueueError {
     Storage(String),
 }
 
+impl QueueError {
+    /// Why an admin operation on job `id` changed nothing: no such job (`found` is `None`), or a
+    /// state `reason` says it does not apply to.
+    pub fn refused(id: &str, found: Option<&crate::model::Job>, reason: &'static str) -> Self {
+        match found {
+            Some(job) => QueueError::InvalidState {
+                id: id.to_owned(),
+                state: job.state.to_string(),
+                reason,
+            },
+            None => QueueError::NotFound(id.to_owned()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for QueueError {
     fn from(e: sqlx::Error) -> Self {
         QueueError::Storage(e.to_string())

@@ -113,6 +113,15 @@ pub struct Refused(pub &'static str);
 /// Why `Cancelled` is refused for a job nobody asked to cancel.
 pub const NO_CANCEL_REQUEST: &str = "no cancel was requested for this job";
 
+/// Why `cancel` does not apply, in the same words on every backend.
+pub const CANCEL_REFUSED: &str = "only unfinished jobs can be cancelled";
+/// Why `discard` does not apply.
+pub const DISCARD_REFUSED: &str = "only unfinished jobs can be discarded";
+/// Why `retry_now` does not apply.
+pub const RETRY_REFUSED: &str = "only scheduled, dead or cancelled jobs can be retried";
+/// Why `delete` does not apply.
+pub const DELETE_REFUSED: &str = "only finished jobs can be deleted";
+
 /// The one transition function. `Err` means the event does not apply (the backend refuses the
 /// call, or, for fetch and promotion, does not pick the job).
 pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
@@ -221,13 +230,9 @@ pub fn step(facts: Facts, event: Event) -> Result<Step, Refused> {
             snoozed: false,
             run_at: RunAt::Now,
         },
-        (_, Event::Cancel) => return Err(Refused("only unfinished jobs can be cancelled")),
-        (_, Event::Discard) => return Err(Refused("only unfinished jobs can be discarded")),
-        (_, Event::RetryNow) => {
-            return Err(Refused(
-                "only scheduled, dead or cancelled jobs can be retried",
-            ));
-        }
+        (_, Event::Cancel) => return Err(Refused(CANCEL_REFUSED)),
+        (_, Event::Discard) => return Err(Refused(DISCARD_REFUSED)),
+        (_, Event::RetryNow) => return Err(Refused(RETRY_REFUSED)),
         (_, Event::Complete(_) | Event::LeaseExpired | Event::Release) => {
             return Err(Refused("the job is not running"));
         }

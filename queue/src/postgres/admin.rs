@@ -10,6 +10,7 @@ use super::row::{JOB_COLUMNS, job_from_row};
 use super::{PostgresQueue, limit_i64};
 use crate::clock::duration_ms;
 use crate::error::QueueError;
+use crate::machine::{CANCEL_REFUSED, DELETE_REFUSED, DISCARD_REFUSED, RETRY_REFUSED};
 use crate::model::{FinishedWithin, Job, JobId, JobState, QueueActivity, QueueCounts, Retention};
 use crate::validate::validate_queue_name;
 
@@ -162,9 +163,7 @@ impl PostgresQueue {
                 self.hub.notify(&q);
                 self.require(id).await
             }
-            None => Err(self
-                .refusal(id, "only scheduled, dead or cancelled jobs can be retried")
-                .await),
+            None => Err(self.refusal(id, RETRY_REFUSED).await),
         }
     }
 
@@ -183,9 +182,7 @@ impl PostgresQueue {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(self
-                .refusal(id, "only unfinished jobs can be discarded")
-                .await);
+            return Err(self.refusal(id, DISCARD_REFUSED).await);
         }
         self.require(id).await
     }
@@ -203,9 +200,7 @@ impl PostgresQueue {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(self
-                .refusal(id, "only unfinished jobs can be cancelled")
-                .await);
+            return Err(self.refusal(id, CANCEL_REFUSED).await);
         }
         self.require(id).await
     }
@@ -221,7 +216,7 @@ impl PostgresQueue {
         .await?;
         match row {
             Some(r) => job_from_row(&r, true),
-            None => Err(self.refusal(id, "only finished jobs can be deleted").await),
+            None => Err(self.refusal(id, DELETE_REFUSED).await),
         }
     }
 
@@ -306,12 +301,8 @@ impl PostgresQueue {
 
     /// Why an admin change touched nothing: no such job, or a state it does not apply to.
     async fn refusal(&self, id: &JobId, reason: &'static str) -> QueueError {
-        match self.require(id).await {
-            Ok(job) => QueueError::InvalidState {
-                id: id.0.clone(),
-                state: job.state.to_string(),
-                reason,
-            },
+        match self.get_job(id).await {
+            Ok(found) => QueueError::refused(id.as_str(), found.as_ref(), reason),
             Err(e) => e,
         }
     }

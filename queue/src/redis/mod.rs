@@ -210,32 +210,22 @@ impl QueueBackend for RedisQueue {
     }
 
     async fn delete(&self, id: &JobId) -> Result<Job, QueueError> {
-        self.job_admin(id, "delete", "", "only finished jobs can be deleted")
+        self.job_admin(id, "delete", "", crate::machine::DELETE_REFUSED)
             .await
     }
 
     async fn retry_now(&self, id: &JobId) -> Result<Job, QueueError> {
-        self.job_admin(
-            id,
-            "retry",
-            "",
-            "only scheduled, dead or cancelled jobs can be retried",
-        )
-        .await
+        self.job_admin(id, "retry", "", crate::machine::RETRY_REFUSED)
+            .await
     }
 
     async fn discard(&self, id: &JobId, reason: &str) -> Result<Job, QueueError> {
-        self.job_admin(
-            id,
-            "discard",
-            reason,
-            "only unfinished jobs can be discarded",
-        )
-        .await
+        self.job_admin(id, "discard", reason, crate::machine::DISCARD_REFUSED)
+            .await
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Job, QueueError> {
-        self.job_admin(id, "cancel", "", "only unfinished jobs can be cancelled")
+        self.job_admin(id, "cancel", "", crate::machine::CANCEL_REFUSED)
             .await
     }
 

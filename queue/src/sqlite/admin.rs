@@ -9,6 +9,7 @@ use super::SqliteQueue;
 use super::row::{JOB_COLUMNS, job_from_row};
 use crate::clock::duration_ms;
 use crate::error::QueueError;
+use crate::machine::{CANCEL_REFUSED, DELETE_REFUSED, DISCARD_REFUSED, RETRY_REFUSED};
 use crate::model::{Job, JobId, JobState, QueueCounts, Retention};
 use crate::validate::validate_queue_name;
 
@@ -71,9 +72,7 @@ impl SqliteQueue {
                 self.hub.notify(&q);
                 self.require(id).await
             }
-            None => Err(self
-                .refusal(id, "only scheduled, dead or cancelled jobs can be retried")
-                .await),
+            None => Err(self.refusal(id, RETRY_REFUSED).await),
         }
     }
 
@@ -93,9 +92,7 @@ impl SqliteQueue {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(self
-                .refusal(id, "only unfinished jobs can be discarded")
-                .await);
+            return Err(self.refusal(id, DISCARD_REFUSED).await);
         }
         self.require(id).await
     }
@@ -113,9 +110,7 @@ impl SqliteQueue {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(self
-                .refusal(id, "only unfinished jobs can be cancelled")
-                .await);
+            return Err(self.refusal(id, CANCEL_REFUSED).await);
         }
         self.require(id).await
     }
@@ -133,7 +128,7 @@ impl SqliteQueue {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(self.refusal(id, "only finished jobs can be deleted").await);
+            return Err(self.refusal(id, DELETE_REFUSED).await);
         }
         Ok(job)
     }
@@ -202,12 +197,8 @@ impl SqliteQueue {
 
     /// Why an admin change touched nothing: no such job, or a state it does not apply to.
     async fn refusal(&self, id: &JobId, reason: &'static str) -> QueueError {
-        match self.require(id).await {
-            Ok(job) => QueueError::InvalidState {
-                id: id.0.clone(),
-                state: job.state.to_string(),
-                reason,
-            },
+        match job_by_id(&self.write, id).await {
+            Ok(found) => QueueError::refused(id.as_str(), found.as_ref(), reason),
             Err(e) => e,
         }
     }
