@@ -58,6 +58,14 @@ impl Setup {
         Setup::SharedPostgres(TestSchema::create().await)
     }
 
+    /// Where the store is (and the queue, when shared).
+    fn database_url(&self) -> String {
+        match self {
+            Setup::Split { dir, .. } | Setup::SharedSqlite(dir) => sqlite_url(dir),
+            Setup::SharedPostgres(schema) => schema.url(),
+        }
+    }
+
     /// The process's settings for this setup.
     fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
@@ -65,33 +73,22 @@ impl Setup {
             ("DEZKY_POLL_INTERVAL_MS", "50".to_owned()),
             ("DEZKY_ENABLE_TEST_KINDS", "true".to_owned()),
             ("DEZKY_SECRET_KEY", "5e".repeat(32)),
+            ("DEZKY_DATABASE_URL", self.database_url()),
         ];
         match self {
-            Setup::Split { dir, prefix, .. } => {
-                env.push(("DEZKY_DATABASE_URL", sqlite_url(dir)));
+            Setup::Split { prefix, .. } => {
                 env.push(("DEZKY_REDIS_URL", redis_url()));
                 env.push(("DEZKY_REDIS_PREFIX", prefix.clone()));
             }
-            Setup::SharedSqlite(dir) => env.push(("DEZKY_DATABASE_URL", sqlite_url(dir))),
-            Setup::SharedPostgres(schema) => {
-                env.push(("DEZKY_DATABASE_URL", schema.url()));
-                env.push(("DEZKY_QUEUE", "postgres".to_owned()));
-            }
+            Setup::SharedSqlite(_) => {}
+            Setup::SharedPostgres(_) => env.push(("DEZKY_QUEUE", "postgres".to_owned())),
         }
         env
     }
 
     /// The store and the queue, as the test reads them.
     async fn open(&self) -> (Store, DynQueue) {
-        let env = self.env();
-        let get = |k: &str| {
-            env.iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.clone())
-        };
-        let store = Store::connect(&get("DEZKY_DATABASE_URL").unwrap())
-            .await
-            .unwrap();
+        let store = Store::connect(&self.database_url()).await.unwrap();
         let queue: DynQueue = match self {
             Setup::Split { prefix, .. } => std::sync::Arc::new(
                 dezky_queue::redis::RedisQueue::connect_default(&redis_url(), prefix)

@@ -75,6 +75,11 @@ impl Output {
         }
     }
 
+    /// Whether recording the success writes to the store too (a secret part, store writes).
+    pub fn writes_store(&self) -> bool {
+        self.secret.is_some() || !self.writes.is_empty()
+    }
+
     /// The same, with `write` made if (and only if) the success is recorded.
     pub fn with_write(mut self, write: StoreWrite) -> Self {
         self.writes.push(write);

@@ -2,6 +2,7 @@
 //! code. Object-safe, so the API, the workers and the scheduler share one `Arc<dyn QueueBackend>`
 //! and never know which backend is behind it.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,4 +155,62 @@ pub enum InDatabase {
     Sqlite(crate::sqlite::SqliteQueue),
     /// PostgreSQL.
     Postgres(crate::postgres::PostgresQueue),
+}
+
+/// A caller's connection to the database an [`InDatabase`] queue lives in, inside its
+/// transaction.
+#[derive(Debug)]
+pub enum DbConn<'a> {
+    /// To the SQLite file (in a `BEGIN IMMEDIATE` transaction).
+    Sqlite(&'a mut sqlx::SqliteConnection),
+    /// To PostgreSQL.
+    Postgres(&'a mut sqlx::PgConnection),
+}
+
+impl InDatabase {
+    /// Pushes `jobs` on `conn`, in its transaction; answers them and the queues to wake once it
+    /// commits ([`woken`](Self::woken)).
+    pub async fn push_in(
+        &self,
+        conn: DbConn<'_>,
+        jobs: &[NewJob],
+    ) -> Result<(Vec<Pushed>, BTreeSet<String>), QueueError> {
+        match (self, conn) {
+            (InDatabase::Sqlite(q), DbConn::Sqlite(conn)) => q.push_in(conn, jobs).await,
+            (InDatabase::Postgres(q), DbConn::Postgres(conn)) => q.push_in(conn, jobs).await,
+            _ => Err(other_database()),
+        }
+    }
+
+    /// Ends the attempt of `lease` on `conn`, fenced as [`QueueBackend::complete`] is: it
+    /// commits, or not, with `conn`'s transaction.
+    pub async fn complete_in(
+        &self,
+        conn: DbConn<'_>,
+        lease: &Lease,
+        outcome: &Outcome,
+    ) -> Result<JobState, QueueError> {
+        match (self, conn) {
+            (InDatabase::Sqlite(q), DbConn::Sqlite(conn)) => {
+                q.complete_in(conn, lease, outcome).await
+            }
+            (InDatabase::Postgres(q), DbConn::Postgres(conn)) => {
+                q.complete_in(conn, lease, outcome).await
+            }
+            _ => Err(other_database()),
+        }
+    }
+
+    /// Wakes this process's idle workers of `queues`, once the transaction that pushed to them
+    /// committed.
+    pub fn woken(&self, queues: &BTreeSet<String>) {
+        match self {
+            InDatabase::Sqlite(q) => q.woken(queues),
+            InDatabase::Postgres(q) => q.woken(queues),
+        }
+    }
+}
+
+fn other_database() -> QueueError {
+    QueueError::Storage("the connection is not to the queue's database".into())
 }

@@ -28,7 +28,7 @@ pub mod sqlite;
 pub mod validate;
 pub mod wake;
 
-pub use backend::{DynQueue, InDatabase, QueueBackend};
+pub use backend::{DbConn, DynQueue, InDatabase, QueueBackend};
 pub use backoff::RetryPolicy;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::QueueError;

@@ -10,7 +10,9 @@
 
 use std::collections::BTreeSet;
 
-use dezky_queue::{InDatabase, JobState, Lease, NewJob, Outcome, Pushed, QueueBackend, QueueError};
+use dezky_queue::{
+    DbConn, InDatabase, JobState, Lease, NewJob, Outcome, Pushed, QueueBackend, QueueError,
+};
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::{Store, StoreError};
@@ -58,6 +60,16 @@ pub(crate) use on_exec;
 pub(crate) enum TxConn {
     Sqlite(Transaction<'static, Sqlite>),
     Postgres(Transaction<'static, Postgres>),
+}
+
+impl TxConn {
+    /// Its connection, for the queue's writes.
+    fn db(&mut self) -> DbConn<'_> {
+        match self {
+            TxConn::Sqlite(tx) => DbConn::Sqlite(&mut *tx),
+            TxConn::Postgres(tx) => DbConn::Postgres(&mut *tx),
+        }
+    }
 }
 
 /// A transaction on the store that the queue in the same database pushes and completes in.
@@ -138,11 +150,7 @@ impl StoreTx {
 
     /// Pushes `jobs` in this transaction.
     pub async fn push(&mut self, jobs: &[NewJob]) -> Result<Vec<Pushed>, QueueError> {
-        let (pushed, woken) = match (&mut self.conn, &self.queue) {
-            (TxConn::Sqlite(tx), InDatabase::Sqlite(q)) => q.push_in(tx, jobs).await?,
-            (TxConn::Postgres(tx), InDatabase::Postgres(q)) => q.push_in(tx, jobs).await?,
-            _ => return Err(mismatch()),
-        };
+        let (pushed, woken) = self.queue.push_in(self.conn.db(), jobs).await?;
         self.woken.extend(woken);
         Ok(pushed)
     }
@@ -153,13 +161,7 @@ impl StoreTx {
         lease: &Lease,
         outcome: &Outcome,
     ) -> Result<JobState, QueueError> {
-        match (&mut self.conn, &self.queue) {
-            (TxConn::Sqlite(tx), InDatabase::Sqlite(q)) => q.complete_in(tx, lease, outcome).await,
-            (TxConn::Postgres(tx), InDatabase::Postgres(q)) => {
-                q.complete_in(tx, lease, outcome).await
-            }
-            _ => Err(mismatch()),
-        }
+        self.queue.complete_in(self.conn.db(), lease, outcome).await
     }
 
     /// Commits everything written in it, then wakes this process's workers of the queues it
@@ -169,14 +171,7 @@ impl StoreTx {
             TxConn::Sqlite(tx) => tx.commit().await?,
             TxConn::Postgres(tx) => tx.commit().await?,
         }
-        match &self.queue {
-            InDatabase::Sqlite(q) => q.woken(&self.woken),
-            InDatabase::Postgres(q) => q.woken(&self.woken),
-        }
+        self.queue.woken(&self.woken);
         Ok(())
     }
-}
-
-fn mismatch() -> QueueError {
-    QueueError::Storage("the queue is not in the store's database".into())
 }

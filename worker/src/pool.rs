@@ -299,7 +299,7 @@ async fn run_attempt(env: AttemptEnv, task: JobTask) -> Result<serde_json::Value
         children: &children,
     };
     let staged = children.take_staged();
-    let writes = output.secret.is_some() || !output.writes.is_empty();
+    let writes = output.writes_store();
     // The writing paths are boxed: their futures are large (store statements, a transaction),
     // and every attempt's future would carry them, the commonest (nothing to write) included.
     // A success with nothing to write goes to the ack layer, whose batches commit many at once.
@@ -322,9 +322,9 @@ struct Success<'a> {
 }
 
 impl Success<'_> {
-    /// The queue elsewhere (Redis): the secret part sealed and the store writes made, one by one
-    /// (the job is not recorded succeeded without them); the children were pushed as they were
-    /// enqueued. The ack layer records the success next.
+    /// The queue elsewhere (Redis), and something to write: the secret part sealed and the store
+    /// writes made, one by one (the job is not recorded succeeded without them); the children
+    /// were pushed as they were enqueued. The ack layer records the success next.
     async fn write(&self, output: Output) -> Result<serde_json::Value, JobError> {
         if let Some(secret) = &output.secret {
             self.vault()?
@@ -342,9 +342,7 @@ impl Success<'_> {
                     .map_err(|e| JobError::retry(format!("cannot write the store: {e}")))?;
             }
         }
-        if output.secret.is_some() || !output.writes.is_empty() {
-            dezky_queue::crash::point("complete:stored");
-        }
+        dezky_queue::crash::point("complete:stored");
         Ok(with_children(output.result, self.children.ids()))
     }
 
@@ -388,8 +386,9 @@ impl Success<'_> {
                 self.children.note(&p.id.0);
             }
         }
+        let writes = output.writes_store();
         let result = with_children(output.result, self.children.ids());
-        if output.secret.is_some() || !output.writes.is_empty() {
+        if writes {
             dezky_queue::crash::point("complete:stored");
         }
         let state = tx

@@ -9,9 +9,9 @@ use std::time::Duration;
 use sqlx::{Connection, SqliteConnection};
 
 use super::{Factory, HarnessConfig, fetch_one, job};
-use crate::InDatabase;
 use crate::error::QueueError;
-use crate::model::{JobState, Lease, NewJob, Outcome, Pushed};
+use crate::model::{JobState, Lease, Outcome};
+use crate::{DbConn, InDatabase};
 
 /// A transaction of the harness's database, beside the backend's own connections.
 pub(super) enum Tx {
@@ -38,28 +38,13 @@ pub(super) async fn begin(db: &InDatabase) -> Tx {
     }
 }
 
-pub(super) async fn push_in(
-    tx: &mut Tx,
-    db: &InDatabase,
-    jobs: &[NewJob],
-) -> Result<(Vec<Pushed>, BTreeSet<String>), QueueError> {
-    match (tx, db) {
-        (Tx::Sqlite(conn), InDatabase::Sqlite(q)) => q.push_in(conn, jobs).await,
-        (Tx::Postgres(tx), InDatabase::Postgres(q)) => q.push_in(tx, jobs).await,
-        _ => unreachable!("one database"),
-    }
-}
-
-pub(super) async fn complete_in(
-    tx: &mut Tx,
-    db: &InDatabase,
-    lease: &Lease,
-    outcome: Outcome,
-) -> Result<JobState, QueueError> {
-    match (tx, db) {
-        (Tx::Sqlite(conn), InDatabase::Sqlite(q)) => q.complete_in(conn, lease, &outcome).await,
-        (Tx::Postgres(tx), InDatabase::Postgres(q)) => q.complete_in(tx, lease, &outcome).await,
-        _ => unreachable!("one database"),
+impl Tx {
+    /// Its connection, for the queue's writes.
+    pub(super) fn db(&mut self) -> DbConn<'_> {
+        match self {
+            Tx::Sqlite(conn) => DbConn::Sqlite(conn),
+            Tx::Postgres(tx) => DbConn::Postgres(&mut *tx),
+        }
     }
 }
 
@@ -75,13 +60,6 @@ pub(super) async fn end(tx: Tx, commit: bool) {
     }
 }
 
-pub(super) fn woken(db: &InDatabase, queues: &BTreeSet<String>) {
-    match db {
-        InDatabase::Sqlite(q) => q.woken(queues),
-        InDatabase::Postgres(q) => q.woken(queues),
-    }
-}
-
 /// A push on a caller's transaction exists only once it commits; then it wakes idle workers.
 pub async fn a_push_in_a_transaction_stands_or_falls_with_it(f: &Factory) {
     let h = f(HarnessConfig::default()).await;
@@ -90,7 +68,7 @@ pub async fn a_push_in_a_transaction_stands_or_falls_with_it(f: &Factory) {
         return;
     };
     let mut tx = begin(&db).await;
-    let (pushed, _) = push_in(&mut tx, &db, &[job("q", 1)]).await.unwrap();
+    let (pushed, _) = db.push_in(tx.db(), &[job("q", 1)]).await.unwrap();
     end(tx, false).await;
     assert!(
         h.queue.get(&pushed[0].id).await.unwrap().is_none(),
@@ -102,12 +80,13 @@ pub async fn a_push_in_a_transaction_stands_or_falls_with_it(f: &Factory) {
     signal.mark_seen();
     let waiter = tokio::spawn(async move { signal.wait(Duration::from_secs(3600)).await });
     let mut tx = begin(&db).await;
-    let (pushed, queues) = push_in(&mut tx, &db, &[job("q", 2), job("q", 3)])
+    let (pushed, queues) = db
+        .push_in(tx.db(), &[job("q", 2), job("q", 3)])
         .await
         .unwrap();
     assert_eq!(queues, BTreeSet::from(["q".to_owned()]));
     end(tx, true).await;
-    woken(&db, &queues);
+    db.woken(&queues);
     for p in &pushed {
         let stored = h.queue.get(&p.id).await.unwrap().expect("committed");
         assert_eq!(stored.state, JobState::Available);
@@ -141,11 +120,11 @@ pub async fn a_completion_in_a_transaction_is_fenced_and_stands_or_falls_with_it
 
     let mut tx = begin(&db).await;
     assert!(matches!(
-        complete_in(&mut tx, &db, &stale, done()).await,
+        db.complete_in(tx.db(), &stale, &done()).await,
         Err(QueueError::LeaseLost(_))
     ));
     assert_eq!(
-        complete_in(&mut tx, &db, &leased.lease, done())
+        db.complete_in(tx.db(), &leased.lease, &done())
             .await
             .unwrap(),
         JobState::Succeeded
@@ -159,7 +138,7 @@ pub async fn a_completion_in_a_transaction_is_fenced_and_stands_or_falls_with_it
     );
 
     let mut tx = begin(&db).await;
-    complete_in(&mut tx, &db, &leased.lease, done())
+    db.complete_in(tx.db(), &leased.lease, &done())
         .await
         .unwrap();
     end(tx, true).await;

@@ -264,10 +264,10 @@ impl Run {
             None => q.push_bulk(jobs).await,
             Some((db, commit)) => {
                 let mut tx = in_tx::begin(&db).await;
-                let pushed = in_tx::push_in(&mut tx, &db, &jobs).await;
+                let pushed = db.push_in(tx.db(), &jobs).await;
                 in_tx::end(tx, commit).await;
                 if let (Ok((_, queues)), true) = (&pushed, commit) {
-                    in_tx::woken(&db, queues);
+                    db.woken(queues);
                 }
                 pushed.map(|(p, _)| p)
             }
@@ -401,7 +401,7 @@ impl Run {
                     self.model.clone().complete(l, *ending, class, delay_ms)
                 };
                 let mut tx = in_tx::begin(&db).await;
-                let done = in_tx::complete_in(&mut tx, &db, &self.leases[l], outcome).await;
+                let done = db.complete_in(tx.db(), &self.leases[l], &outcome).await;
                 in_tx::end(tx, *commit).await;
                 let got = match done {
                     Err(e) => answer_of_error(&e)?,

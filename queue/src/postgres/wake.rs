@@ -3,6 +3,7 @@
 //! that queue when the schema is ours. When the connection drops, every queue is woken once it is
 //! back (notifications sent meanwhile are lost); the worker's poll covers the gap.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,42 +41,31 @@ impl Drop for Listener {
 async fn listen(pool: PgPool, schema: Arc<str>, hub: WakeHub) {
     let prefix = format!("{schema}/");
     loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(l) => l,
-            Err(e) => {
-                if pool.is_closed() {
-                    return;
-                }
-                tracing::debug!(error = %e, "PostgreSQL wake-up listener cannot connect; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::debug!(error = %e, "LISTEN failed; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+        let Err(e) = session(&pool, &prefix, &hub).await;
+        if pool.is_closed() {
+            return;
         }
-        hub.notify_all();
-        loop {
-            // `try_recv` answers `None` when the connection dropped (sqlx reconnects on the next
-            // call): whatever was sent meanwhile is lost, so wake everyone.
-            match listener.try_recv().await {
-                Ok(Some(n)) => {
-                    if let Some(queue) = n.payload().strip_prefix(&prefix) {
-                        hub.notify(queue);
-                    }
-                }
-                Ok(None) => hub.notify_all(),
-                Err(e) => {
-                    if pool.is_closed() {
-                        return;
-                    }
-                    tracing::debug!(error = %e, "PostgreSQL wake-up listener failed; reconnecting");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    break;
+        tracing::debug!(error = %e, "PostgreSQL wake-up listener failed; reconnecting");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One listening connection, until it fails: wakes every queue once it listens (what was sent
+/// before is lost), then the queue each notification of our schema names.
+async fn session(pool: &PgPool, prefix: &str, hub: &WakeHub) -> Result<Infallible, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANNEL).await?;
+    hub.notify_all();
+    loop {
+        // `try_recv` answers `None` when the connection dropped (sqlx reconnects on the next
+        // call): whatever was sent meanwhile is lost, so wake everyone.
+        match listener.try_recv().await? {
+            Some(n) => {
+                if let Some(queue) = n.payload().strip_prefix(prefix) {
+                    hub.notify(queue);
                 }
             }
+            None => hub.notify_all(),
         }
     }
 }
